@@ -1,0 +1,233 @@
+"""The `gamma` command: up, web, worker, db serve|migrate|url, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from shared.config import ConfigError, Settings, load_settings
+from shared.logging import configure_logging
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = REPO_ROOT / "Procfile"
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        print(f"gamma: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _database_url(settings: Settings) -> str:
+    from shared import db
+    from shared.embedded_pg import EmbeddedPostgresUnavailable
+
+    try:
+        return db.database_url()
+    except EmbeddedPostgresUnavailable as error:
+        print(f"gamma: {error}", file=sys.stderr)
+        raise SystemExit(3) from None
+
+
+def _migrate(settings: Settings) -> list[str]:
+    from shared.migrate import migrate
+
+    return migrate(_database_url(settings))
+
+
+def _bin(name: str) -> str:
+    """A console script of this environment (next to the running python), else from PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else name
+
+
+def cmd_db_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.database_url:
+        print("gamma db serve: DATABASE_URL is set; the embedded server is not needed. Idling.", flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0
+    from shared import embedded_pg
+
+    url = _database_url(settings)
+    print(f"embedded PostgreSQL running: {url}", flush=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    print("stopping embedded PostgreSQL", flush=True)
+    embedded_pg.stop(settings.pg_data_dir)
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    applied = _migrate(_settings())
+    print("applied: " + ", ".join(applied) if applied else "migrations are current")
+    return 0
+
+
+def cmd_db_url(args: argparse.Namespace) -> int:
+    print(_database_url(_settings()))
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _migrate(settings)
+    argv = [
+        _bin("gunicorn"),
+        "--config", "python:web.gunicorn_conf",
+        "--bind", f"{settings.host}:{settings.port}",
+        "--workers", str(settings.web_workers),
+        "--threads", str(settings.web_threads),
+        "web.wsgi:app",
+    ]
+    os.execvp(argv[0], argv)
+    return 0  # not reached
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _migrate(settings)
+    env = dict(os.environ)
+    # Prefetch = threads: a busy process must not hoard runs another process could start.
+    env.setdefault("dramatiq_queue_prefetch", str(settings.worker_threads))
+    argv = [
+        _bin("dramatiq"),
+        "workers.actors",
+        "--processes", str(args.processes or settings.worker_processes),
+        "--threads", str(settings.worker_threads),
+        "--worker-shutdown-timeout", str(int((settings.kill_grace + 5) * 1000)),
+    ]
+    os.execvpe(argv[0], argv, env)
+    return 0  # not reached
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = _settings()
+    processes = ["web", "worker"] if settings.database_url else ["db", "web", "worker"]
+    if not settings.database_url:
+        _database_url(settings)  # start (or fail clearly) before the others race for it
+    _migrate(settings)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    honcho = subprocess.Popen(
+        [_bin("honcho"), "-f", str(PROCFILE), "-d", str(REPO_ROOT), "start", *processes],
+        env=env,
+        start_new_session=True,
+    )
+    url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}/"
+    threading.Thread(target=_announce_when_ready, args=(url, honcho), daemon=True).start()
+
+    def _forward(signum: int, _frame: object) -> None:
+        if honcho.poll() is None:
+            os.killpg(honcho.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, _forward)
+    signal.signal(signal.SIGTERM, _forward)
+    code = honcho.wait()
+    return 0 if code in (0, -signal.SIGTERM, 130, 143) else code
+
+
+def _announce_when_ready(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "api/health", timeout=2):
+                print(f"\n  Gamma is running at {url}\n  Press Ctrl-C to stop.\n", flush=True)
+                return
+        except Exception:
+            time.sleep(0.5)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    settings = _settings()
+    checks: list[tuple[str, bool, str]] = []
+    try:
+        url = _database_url(settings)
+        checks.append(("database reachable", True, _redact(url)))
+    except SystemExit:
+        checks.append(("database reachable", False, "see the error above"))
+        return _report(checks, args.json)
+    from shared import health
+
+    report = health.check()
+    db_ok = report["database"]["ok"]
+    checks.append(("database answers", db_ok, report["database"].get("error", "")))
+    if db_ok:
+        pending = report["migrations"]["pending"]
+        checks.append(("migrations current", not pending, f"pending: {', '.join(pending)}" if pending else ""))
+        checks.append(("broker schema present", report["broker"]["ok"], "dramatiq.queue"))
+        workers = report["workers"]
+        checks.append(
+            ("workers alive", workers["ok"], f"{workers['alive']} process(es), {workers['threads']} threads")
+        )
+    checks.append(_claude_check(settings))
+    return _report(checks, args.json)
+
+
+def _claude_check(settings: Settings) -> tuple[str, bool, str]:
+    path = shutil.which(settings.claude_bin)
+    if not path:
+        return ("claude CLI found", False, f"{settings.claude_bin!r} not on PATH (set GAMMA_CLAUDE_BIN)")
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        version = out.stdout.strip() or out.stderr.strip()
+        return ("claude CLI found", out.returncode == 0, f"{path}: {version}")
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return ("claude CLI found", False, f"{path}: {error}")
+
+
+def _report(checks: list[tuple[str, bool, str]], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([{"check": c, "ok": ok, "detail": d} for c, ok, d in checks], indent=2))
+    else:
+        for check, ok, detail in checks:
+            print(f"  {'ok  ' if ok else 'FAIL'}  {check}" + (f"  ({detail})" if detail else ""))
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def _redact(url: str) -> str:
+    import psycopg
+
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    if info.get("password"):
+        info["password"] = "***"
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gamma", description="Run a team of AI coding agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start PostgreSQL (if needed), web and workers").set_defaults(func=cmd_up)
+    sub.add_parser("web", help="run the web server (gunicorn)").set_defaults(func=cmd_web)
+    worker = sub.add_parser("worker", help="run agent workers (dramatiq)")
+    worker.add_argument("--processes", type=int, default=None)
+    worker.set_defaults(func=cmd_worker)
+    dbp = sub.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
+    dbp.add_parser("serve", help="run the embedded PostgreSQL in the foreground").set_defaults(func=cmd_db_serve)
+    dbp.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_db_migrate)
+    dbp.add_parser("url", help="print the database URL").set_defaults(func=cmd_db_url)
+    doctor = sub.add_parser("doctor", help="report what works and what does not")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(os.environ.get("GAMMA_LOG_LEVEL", "WARNING") if args.command != "worker" else "INFO")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

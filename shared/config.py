@@ -1,0 +1,143 @@
+"""Gamma configuration: environment variables and an optional `.env` file.
+
+Every setting has a default that works on a laptop. Invalid values are refused at start with a message
+that names the variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(SystemExit):
+    """Raised (as a clean exit with a message) when the configuration is invalid."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        alias="DATABASE_URL",
+        description="PostgreSQL URL. Unset: an embedded server under $GAMMA_HOME/pg.",
+    )
+    home: Path = Field(
+        default=Path("~/.gamma"), alias="GAMMA_HOME", description="Where Gamma keeps data and workspaces."
+    )
+    host: str = Field(default="127.0.0.1", alias="GAMMA_HOST", description="Address the web binds to.")
+    port: int = Field(default=8700, alias="GAMMA_PORT", ge=1, le=65535, description="Web port.")
+    api_token: str | None = Field(
+        default=None,
+        alias="GAMMA_API_TOKEN",
+        description="Required on every API/WebSocket request; mandatory when GAMMA_HOST is not loopback.",
+    )
+    api_url: str | None = Field(
+        default=None,
+        alias="GAMMA_API_URL",
+        description="URL agents use to reach the web (default http://<host>:<port>).",
+    )
+    web_workers: int = Field(default=2, alias="GAMMA_WEB_WORKERS", ge=1, le=64)
+    web_threads: int = Field(default=100, alias="GAMMA_WEB_THREADS", ge=4, le=2000)
+    worker_processes: int = Field(default=1, alias="GAMMA_WORKER_PROCESSES", ge=1, le=64)
+    worker_threads: int = Field(default=8, alias="GAMMA_WORKER_THREADS", ge=1, le=512)
+    backend: Literal["claude", "demo"] = Field(default="claude", alias="GAMMA_BACKEND")
+    claude_bin: str = Field(default="claude", alias="GAMMA_CLAUDE_BIN", description="Path or name of `claude`.")
+    allow_root_bypass: bool = Field(
+        default=False,
+        alias="GAMMA_ALLOW_ROOT_BYPASS",
+        description="As root, set IS_SANDBOX=1 so the CLI accepts bypassPermissions (only in a sandbox!).",
+    )
+    permission_mode: Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"] = Field(
+        default="bypassPermissions", alias="GAMMA_PERMISSION_MODE"
+    )
+    model: str | None = Field(default=None, alias="GAMMA_MODEL", description="Default --model for agents.")
+    max_turns: int = Field(default=200, alias="GAMMA_MAX_TURNS", ge=1, le=10_000)
+    run_timeout: float = Field(default=3600.0, alias="GAMMA_RUN_TIMEOUT", gt=0, description="Seconds.")
+    lease_seconds: float = Field(default=30.0, alias="GAMMA_LEASE_SECONDS", ge=2, le=3600)
+    reaper_interval: float = Field(default=5.0, alias="GAMMA_REAPER_INTERVAL", gt=0, le=300)
+    kill_grace: float = Field(default=5.0, alias="GAMMA_KILL_GRACE", ge=0, le=120)
+    result_grace: float = Field(default=5.0, alias="GAMMA_RESULT_GRACE", ge=0, le=300)
+    roles_path: str = Field(default="", alias="GAMMA_ROLES_PATH", description="Extra role dirs, ':'-separated.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="GAMMA_LOG_LEVEL")
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("database_url", "api_token", "api_url", "model", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (or postgres://)")
+        return value
+
+    @property
+    def binds_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def agent_api_url(self) -> str:
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.home / "workspaces"
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.home / "pg"
+
+    def extra_roles_dirs(self) -> list[Path]:
+        return [Path(p).expanduser() for p in self.roles_path.split(os.pathsep) if p.strip()]
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per bad variable, naming the variable as the user spells it."""
+    fields = Settings.model_fields
+    lines = []
+    for item in error.errors():
+        name = str(item["loc"][0]) if item["loc"] else "?"
+        field = fields.get(name)
+        env_name = field.alias if field and field.alias else name
+        lines.append(f"{env_name}: {item['msg']} (got {item.get('input')!r})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,60 @@
+"""The embedded PostgreSQL server (the `pgserver` package), used when DATABASE_URL is unset."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+HOW_TO_AVOID = (
+    "Start PostgreSQL another way and point Gamma at it: `docker compose up -d db` and then\n"
+    "  export DATABASE_URL=postgresql://gamma:gamma@127.0.0.1:5433/gamma\n"
+    "or set DATABASE_URL to any PostgreSQL 14+ server you have."
+)
+
+
+class EmbeddedPostgresUnavailable(RuntimeError):
+    pass
+
+
+def _import_pgserver():
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    warnings.filterwarnings("ignore", module="platformdirs")
+    try:
+        import pgserver  # noqa: PLC0415 - heavy import, only needed in embedded mode
+    except Exception as error:  # ImportError, or a wheel that cannot load on this platform
+        raise EmbeddedPostgresUnavailable(
+            f"the embedded PostgreSQL (pgserver) cannot run here: {error}.\n{HOW_TO_AVOID}"
+        ) from error
+    return pgserver
+
+
+def ensure_running(data_dir: Path) -> str:
+    """Start the server if needed (reusing its data) and return its URL. Safe to call from many processes."""
+    pgserver = _import_pgserver()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        server = pgserver.get_server(data_dir, cleanup_mode=None)
+    except Exception as error:
+        raise EmbeddedPostgresUnavailable(
+            f"the embedded PostgreSQL under {data_dir} failed to start: {error}.\n"
+            f"Its log is in {data_dir / 'log'}.\n{HOW_TO_AVOID}"
+        ) from error
+    return server.get_uri()
+
+
+def stop(data_dir: Path) -> None:
+    """Stop the embedded server (fast shutdown: open sessions are disconnected)."""
+    _import_pgserver()
+    from pgserver._commands import pg_ctl  # noqa: PLC0415
+
+    if not (data_dir / "postmaster.pid").exists():
+        return
+    user = "pgserver" if os.geteuid() == 0 else None
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+    except Exception as error:  # already stopped, or pid file stale
+        log.warning("stopping embedded PostgreSQL: %s", error)

@@ -1,0 +1,320 @@
+"""The event log: append events in batches (one transaction, one NOTIFY per team per batch) and read them back.
+
+Cursor: `(team_id, seq)`. `seq` comes from `teams.event_seq`, bumped with `UPDATE … RETURNING` inside the
+inserting transaction. The row lock is held until commit, so a second writer for the same team waits, and
+cursors become visible in exactly the order they were handed out: a reader following `seq > cursor` never
+skips an event that commits late (the `bigserial` trap).
+
+Lock order: take row locks on runs/tasks/agents first and append events last in a transaction; the team row
+lock is then always the last one taken, which keeps writers free of deadlocks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from shared import db
+from shared.ids import new_id
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "gamma_events"
+READ_LIMIT_MAX = 5000
+_WRITE_ATTEMPTS = 20  # with backoff capped at 2 s: ~35 s, longer than a run lease
+
+
+class StaleAttempt(RuntimeError):
+    """A writer tried to append for a run attempt that no longer owns the run (fencing)."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Only append while run `run_id` is still `running` at `attempt`."""
+
+    run_id: str
+    attempt: int
+
+
+@dataclass
+class NewEvent:
+    kind: str
+    team_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    agent_id: str | None = None
+    task_id: str | None = None
+    run_id: str | None = None
+
+
+def check_fence(conn: psycopg.Connection, fence: Fence) -> None:
+    row = conn.execute(
+        "SELECT 1 FROM runs WHERE id = %s AND attempt = %s AND state = 'running' FOR SHARE",
+        (fence.run_id, fence.attempt),
+    ).fetchone()
+    if row is None:
+        raise StaleAttempt(f"run {fence.run_id} attempt {fence.attempt} no longer holds the run")
+
+
+def append(
+    conn: psycopg.Connection, events: Sequence[NewEvent], fence: Fence | None = None
+) -> list[dict[str, Any]]:
+    """Append events inside the caller's transaction; NOTIFY fires when it commits. Returns envelopes."""
+    if not events:
+        return []
+    if fence is not None:
+        check_fence(conn, fence)
+    by_team: dict[str, list[NewEvent]] = defaultdict(list)
+    for event in events:
+        by_team[event.team_id].append(event)
+    envelopes: list[dict[str, Any]] = []
+    for team_id in sorted(by_team):
+        envelopes.extend(_append_team(conn, team_id, by_team[team_id]))
+    return envelopes
+
+
+def _append_team(conn: psycopg.Connection, team_id: str, events: list[NewEvent]) -> list[dict[str, Any]]:
+    row = conn.execute(
+        "UPDATE teams SET event_seq = event_seq + %s WHERE id = %s RETURNING event_seq",
+        (len(events), team_id),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"no team {team_id}")
+    last = _value(row, "event_seq")
+    first = last - len(events) + 1
+    rows = [
+        (team_id, first + i, new_id("evt"), e.kind, e.agent_id, e.task_id, e.run_id, Jsonb(e.payload))
+        for i, e in enumerate(events)
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO events (team_id, seq, id, kind, agent_id, task_id, run_id, payload)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+        now = conn.execute("SELECT clock_timestamp() AS now").fetchone()
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{team_id}:{last}"))
+    created_at = _iso(_value(now, "now"))
+    return [
+        {
+            "cursor": seq,
+            "id": event_id,
+            "kind": kind,
+            "team_id": team_id,
+            "agent_id": agent_id,
+            "task_id": task_id,
+            "run_id": run_id,
+            "payload": payload.obj,
+            "created_at": created_at,
+        }
+        for (team_id, seq, event_id, kind, agent_id, task_id, run_id, payload) in rows
+    ]
+
+
+def emit(events: Iterable[NewEvent], fence: Fence | None = None) -> list[dict[str, Any]]:
+    """Append in a transaction of its own."""
+    with db.transaction() as conn:
+        return append(conn, list(events), fence)
+
+
+def read(
+    conn: psycopg.Connection,
+    team_id: str,
+    after: int = 0,
+    limit: int = 1000,
+    *,
+    kinds: Sequence[str] | None = None,
+    agent_id: str | None = None,
+    task_id: str | None = None,
+    run_id: str | None = None,
+    before: int | None = None,
+) -> list[dict[str, Any]]:
+    """Events of one team with cursor > `after`, oldest first, optionally filtered."""
+    clauses = ["team_id = %(team)s", "seq > %(after)s"]
+    params: dict[str, Any] = {"team": team_id, "after": after, "limit": max(1, min(limit, READ_LIMIT_MAX))}
+    if before is not None:
+        clauses.append("seq < %(before)s")
+        params["before"] = before
+    if kinds:
+        clauses.append("kind = ANY(%(kinds)s)")
+        params["kinds"] = list(kinds)
+    for column, value in (("agent_id", agent_id), ("task_id", task_id), ("run_id", run_id)):
+        if value is not None:
+            clauses.append(f"{column} = %({column})s")
+            params[column] = value
+    rows = conn.execute(
+        "SELECT team_id, seq, id, kind, agent_id, task_id, run_id, payload, created_at FROM events"
+        f" WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT %(limit)s",
+        params,
+    ).fetchall()
+    return [envelope(r) for r in rows]
+
+
+def head(conn: psycopg.Connection, team_id: str) -> int:
+    """The team's last committed cursor (0 when it has no events)."""
+    row = conn.execute("SELECT event_seq FROM teams WHERE id = %s", (team_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no team {team_id}")
+    return _value(row, "event_seq")
+
+
+def envelope(row: Any) -> dict[str, Any]:
+    get = (lambda k: row[k]) if isinstance(row, dict) else None
+    if get is None:
+        keys = ("team_id", "seq", "id", "kind", "agent_id", "task_id", "run_id", "payload", "created_at")
+        mapping = dict(zip(keys, row, strict=True))
+        get = mapping.__getitem__
+    return {
+        "cursor": get("seq"),
+        "id": get("id"),
+        "kind": get("kind"),
+        "team_id": get("team_id"),
+        "agent_id": get("agent_id"),
+        "task_id": get("task_id"),
+        "run_id": get("run_id"),
+        "payload": get("payload"),
+        "created_at": _iso(get("created_at")),
+    }
+
+
+def parse_notification(payload: str) -> tuple[str, int] | None:
+    team_id, _, seq = payload.rpartition(":")
+    try:
+        return team_id, int(seq)
+    except ValueError:
+        return None
+
+
+def dumps(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class BatchWriter:
+    """Buffers events and writes them every `interval` seconds (or `max_batch` events) from one thread.
+
+    One writer per run: it is the run's single writer, so with a `fence` every batch is refused once the
+    run's attempt is superseded (`on_stale` is then called once and later events are dropped).
+    """
+
+    def __init__(
+        self,
+        interval: float = 0.05,
+        max_batch: int = 500,
+        fence: Fence | None = None,
+        on_stale: Any = None,
+        connect: Any = None,
+    ) -> None:
+        self.interval = interval
+        self.max_batch = max_batch
+        self.fence = fence
+        self.on_stale = on_stale
+        self._connect = connect or (lambda: db.connect(autocommit=True))
+        self._buffer: list[NewEvent] = []
+        self._lock = threading.Condition()
+        self._closed = False
+        self._stale = False
+        self._conn: psycopg.Connection | None = None
+        self._inflight = 0
+        self.written = 0
+        self._thread = threading.Thread(target=self._loop, name="event-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def stale(self) -> bool:
+        return self._stale
+
+    def add(self, event: NewEvent) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("writer is closed")
+            if self._stale:
+                return
+            self._buffer.append(event)
+            if len(self._buffer) >= self.max_batch:
+                self._lock.notify()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything added so far is written (or the writer went stale)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._lock.notify()
+            while (self._buffer or self._inflight) and not self._stale:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("event writer did not flush in time")
+                self._lock.wait(min(remaining, self.interval))
+
+    def close(self, timeout: float = 10.0) -> None:
+        try:
+            self.flush(timeout)
+        finally:
+            with self._lock:
+                self._closed = True
+                self._lock.notify()
+            self._thread.join(timeout)
+            if self._conn is not None:
+                self._conn.close()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if not self._buffer and not self._closed:
+                    self._lock.wait(self.interval)
+                if self._closed and not self._buffer:
+                    return
+                if len(self._buffer) < self.max_batch and not self._closed:
+                    # Let a burst accumulate for up to one interval before writing.
+                    self._lock.wait(self.interval)
+                batch, self._buffer = self._buffer, []
+                self._inflight = len(batch)
+            try:
+                if batch:
+                    self._write(batch)
+            finally:
+                with self._lock:
+                    self._inflight = 0
+                    self._lock.notify_all()
+
+    def _write(self, batch: list[NewEvent]) -> None:
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                with self._conn.transaction():
+                    append(self._conn, batch, self.fence)
+                self.written += len(batch)
+                return
+            except StaleAttempt:
+                self._mark_stale()
+                return
+            except psycopg.OperationalError as error:
+                log.warning("event write failed (attempt %d): %s", attempt + 1, error)
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+        log.error("dropping %d events after repeated database errors", len(batch))
+
+    def _mark_stale(self) -> None:
+        with self._lock:
+            self._stale = True
+            self._buffer.clear()
+        if self.on_stale is not None:
+            self.on_stale()
+
+
+def _value(row: Any, key: str) -> Any:
+    return row[key] if isinstance(row, dict) else row[0]
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)

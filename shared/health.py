@@ -1,0 +1,39 @@
+"""Health facts shared by `GET /api/health` and `gamma doctor`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import db, migrate
+
+WORKER_ALIVE_SECONDS = 30
+
+
+def check() -> dict[str, Any]:
+    report: dict[str, Any] = {"ok": False, "database": {"ok": False}, "migrations": {}, "workers": {}}
+    try:
+        with db.pool().connection() as conn:
+            conn.execute("SELECT 1")
+            report["database"] = {"ok": True}
+            pending = [m.name for m in migrate.pending(conn)]
+            report["migrations"] = {"ok": not pending, "pending": pending}
+            broker = conn.execute("SELECT to_regclass('dramatiq.queue') IS NOT NULL AS ok").fetchone()
+            report["broker"] = {"ok": bool(broker["ok"])}
+            workers = conn.execute(
+                "SELECT id, host, pid, threads, busy, heartbeat_at FROM workers"
+                " WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => %s)"
+                " ORDER BY started_at",
+                (WORKER_ALIVE_SECONDS,),
+            ).fetchall()
+            report["workers"] = {
+                "ok": bool(workers),
+                "alive": len(workers),
+                "threads": sum(w["threads"] for w in workers),
+                "busy": sum(w["busy"] for w in workers),
+                "list": [{**w, "heartbeat_at": w["heartbeat_at"].isoformat()} for w in workers],
+            }
+    except Exception as error:  # the point of a health check is to report, not to raise
+        report["database"] = {"ok": False, "error": str(error)}
+        return report
+    report["ok"] = report["database"]["ok"] and report["migrations"]["ok"] and report["broker"]["ok"]
+    return report

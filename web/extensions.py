@@ -1,0 +1,5 @@
+"""Flask extensions shared by blueprints."""
+
+from flask_sock import Sock
+
+sock = Sock()
