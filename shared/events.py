@@ -219,6 +219,7 @@ class BatchWriter:
         self.on_stale = on_stale
         self._connect = connect or (lambda: db.connect(autocommit=True))
         self._buffer: list[NewEvent] = []
+        self._raw: list[tuple[str, int, str]] = []
         self._lock = threading.Condition()
         self._closed = False
         self._stale = False
@@ -242,12 +243,20 @@ class BatchWriter:
             if len(self._buffer) >= self.max_batch:
                 self._lock.notify()
 
+    def add_raw(self, stream: str, line_no: int, line: str) -> None:
+        """Keep a verbatim output line of the fenced run (stored in `run_lines` with the next batch)."""
+        if self.fence is None:
+            raise RuntimeError("raw lines need a fenced writer (they belong to a run attempt)")
+        with self._lock:
+            if not self._closed and not self._stale:
+                self._raw.append((stream, line_no, line))
+
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything added so far is written (or the writer went stale)."""
         deadline = time.monotonic() + timeout
         with self._lock:
             self._lock.notify()
-            while (self._buffer or self._inflight) and not self._stale:
+            while (self._buffer or self._raw or self._inflight) and not self._stale:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError("event writer did not flush in time")
@@ -267,29 +276,40 @@ class BatchWriter:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                if not self._buffer and not self._closed:
+                if not self._buffer and not self._raw and not self._closed:
                     self._lock.wait(self.interval)
-                if self._closed and not self._buffer:
+                if self._closed and not self._buffer and not self._raw:
                     return
                 if len(self._buffer) < self.max_batch and not self._closed:
                     # Let a burst accumulate for up to one interval before writing.
                     self._lock.wait(self.interval)
                 batch, self._buffer = self._buffer, []
-                self._inflight = len(batch)
+                raw, self._raw = self._raw, []
+                self._inflight = len(batch) + len(raw)
             try:
-                if batch:
-                    self._write(batch)
+                if batch or raw:
+                    self._write(batch, raw)
             finally:
                 with self._lock:
                     self._inflight = 0
                     self._lock.notify_all()
 
-    def _write(self, batch: list[NewEvent]) -> None:
+    def _write(self, batch: list[NewEvent], raw: list[tuple[str, int, str]]) -> None:
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = self._connect()
                 with self._conn.transaction():
+                    if raw:
+                        assert self.fence is not None
+                        if not batch:
+                            check_fence(self._conn, self.fence)
+                        with self._conn.cursor() as cur:
+                            cur.executemany(
+                                "INSERT INTO run_lines (run_id, attempt, stream, line_no, line)"
+                                " VALUES (%s, %s, %s, %s, %s)",
+                                [(self.fence.run_id, self.fence.attempt, s, n, t) for s, n, t in raw],
+                            )
                     append(self._conn, batch, self.fence)
                 self.written += len(batch)
                 return
@@ -308,6 +328,7 @@ class BatchWriter:
         with self._lock:
             self._stale = True
             self._buffer.clear()
+            self._raw.clear()
         if self.on_stale is not None:
             self.on_stale()
 

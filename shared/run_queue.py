@@ -1,0 +1,25 @@
+"""Hand a run to the Dramatiq queue inside the caller's transaction ("the message exists iff the run does").
+
+dramatiq-pg's own `enqueue` uses a pooled connection of its own, outside our transaction; here the same upsert
+and NOTIFY run on our connection, so the message appears exactly when the `runs` row commits.
+"""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+from dramatiq import Message
+from dramatiq_pg.broker import QUERIES
+from psycopg.types.json import Jsonb
+
+QUEUE_NAME = "gamma_runs"  # ≤ 43 characters: dramatiq-pg builds channel names from it
+ACTOR_NAME = "execute_run"
+
+
+def send_run(conn: psycopg.Connection, run_id: str) -> str:
+    """Queue a message asking a worker to execute `run_id`. Returns the message id."""
+    message = Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
+    body = json.loads(message.encode())
+    conn.execute(QUERIES.ENQUEUE, (QUEUE_NAME, message.message_id, Jsonb(body), message.message_id))
+    return message.message_id

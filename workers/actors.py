@@ -1,0 +1,19 @@
+"""Dramatiq actors. Start workers with `gamma worker` (= `dramatiq workers.actors …`)."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from shared.logging import configure_logging
+from shared.run_queue import ACTOR_NAME, QUEUE_NAME
+from workers.broker import broker  # noqa: F401 - sets the global broker before actors are declared
+
+configure_logging()
+
+
+@dramatiq.actor(actor_name=ACTOR_NAME, queue_name=QUEUE_NAME, max_retries=0)
+def execute_run(run_id: str) -> None:
+    from workers.executor import execute_run as execute  # noqa: PLC0415
+    from workers.runtime import get_runtime  # noqa: PLC0415
+
+    execute(run_id, get_runtime())

@@ -1,0 +1,39 @@
+"""The Dramatiq broker on PostgreSQL (dramatiq-pg), with deliberate settings for hour-long agent runs.
+
+- No Retries middleware: the `runs` table decides what is re-run, never the queue.
+- No TimeLimit: it cannot interrupt a thread blocked on a pipe and does nothing to the child; the executor
+  enforces the run timeout itself and kills the process group.
+- No Prometheus: it would open an unauthenticated port on 0.0.0.0:9191.
+- No results backend: outcomes live in our own table (dramatiq-pg's results break above 8000 bytes).
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines
+from dramatiq_pg import PostgresBroker
+
+from shared import db
+from shared.config import get_settings
+from shared.migrate import migrate
+
+
+def _broker_url(url: str, maxconn: int) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}maxconn={maxconn}&minconn=0"
+
+
+def make_broker() -> PostgresBroker:
+    settings = get_settings()
+    url = db.database_url()
+    migrate(url)
+    # 4 connections per declared queue (listen + consume, for the queue and its delay queue) + one per thread.
+    maxconn = 4 * 1 + settings.worker_threads + 4
+    from workers.middleware import GammaWorkerMiddleware  # noqa: PLC0415
+
+    middleware = [AgeLimit(), Callbacks(), Pipelines(), CurrentMessage(), GammaWorkerMiddleware()]
+    return PostgresBroker(url=_broker_url(url, maxconn), results=False, middleware=middleware)
+
+
+broker = make_broker()
+dramatiq.set_broker(broker)

@@ -1,0 +1,305 @@
+"""Execute one claimed attempt of a run: spawn the agent CLI, stream its output, supervise it, record the end.
+
+Supervision (one thread per run): renew the lease every lease/3 seconds — a worker that cannot renew kills its
+own CLI, because another worker may have taken the run over; enforce the run timeout; reap a CLI that lingers
+after its `result` line; act on cancel requests (NOTIFY via the runtime, or seen while renewing).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from orchestrator import claude_md, lifecycle, runs, workspace
+from shared import db, events
+from shared.config import get_settings
+from shared.events import Fence, NewEvent
+from workers.agent_tools import tools_bin_dir
+from workers.backend_registry import get_backend
+from workers.outcome import classify
+from workers.process import AgentProcess
+from workers.runtime import WorkerRuntime
+from workers.runtime_types import LaunchError, Outcome, RunContext, RunSummary
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL_LINES = 200
+STDERR_TAIL_CHARS = 8000
+
+
+def execute_run(run_id: str, runtime: WorkerRuntime) -> None:
+    if runtime.shutting_down.is_set():
+        return  # the message is acked; the reaper re-sends queued runs nobody took
+    settings = get_settings()
+    with db.transaction() as conn:
+        run, token_or_reason = runs.claim(
+            conn, run_id, owner=runtime.worker_id, host=runtime.host, lease_seconds=settings.lease_seconds
+        )
+    if run is None:
+        log.debug("run %s not claimed: %s", run_id, token_or_reason)
+        return
+    assert token_or_reason is not None
+    RunAttempt(run, token_or_reason, runtime).execute()
+
+
+@dataclass
+class _Flags:
+    cancelled: bool = False
+    handed_back: bool = False
+    timed_out: bool = False
+    lease_lost: bool = False
+    lingered: bool = False
+
+
+class RunAttempt:
+    def __init__(self, run: dict[str, Any], token: str, runtime: WorkerRuntime) -> None:
+        self.run = run
+        self.run_id: str = run["id"]
+        self.attempt: int = run["attempt"]
+        self.token = token
+        self.runtime = runtime
+        self.settings = get_settings()
+        self.flags = _Flags()
+        self.process: AgentProcess | None = None
+        self.result_seen_at: float | None = None
+        self._done = threading.Event()
+        self._stop_supervising = threading.Event()
+        self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._resumed_session: str | None = None
+
+    # -------------------------------------------------------------------- ActiveRun protocol
+
+    def cancel(self) -> None:
+        self.flags.cancelled = True
+        self._stop_process("cancelled")
+
+    def hand_back(self) -> None:
+        self.flags.handed_back = True
+        self._stop_process("worker shutting down")
+
+    def wait_done(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+    # -------------------------------------------------------------------- the attempt
+
+    def execute(self) -> None:
+        self.runtime.register(self)
+        try:
+            self._execute()
+        except Exception as error:
+            log.exception("run %s attempt %s crashed", self.run_id, self.attempt)
+            self._finish(Outcome("cli_error", "failed", f"internal error in the worker: {error}"), RunSummary())
+        finally:
+            self._stop_supervising.set()
+            self.runtime.unregister(self.run_id)
+            self._done.set()
+
+    def _execute(self) -> None:
+        backend = get_backend(self.run["backend"])
+        try:
+            ctx = self._prepare()
+            spec = backend.launch_spec(ctx)
+        except LaunchError as error:
+            self._finish(Outcome(error.outcome, "failed", error.message), RunSummary())
+            return
+        writer = events.BatchWriter(fence=Fence(self.run_id, self.attempt), on_stale=self._on_stale)
+        try:
+            try:
+                self.process = AgentProcess(spec)
+            except (FileNotFoundError, PermissionError) as error:
+                self._finish(Outcome("cli_not_found", "failed", f"cannot start {spec.argv[0]!r}: {error}"),
+                             RunSummary())
+                return
+            if self.flags.cancelled or self.flags.handed_back:
+                self.process.stop_async("cancelled before start", self.settings.kill_grace)
+            self._started(backend.version(), ctx)
+            parser = backend.new_parser()
+            supervisor = threading.Thread(target=self._supervise, name=f"supervise-{self.run_id}", daemon=True)
+            supervisor.start()
+            stderr_reader = threading.Thread(target=self._read_stderr, args=(writer,), daemon=True)
+            stderr_reader.start()
+            assert self.process.popen.stdout is not None
+            for line_no, line in enumerate(self.process.popen.stdout, start=1):
+                line = line.rstrip("\n")
+                writer.add_raw("stdout", line_no, line)
+                for parsed in parser.feed(line):
+                    writer.add(NewEvent(parsed.kind, self.run["team_id"], parsed.payload,
+                                        agent_id=self.run["agent_id"], task_id=self.run["task_id"],
+                                        run_id=self.run_id))
+                if parser.summary.result_seen and self.result_seen_at is None:
+                    self.result_seen_at = time.monotonic()
+            exit_code = self.process.popen.wait()
+            stderr_reader.join(timeout=5)
+            self.process.reap_group(self.settings.kill_grace)
+            writer.flush(timeout=30)
+        finally:
+            self._stop_supervising.set()
+            writer.close(timeout=30)
+        if self.flags.lease_lost or writer.stale:
+            log.warning("run %s attempt %s lost its lease; not recording its end", self.run_id, self.attempt)
+            return
+        summary = parser.summary
+        outcome = self._outcome(summary, exit_code)
+        self._finish(outcome, summary, exit_code)
+
+    def _prepare(self) -> RunContext:
+        with db.transaction() as conn:
+            agent = conn.execute("SELECT * FROM agents WHERE id = %s", (self.run["agent_id"],)).fetchone()
+            workspace_dir = workspace.ensure_agent_workspace(self.run["team_id"], agent["id"])
+            claude_md.write_claude_md(conn, agent["id"])
+            lifecycle.on_run_started(conn, self.run)
+        self._resumed_session = agent["session_id"]
+        budget = agent["budget_usd"]
+        return RunContext(
+            run_id=self.run_id,
+            attempt=self.attempt,
+            team_id=self.run["team_id"],
+            agent_id=agent["id"],
+            agent_name=agent["name"],
+            prompt=self.run["prompt"],
+            workspace=workspace_dir,
+            api_url=self.settings.agent_api_url,
+            agent_token=self.token,
+            session_id=agent["session_id"],
+            model=agent["model"] or self.settings.model,
+            max_turns=agent["max_turns"] or self.settings.max_turns,
+            permission_mode=agent["permission_mode"] or self.settings.permission_mode,
+            allowed_tools=tuple(agent["allowed_tools"] or ()),
+            disallowed_tools=tuple(agent["disallowed_tools"] or ()),
+            budget_usd=float(budget) if budget is not None else None,
+            tools_bin_dir=tools_bin_dir(),
+        )
+
+    def _started(self, cli_version: str | None, ctx: RunContext) -> None:
+        assert self.process is not None
+        with db.transaction() as conn:
+            if not runs.record_process(conn, self.run_id, self.attempt, pid=self.process.pid, cli_version=cli_version):
+                self.flags.lease_lost = True
+                self.process.stop_async("lease lost", self.settings.kill_grace)
+                return
+            events.append(conn, [NewEvent(
+                "run.started", self.run["team_id"],
+                {"attempt": self.attempt, "pid": self.process.pid, "backend": self.run["backend"],
+                 "cli_version": cli_version, "resume_session": ctx.session_id, "host": self.runtime.host,
+                 "worker": self.runtime.worker_id},
+                agent_id=self.run["agent_id"], task_id=self.run["task_id"], run_id=self.run_id)])
+
+    def _outcome(self, summary: RunSummary, exit_code: int | None) -> Outcome:
+        if self.flags.handed_back and not self.flags.cancelled:
+            return Outcome("interrupted", "queued", "the worker shut down; the run was handed back to the queue")
+        return classify(
+            summary,
+            exit_code=exit_code,
+            stderr_tail="\n".join(self._stderr_tail)[-STDERR_TAIL_CHARS:],
+            timed_out=self.flags.timed_out,
+            cancelled=self.flags.cancelled,
+            lease_lost=self.flags.lease_lost,
+            resumed=self._resumed_session is not None,
+        )
+
+    def _finish(self, outcome: Outcome, summary: RunSummary, exit_code: int | None = None) -> None:
+        fields: dict[str, Any] = {
+            "exit_code": exit_code,
+            "stderr_tail": "\n".join(self._stderr_tail)[-STDERR_TAIL_CHARS:] or None,
+            "session_id": summary.session_id,
+            "model": summary.model,
+            "result_text": summary.result_text,
+            "api_error_status": summary.api_error_status,
+            "usage": summary.usage,
+            "model_usage": summary.model_usage,
+            "cost_usd": summary.cost_usd,
+            "num_turns": summary.num_turns,
+            "duration_ms": summary.duration_ms,
+            "duration_api_ms": summary.duration_api_ms,
+            "context_tokens": summary.context_tokens,
+            "context_window": summary.context_window,
+            **_token_fields(summary.usage),
+        }
+        if summary.cli_version:
+            fields["cli_version"] = summary.cli_version
+        if outcome.fresh_session:
+            fields["session_note"] = (
+                f"session {self._resumed_session} could not be resumed; the next attempt starts a fresh session"
+            )
+        for attempt in range(5):
+            try:
+                with db.transaction() as conn:
+                    recorded = runs.finish(
+                        conn, self.run_id, self.attempt, state=outcome.state, outcome=outcome.outcome,
+                        error=outcome.error, not_before=outcome.not_before, fresh_session=outcome.fresh_session,
+                        fields=fields,
+                    )
+                if recorded is None:
+                    log.warning("run %s attempt %s was superseded; its end is not recorded", self.run_id,
+                                self.attempt)
+                return
+            except psycopg.OperationalError as error:
+                log.warning("recording the end of run %s failed (%s); retrying", self.run_id, error)
+                time.sleep(min(2**attempt, 10))
+        log.error("could not record the end of run %s; the reaper will take it over", self.run_id)
+
+    # -------------------------------------------------------------------- helpers
+
+    def _read_stderr(self, writer: events.BatchWriter) -> None:
+        assert self.process is not None and self.process.popen.stderr is not None
+        for line_no, line in enumerate(self.process.popen.stderr, start=1):
+            line = line.rstrip("\n")
+            self._stderr_tail.append(line[:2000])
+            writer.add_raw("stderr", line_no, line)
+
+    def _supervise(self) -> None:
+        lease = self.settings.lease_seconds
+        renew_every = max(1.0, lease / 3)
+        started = time.monotonic()
+        last_renew_ok = time.monotonic()
+        next_renew = started + renew_every
+        while not self._stop_supervising.wait(0.25):
+            now = time.monotonic()
+            if now - started > self.settings.run_timeout and not self.flags.timed_out:
+                self.flags.timed_out = True
+                self._stop_process(f"timed out after {self.settings.run_timeout:.0f} s")
+            lingering = self.result_seen_at is not None and now - self.result_seen_at > self.settings.result_grace
+            if lingering and not self.flags.lingered:
+                self.flags.lingered = True
+                self._stop_process("lingered after its result line")
+            if now >= next_renew:
+                next_renew = now + renew_every
+                try:
+                    with db.transaction() as conn:
+                        owner, cancel_requested = runs.renew(conn, self.run_id, self.attempt, lease)
+                    last_renew_ok = now
+                except psycopg.Error as error:
+                    log.warning("lease renewal of run %s failed: %s", self.run_id, error)
+                    owner, cancel_requested = True, False
+                    if now - last_renew_ok > lease * 0.8:
+                        owner = False  # we can no longer prove we own it: stop before someone else starts
+                if not owner:
+                    self.flags.lease_lost = True
+                    self._stop_process("lost its lease")
+                elif cancel_requested and not self.flags.cancelled:
+                    self.cancel()
+
+    def _stop_process(self, reason: str) -> None:
+        if self.process is not None:
+            log.info("stopping run %s attempt %s: %s", self.run_id, self.attempt, reason)
+            self.process.stop_async(reason, self.settings.kill_grace)
+
+    def _on_stale(self) -> None:
+        self.flags.lease_lost = True
+        self._stop_process("its attempt was superseded (fencing)")
+
+
+def _token_fields(usage: dict[str, Any] | None) -> dict[str, Any]:
+    usage = usage or {}
+    return {
+        "input_tokens": usage.get("input_tokens"),
+        "output_tokens": usage.get("output_tokens"),
+        "cache_read_tokens": usage.get("cache_read_input_tokens"),
+        "cache_creation_tokens": usage.get("cache_creation_input_tokens"),
+    }

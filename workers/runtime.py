@@ -1,0 +1,177 @@
+"""Per worker process: its identity, the runs it executes, and its background duties.
+
+- heartbeat: a `workers` row renewed every reaper interval (health, doctor);
+- reaper: re-queues or ends runs whose lease expired (a killed worker), within lease + interval seconds,
+  without waiting for dramatiq-pg's random rescan, and re-sends queued runs whose message was not taken;
+- control: one LISTEN connection on `gamma_control`, so a cancel reaches the run's process on any host.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Protocol
+
+import psycopg
+
+from orchestrator import runs
+from shared import db
+from shared.config import get_settings
+from shared.ids import new_id
+
+log = logging.getLogger(__name__)
+
+
+class ActiveRun(Protocol):
+    run_id: str
+
+    def cancel(self) -> None: ...
+
+    def hand_back(self) -> None: ...
+
+    def wait_done(self, timeout: float) -> bool: ...
+
+
+class WorkerRuntime:
+    def __init__(self) -> None:
+        self.settings = get_settings()
+        self.host = socket.gethostname()
+        self.worker_id = f"{self.host}:{os.getpid()}:{new_id('run')[-8:]}"
+        self.shutting_down = threading.Event()
+        self._stopped = threading.Event()
+        self._active: dict[str, ActiveRun] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        with db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO workers (id, host, pid, threads, version) VALUES (%s, %s, %s, %s, %s)",
+                (self.worker_id, self.host, os.getpid(), self.settings.worker_threads, "gamma"),
+            )
+        for target, name in ((self._maintenance_loop, "gamma-reaper"), (self._control_loop, "gamma-control")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker %s started", self.worker_id)
+
+    def shutdown(self) -> None:
+        """Stop taking runs, hand back the ones in flight (their CLI killed), leave no process behind."""
+        self.shutting_down.set()
+        with self._lock:
+            active = list(self._active.values())
+        for run in active:
+            run.hand_back()
+        deadline = time.monotonic() + self.settings.kill_grace + 3
+        for run in active:
+            run.wait_done(max(0.1, deadline - time.monotonic()))
+        self._stopped.set()
+        try:
+            with db.transaction() as conn:
+                conn.execute("UPDATE workers SET stopped_at = now(), busy = 0 WHERE id = %s", (self.worker_id,))
+        except psycopg.Error as error:
+            log.warning("could not mark worker stopped: %s", error)
+
+    # ------------------------------------------------------------------ active runs
+
+    def register(self, run: ActiveRun) -> None:
+        with self._lock:
+            self._active[run.run_id] = run
+
+    def unregister(self, run_id: str) -> None:
+        with self._lock:
+            self._active.pop(run_id, None)
+
+    def busy(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+    def _cancel_local(self, run_id: str) -> None:
+        with self._lock:
+            run = self._active.get(run_id)
+        if run is not None:
+            run.cancel()
+
+    # ------------------------------------------------------------------ background loops
+
+    def _maintenance_loop(self) -> None:
+        interval = self.settings.reaper_interval
+        while not self._stopped.wait(interval):
+            try:
+                self.maintain_once()
+            except Exception:  # keep the loop alive through database hiccups
+                log.exception("worker maintenance failed")
+
+    def maintain_once(self) -> None:
+        with db.transaction() as conn:
+            conn.execute(
+                "UPDATE workers SET heartbeat_at = now(), busy = %s WHERE id = %s", (self.busy(), self.worker_id)
+            )
+            conn.execute(
+                "UPDATE workers SET stopped_at = now() WHERE stopped_at IS NULL"
+                " AND heartbeat_at < now() - make_interval(secs => %s)",
+                (max(60.0, self.settings.lease_seconds * 2),),
+            )
+        with db.transaction() as conn:
+            reaped = runs.reap_expired(conn)
+        if reaped:
+            log.warning("reaped %d run(s) with expired leases: %s", len(reaped), [r["id"] for r in reaped])
+        if not self.shutting_down.is_set():
+            with db.transaction() as conn:
+                runs.redispatch_stale(conn)
+
+    def _control_loop(self) -> None:
+        backoff = 0.5
+        while not self._stopped.is_set():
+            try:
+                with db.connect(autocommit=True, application_name="gamma-control") as conn:
+                    conn.execute(f"LISTEN {runs.CONTROL_CHANNEL}")
+                    backoff = 0.5
+                    self._catch_up_cancels(conn)
+                    # notifies() returns after each timeout; loop again on the same connection
+                    while not self._stopped.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._on_control(note.payload)
+            except psycopg.Error as error:
+                log.warning("control listener lost its connection (%s); reconnecting", error)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _catch_up_cancels(self, conn: psycopg.Connection) -> None:
+        """Notifications sent while we were not listening are lost; ask the table instead."""
+        with self._lock:
+            ids = list(self._active)
+        if not ids:
+            return
+        rows = conn.execute(
+            "SELECT id FROM runs WHERE id = ANY(%s) AND cancel_requested_at IS NOT NULL", (ids,)
+        ).fetchall()
+        for row in rows:
+            self._cancel_local(row["id"])
+
+    def _on_control(self, payload: str) -> None:
+        action, _, run_id = payload.partition(":")
+        if action == "cancel":
+            self._cancel_local(run_id)
+
+
+_runtime: WorkerRuntime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> WorkerRuntime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = WorkerRuntime()
+            _runtime.start()
+        return _runtime
+
+
+def current_runtime() -> WorkerRuntime | None:
+    return _runtime
