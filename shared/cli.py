@@ -82,6 +82,10 @@ def cmd_db_url(args: argparse.Namespace) -> int:
 
 def cmd_web(args: argparse.Namespace) -> int:
     settings = _settings()
+    if not settings.binds_loopback and not settings.api_token:
+        print(f"gamma web: GAMMA_HOST={settings.host} is not a loopback address; set GAMMA_API_TOKEN to a long "
+              "random secret before exposing Gamma to the network.", file=sys.stderr)
+        return 2
     _migrate(settings)
     argv = [
         _bin("gunicorn"),

@@ -82,8 +82,18 @@ class Settings(BaseSettings):
     @field_validator("database_url", mode="after")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must start with postgresql:// (or postgres://)")
+        if value is None:
+            return None
+        if "://" in value:
+            if not value.startswith(("postgresql://", "postgres://")):
+                raise ValueError("must be a PostgreSQL URL (postgresql://…) or a libpq key=value string")
+        else:
+            from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+            try:
+                conninfo_to_dict(value)
+            except Exception as error:
+                raise ValueError(f"not a valid connection string: {error}") from None
         return value
 
     @property

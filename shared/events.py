@@ -240,7 +240,11 @@ class BatchWriter:
             if self._stale:
                 return
             self._buffer.append(event)
-            if len(self._buffer) >= self.max_batch:
+            if len(self._buffer) == 1:
+                # Wake the idle loop so the batch window starts at the first event (else an event
+                # could wait up to two intervals); notify_all because flush() may wait here too.
+                self._lock.notify_all()
+            elif len(self._buffer) >= self.max_batch:
                 self._lock.notify()
 
     def add_raw(self, stream: str, line_no: int, line: str) -> None:

@@ -11,7 +11,7 @@ from workers.broker import broker  # noqa: F401 - sets the global broker before 
 configure_logging()
 
 
-@dramatiq.actor(actor_name=ACTOR_NAME, queue_name=QUEUE_NAME, max_retries=0)
+@dramatiq.actor(actor_name=ACTOR_NAME, queue_name=QUEUE_NAME)
 def execute_run(run_id: str) -> None:
     from workers.executor import execute_run as execute  # noqa: PLC0415
     from workers.runtime import get_runtime  # noqa: PLC0415

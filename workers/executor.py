@@ -105,6 +105,8 @@ class RunAttempt:
         try:
             ctx = self._prepare()
             spec = backend.launch_spec(ctx)
+            spec.env.update(GAMMA_RUN_ID=self.run_id, GAMMA_RUN_ATTEMPT=str(self.attempt),
+                            GAMMA_WORKER_ID=self.runtime.worker_id)
         except LaunchError as error:
             self._finish(Outcome(error.outcome, "failed", error.message), RunSummary())
             return

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 
 from workers.runtime_types import LaunchSpec
 
@@ -25,6 +27,7 @@ class AgentProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group: killpg reaches the tools it spawned too
+            preexec_fn=_die_with_parent,
             bufsize=1,
             text=True,
             encoding="utf-8",
@@ -65,6 +68,58 @@ class AgentProcess:
         """After the leader exited: make sure nothing it spawned lingers."""
         if group_alive(self.pgid):
             self.stop(self.stop_reason or "leftover", grace)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: if the worker dies (even by SIGKILL) the kernel kills the CLI too, so a crashed worker
+    never leaves a CLI running beside the run's next attempt. Its own children are swept by `sweep_orphans`."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def sweep_orphans(is_current: Callable[[str, int], bool]) -> list[int]:
+    """Kill process groups left by dead attempts on this host.
+
+    Every agent process (and everything it spawns) carries GAMMA_RUN_ID and GAMMA_RUN_ATTEMPT in its
+    environment; `is_current(run_id, attempt)` says whether that attempt still owns its run.
+    """
+    killed = []
+    seen: set[int] = set()
+    for pid in _pids():
+        marker = _run_marker(pid)
+        if marker is None:
+            continue
+        try:
+            pgid = os.getpgid(pid)
+        except ProcessLookupError:
+            continue
+        if pgid in seen:
+            continue
+        seen.add(pgid)
+        if not is_current(*marker):
+            kill_group(pgid, signal.SIGKILL)
+            killed.append(pgid)
+    return killed
+
+
+def _run_marker(pid: int) -> tuple[str, int] | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+    except OSError:
+        return None
+    run_id = attempt = None
+    for item in environ:
+        if item.startswith(b"GAMMA_RUN_ID="):
+            run_id = item[13:].decode(errors="replace")
+        elif item.startswith(b"GAMMA_RUN_ATTEMPT="):
+            attempt = item[18:].decode(errors="replace")
+    if run_id is None or attempt is None or not attempt.isdigit():
+        return None
+    return run_id, int(attempt)
 
 
 def kill_group(pgid: int, sig: int) -> None:

@@ -21,6 +21,7 @@ from orchestrator import runs
 from shared import db
 from shared.config import get_settings
 from shared.ids import new_id
+from workers import process
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class WorkerRuntime:
                 " AND heartbeat_at < now() - make_interval(secs => %s)",
                 (max(60.0, self.settings.lease_seconds * 2),),
             )
+        self.sweep_orphans()
         with db.transaction() as conn:
             reaped = runs.reap_expired(conn)
         if reaped:
@@ -124,6 +126,28 @@ class WorkerRuntime:
         if not self.shutting_down.is_set():
             with db.transaction() as conn:
                 runs.redispatch_stale(conn)
+
+    def sweep_orphans(self) -> list[int]:
+        """Kill local agent processes whose attempt no longer owns its run (e.g. left by a killed worker)."""
+        with self._lock:
+            local = {(run.run_id, getattr(run, "attempt", -1)) for run in self._active.values()}
+        cache: dict[str, tuple[str, int] | None] = {}
+
+        def is_current(run_id: str, attempt: int) -> bool:
+            if (run_id, attempt) in local:
+                return True
+            if run_id not in cache:
+                with db.transaction() as conn:
+                    row = conn.execute("SELECT state, attempt FROM runs WHERE id = %s", (run_id,)).fetchone()
+                cache[run_id] = (row["state"], row["attempt"]) if row else None
+            current = cache[run_id]
+            # Another worker on this host may own it: only its exact running attempt is left alone.
+            return current is not None and current == ("running", attempt)
+
+        killed = process.sweep_orphans(is_current)
+        if killed:
+            log.warning("killed %d orphaned agent process group(s): %s", len(killed), killed)
+        return killed
 
     def _control_loop(self) -> None:
         backoff = 0.5

@@ -1,0 +1,72 @@
+"""Real Dramatiq worker processes for tests (`gamma worker`), configured for a test stack."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+from tests.support.processes import VENV_BIN, Proc, ProcessFailed, running
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Short leases and a fast reaper so crash-recovery tests finish in seconds, not minutes.
+FAST_RECOVERY = {
+    "GAMMA_LEASE_SECONDS": "6",
+    "GAMMA_REAPER_INTERVAL": "1",
+    "GAMMA_KILL_GRACE": "3",
+    "GAMMA_RESULT_GRACE": "3",
+}
+
+
+def pinned_claude() -> str:
+    """The pinned CLI installed by `make claude` (or GAMMA_TEST_CLAUDE_BIN)."""
+    configured = os.environ.get("GAMMA_TEST_CLAUDE_BIN")
+    if configured:
+        return configured
+    version = (REPO / "tests" / "claude-cli-version").read_text().strip()
+    path = REPO / ".tools" / f"claude-{version}" / "node_modules" / ".bin" / "claude"
+    if not path.exists():
+        raise RuntimeError(f"the pinned claude CLI is not installed at {path}: run `make claude`")
+    return str(path)
+
+
+@contextmanager
+def start_worker(
+    database_url: str, extra_env: Mapping[str, str] | None = None, *, threads: int = 4, processes: int = 1,
+) -> Iterator[Proc]:
+    """`gamma worker` in its own process group; returns once its heartbeat row exists."""
+    env = {
+        "DATABASE_URL": database_url,
+        "GAMMA_HOME": os.environ.get("GAMMA_HOME") or tempfile.mkdtemp(prefix="gamma-home-"),
+        "GAMMA_WORKER_THREADS": str(threads),
+        "GAMMA_ALLOW_ROOT_BYPASS": "1",
+        "PYTHONUNBUFFERED": "1",
+        **FAST_RECOVERY,
+        **(extra_env or {}),
+    }
+    args = [str(VENV_BIN / "gamma"), "worker", "--processes", str(processes)]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        started = conn.execute("SELECT now()").fetchone()[0]
+        with running(args, env) as proc:
+            _wait_for_heartbeats(conn, proc, started, processes)
+            yield proc
+
+
+def _wait_for_heartbeats(conn: psycopg.Connection, proc: Proc, since: object, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise ProcessFailed(f"gamma worker exited with {proc.popen.returncode}:\n{proc.log_tail()}")
+        alive = conn.execute(
+            "SELECT count(*) FROM workers WHERE started_at >= %s AND stopped_at IS NULL", (since,)
+        ).fetchone()[0]
+        if alive >= count:
+            return
+        time.sleep(0.1)
+    raise ProcessFailed(f"gamma worker did not register within {timeout}s:\n{proc.log_tail()}")

@@ -1,0 +1,94 @@
+"""The `gamma-agent` command lines that scripted agents run, in one place.
+
+Both scripted agents use these: the demo backend (`workers/demo_agent.py`, which runs them as processes) and
+the model double's brains in `tests/model_double/` (which send them to the real CLI as `Bash` tool calls).
+When `gamma-agent`'s interface changes, this is the only file to align.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterator
+from typing import Any
+
+PROGRAM = "gamma-agent"
+TASK_ID_RE = re.compile(r"\btask_[0-9A-HJKMNP-TV-Z]{26}\b")
+
+
+def task_create(title: str, assignee: str, description: str) -> list[str]:
+    return [PROGRAM, "task", "create", "--title", title, "--assignee", assignee, "--description", description]
+
+
+def task_done(task_id: str, summary: str) -> list[str]:
+    return [PROGRAM, "task", "done", task_id, "--summary", summary]
+
+
+def list_tasks() -> list[str]:
+    return [PROGRAM, "tasks"]
+
+
+def list_teammates() -> list[str]:
+    return [PROGRAM, "teammates"]
+
+
+def msg_send(name: str, text: str) -> list[str]:
+    return [PROGRAM, "msg", "send", name, text]
+
+
+def shell(argv: list[str]) -> str:
+    """The command as one shell line (what a model writes into a Bash tool call)."""
+    return shlex.join(argv)
+
+
+def is_command(command: str, argv_prefix: list[str]) -> bool:
+    """Whether shell line `command` runs `gamma-agent` with `argv_prefix` (e.g. `task_create`'s first words)."""
+    return shlex.join(argv_prefix) in command
+
+
+# ---------------------------------------------------------------------------------------------- reading output
+
+
+def task_ids(text: str) -> list[str]:
+    """Task ids mentioned in any text (a prompt, a command's output), in order, without repeats."""
+    return list(dict.fromkeys(TASK_ID_RE.findall(text or "")))
+
+
+def teammate_names(output: str) -> list[str]:
+    """Names of the non-lead teammates in `gamma-agent teammates` output (JSON list or {"teammates": [...]})."""
+    return [
+        str(item["name"]) for item in _records(output)
+        if item.get("name") and not (item.get("is_lead") or item.get("lead") or item.get("role") == "lead")
+    ]
+
+
+def open_task_ids(output: str) -> list[str]:
+    """Ids of tasks in `gamma-agent tasks` output that are not finished yet."""
+    finished = {"done", "failed", "cancelled", "completed"}
+    ids = [
+        str(item["id"]) for item in _records(output)
+        if TASK_ID_RE.fullmatch(str(item.get("id", "")))
+        and str(item.get("status") or item.get("stage") or "").lower() not in finished
+    ]
+    return ids or task_ids(output)
+
+
+def _records(output: str) -> Iterator[dict[str, Any]]:
+    try:
+        data = json.loads(output)
+    except (TypeError, ValueError):
+        return
+    yield from _walk(data)
+
+
+def _walk(data: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(data, list):
+        for item in data:
+            yield from _walk(item)
+    elif isinstance(data, dict):
+        if "id" in data or "name" in data:
+            yield data
+        for value in data.values():
+            if isinstance(value, list | dict):
+                yield from _walk(value)

@@ -1,0 +1,1 @@
+"""Agent backends: `claude` (the real CLI) and `demo` (a scripted stand-in)."""
