@@ -15,8 +15,9 @@ from orchestrator.role_models import SEGMENT, Blueprint, BlueprintFile, LoadErro
 
 MAX_FILE_BYTES = 512 * 1024
 BLUEPRINTS_DIR = "blueprints"
-# Documentation that lives next to roles in packs (and our own FORMAT.md), never a role.
-NOT_ROLES = frozenset({"readme", "format", "contributing", "changelog", "license", "code_of_conduct", "security"})
+# Documentation that lives next to roles in packs (and our own FORMAT.md), never a role. Packs also keep
+# ALL-CAPS notes (AGENTS.md, SOUL.md, ACCEPTANCE_REPORT.md) in folders beside their roles: skipped too.
+NOT_ROLES = frozenset({"readme", "format", "contributing", "changelog", "license", "code_of_conduct"})
 _FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\n(.*?)^---[ \t]*$\n?", re.DOTALL | re.MULTILINE)
 
 
@@ -136,6 +137,10 @@ def parse_blueprint(path: Path) -> Blueprint:
     )
 
 
+def _is_documentation(stem: str) -> bool:
+    return stem.startswith((".", "_")) or stem.lower() in NOT_ROLES or stem.isupper()
+
+
 def _role_files(root: Path) -> list[tuple[Path, Path]]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -149,7 +154,7 @@ def _role_files(root: Path) -> list[tuple[Path, Path]]:
             continue  # files at the top (README.md, FORMAT.md) belong to no category
         for name in sorted(filenames):
             path = here / name
-            if name.endswith(".md") and not name.startswith((".", "_")) and path.stem.lower() not in NOT_ROLES:
+            if name.endswith(".md") and not _is_documentation(path.stem):
                 found.append((path, path.relative_to(root)))
     return found
 

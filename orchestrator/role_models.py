@@ -90,7 +90,7 @@ class RoleFrontMatter(BaseModel):
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Role:
     id: str
     category: str
@@ -190,7 +190,7 @@ class BlueprintFile(BaseModel):
         return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Blueprint:
     id: str
     name: str

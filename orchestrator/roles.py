@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.role_files import scan_dir
 from orchestrator.role_models import TASK_KINDS, Blueprint, LoadError, Role
+from shared.config import get_settings
 
 __all__ = [
     "TASK_KINDS", "Blueprint", "LoadError", "Role", "RoleGroup", "RoleLibrary", "REPO_ROLES_DIR",
@@ -156,8 +157,6 @@ def _unknown_roles(blueprint: Blueprint, roles: dict[str, Role]) -> list[str]:
 
 
 def default_dirs() -> list[Path]:
-    from shared.config import get_settings
-
     return [REPO_ROLES_DIR, *get_settings().extra_roles_dirs()]
 
 

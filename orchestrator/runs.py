@@ -160,6 +160,19 @@ def record_process(conn: psycopg.Connection, run_id: str, attempt: int, *, pid: 
     return row is not None
 
 
+def record_session(conn: psycopg.Connection, run_id: str, attempt: int, session_id: str) -> bool:
+    """As soon as the CLI names its session: if this attempt dies, the next one resumes it."""
+    row = conn.execute(
+        "UPDATE runs SET session_id = %s, updated_at = now()"
+        " WHERE id = %s AND attempt = %s AND state = 'running' RETURNING agent_id",
+        (session_id, run_id, attempt),
+    ).fetchone()
+    if row is None:
+        return False
+    conn.execute("UPDATE agents SET session_id = %s, updated_at = now() WHERE id = %s", (session_id, row["agent_id"]))
+    return True
+
+
 # ----------------------------------------------------------------------------------------------------- finish
 
 

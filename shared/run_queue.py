@@ -21,5 +21,7 @@ def send_run(conn: psycopg.Connection, run_id: str) -> str:
     """Queue a message asking a worker to execute `run_id`. Returns the message id."""
     message = Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
     body = json.loads(message.encode())
-    conn.execute(QUERIES.ENQUEUE, (QUEUE_NAME, message.message_id, Jsonb(body), message.message_id))
+    # Client-side binding: dramatiq-pg's SQL leaves one parameter's type to be inferred, as psycopg2 does.
+    with psycopg.ClientCursor(conn) as cur:
+        cur.execute(QUERIES.ENQUEUE, (QUEUE_NAME, message.message_id, Jsonb(body), message.message_id))
     return message.message_id

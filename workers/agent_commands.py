@@ -58,23 +58,25 @@ def task_ids(text: str) -> list[str]:
 def teammate_names(output: str) -> list[str]:
     """Names of the non-lead teammates in `gamma-agent teammates` output (JSON list or {"teammates": [...]})."""
     return [
-        str(item["name"]) for item in _records(output)
+        str(item["name"]) for item in records(output)
         if item.get("name") and not (item.get("is_lead") or item.get("lead") or item.get("role") == "lead")
     ]
 
 
 def open_task_ids(output: str) -> list[str]:
-    """Ids of tasks in `gamma-agent tasks` output that are not finished yet."""
+    """Ids of the tasks in `gamma-agent tasks` output that are not finished (any task id, if it is not JSON)."""
     finished = {"done", "failed", "cancelled", "completed"}
-    ids = [
-        str(item["id"]) for item in _records(output)
-        if TASK_ID_RE.fullmatch(str(item.get("id", "")))
-        and str(item.get("status") or item.get("stage") or "").lower() not in finished
+    tasks = [item for item in records(output) if TASK_ID_RE.fullmatch(str(item.get("id", "")))]
+    if not tasks:
+        return task_ids(output)
+    return [
+        str(item["id"]) for item in tasks
+        if str(item.get("status") or item.get("stage") or "").lower() not in finished
     ]
-    return ids or task_ids(output)
 
 
-def _records(output: str) -> Iterator[dict[str, Any]]:
+def records(output: str) -> Iterator[dict[str, Any]]:
+    """Every JSON object with an `id` or a `name` in a command's JSON output, outer ones first."""
     try:
         data = json.loads(output)
     except (TypeError, ValueError):

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from shared.config import get_settings
+from workers.backends.launch import AGENT_ENV_FILE
 
 
 @lru_cache(maxsize=1)
@@ -15,10 +16,15 @@ def tools_bin_dir() -> Path:
     directory = get_settings().home / "bin"
     directory.mkdir(parents=True, exist_ok=True)
     shim = directory / "gamma-agent"
-    content = f'#!/bin/sh\nexec "{sys.executable}" -m workers.agent_cli "$@"\n'
-    if not shim.exists() or shim.read_text() != content:
-        temporary = shim.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(content)
-        temporary.chmod(0o755)
-        temporary.replace(shim)
+    _write_if_changed(shim, f'#!/bin/sh\nexec "{sys.executable}" -m workers.agent_cli "$@"\n', 0o755)
+    _write_if_changed(directory / AGENT_ENV_FILE, f'export PATH="{directory}:$PATH"\n', 0o644)
     return directory
+
+
+def _write_if_changed(path: Path, content: str, mode: int) -> None:
+    if path.exists() and path.read_text() == content:
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(content)
+    temporary.chmod(mode)
+    temporary.replace(path)

@@ -127,6 +127,7 @@ class RunAttempt:
             stderr_reader = threading.Thread(target=self._read_stderr, args=(writer,), daemon=True)
             stderr_reader.start()
             assert self.process.popen.stdout is not None
+            session_recorded = False
             for line_no, line in enumerate(self.process.popen.stdout, start=1):
                 line = line.rstrip("\n")
                 writer.add_raw("stdout", line_no, line)
@@ -134,6 +135,8 @@ class RunAttempt:
                     writer.add(NewEvent(parsed.kind, self.run["team_id"], parsed.payload,
                                         agent_id=self.run["agent_id"], task_id=self.run["task_id"],
                                         run_id=self.run_id))
+                if parser.summary.session_id and not session_recorded:
+                    session_recorded = self._record_session(parser.summary.session_id)
                 if parser.summary.result_seen and self.result_seen_at is None:
                     self.result_seen_at = time.monotonic()
             exit_code = self.process.popen.wait()
@@ -191,6 +194,15 @@ class RunAttempt:
                  "cli_version": cli_version, "resume_session": ctx.session_id, "host": self.runtime.host,
                  "worker": self.runtime.worker_id},
                 agent_id=self.run["agent_id"], task_id=self.run["task_id"], run_id=self.run_id)])
+
+    def _record_session(self, session_id: str) -> bool:
+        try:
+            with db.transaction() as conn:
+                runs.record_session(conn, self.run_id, self.attempt, session_id)
+            return True
+        except psycopg.Error as error:
+            log.warning("could not record session %s of run %s: %s", session_id, self.run_id, error)
+            return False
 
     def _outcome(self, summary: RunSummary, exit_code: int | None) -> Outcome:
         if self.flags.handed_back and not self.flags.cancelled:

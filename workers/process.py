@@ -80,11 +80,12 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def sweep_orphans(is_current: Callable[[str, int], bool]) -> list[int]:
+def sweep_orphans(is_current: Callable[[str, int, str], bool | None]) -> list[int]:
     """Kill process groups left by dead attempts on this host.
 
-    Every agent process (and everything it spawns) carries GAMMA_RUN_ID and GAMMA_RUN_ATTEMPT in its
-    environment; `is_current(run_id, attempt)` says whether that attempt still owns its run.
+    Every agent process (and everything it spawns) carries GAMMA_RUN_ID, GAMMA_RUN_ATTEMPT and GAMMA_WORKER_ID
+    in its environment; `is_current(run_id, attempt, worker_id)` says whether that attempt still owns its run
+    (None: not ours to judge — another Gamma installation's process — so it is left alone).
     """
     killed = []
     seen: set[int] = set()
@@ -99,27 +100,29 @@ def sweep_orphans(is_current: Callable[[str, int], bool]) -> list[int]:
         if pgid in seen:
             continue
         seen.add(pgid)
-        if not is_current(*marker):
+        if is_current(*marker) is False:
             kill_group(pgid, signal.SIGKILL)
             killed.append(pgid)
     return killed
 
 
-def _run_marker(pid: int) -> tuple[str, int] | None:
+def _run_marker(pid: int) -> tuple[str, int, str] | None:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
             environ = f.read().split(b"\0")
     except OSError:
         return None
-    run_id = attempt = None
+    run_id = attempt = worker_id = None
     for item in environ:
         if item.startswith(b"GAMMA_RUN_ID="):
             run_id = item[13:].decode(errors="replace")
         elif item.startswith(b"GAMMA_RUN_ATTEMPT="):
             attempt = item[18:].decode(errors="replace")
-    if run_id is None or attempt is None or not attempt.isdigit():
+        elif item.startswith(b"GAMMA_WORKER_ID="):
+            worker_id = item[16:].decode(errors="replace")
+    if run_id is None or worker_id is None or attempt is None or not attempt.isdigit():
         return None
-    return run_id, int(attempt)
+    return run_id, int(attempt), worker_id
 
 
 def kill_group(pgid: int, sig: int) -> None:

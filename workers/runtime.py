@@ -132,17 +132,22 @@ class WorkerRuntime:
         with self._lock:
             local = {(run.run_id, getattr(run, "attempt", -1)) for run in self._active.values()}
         cache: dict[str, tuple[str, int] | None] = {}
+        ours: dict[str, bool] = {}
 
-        def is_current(run_id: str, attempt: int) -> bool:
+        def is_current(run_id: str, attempt: int, worker_id: str) -> bool | None:
             if (run_id, attempt) in local:
                 return True
-            if run_id not in cache:
-                with db.transaction() as conn:
+            with db.transaction() as conn:
+                if worker_id not in ours:
+                    known = conn.execute("SELECT 1 FROM workers WHERE id = %s", (worker_id,)).fetchone()
+                    ours[worker_id] = known is not None
+                if not ours[worker_id]:
+                    return None  # started by a worker of another database: not ours to judge
+                if run_id not in cache:
                     row = conn.execute("SELECT state, attempt FROM runs WHERE id = %s", (run_id,)).fetchone()
-                cache[run_id] = (row["state"], row["attempt"]) if row else None
-            current = cache[run_id]
+                    cache[run_id] = (row["state"], row["attempt"]) if row else None
             # Another worker on this host may own it: only its exact running attempt is left alone.
-            return current is not None and current == ("running", attempt)
+            return cache[run_id] == ("running", attempt)
 
         killed = process.sweep_orphans(is_current)
         if killed:

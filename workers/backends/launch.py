@@ -29,6 +29,9 @@ SESSION_ENV_IF_INHERITED = frozenset({
 SECRET_ENV = frozenset({"DATABASE_URL", "GAMMA_API_TOKEN", "GAMMA_TEST_DATABASE_URL", "PGPASSWORD"})
 
 
+AGENT_ENV_FILE = "agent-env.sh"
+
+
 def agent_env(base: dict[str, str], ctx: RunContext) -> dict[str, str]:
     inside_session = "CLAUDECODE" in base
     env = {
@@ -41,6 +44,11 @@ def agent_env(base: dict[str, str], ctx: RunContext) -> dict[str, str]:
     env["GAMMA_RUN_ID"] = ctx.run_id
     if ctx.tools_bin_dir is not None:
         env["PATH"] = os.pathsep.join(part for part in (str(ctx.tools_bin_dir), env.get("PATH", "")) if part)
+        # The CLI's Bash tool runs commands in a login-shell snapshot, and login shells may reset PATH
+        # (Debian's /etc/profile does, for root): the CLI sources this file before every command.
+        env_file = Path(ctx.tools_bin_dir) / AGENT_ENV_FILE
+        if env_file.exists():
+            env["CLAUDE_ENV_FILE"] = str(env_file)
     return env
 
 

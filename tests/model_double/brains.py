@@ -1,0 +1,251 @@
+"""Scripted brains: each takes the conversation so far and returns the next assistant turn (or an API error).
+
+Select one with a marker anywhere in the prompt or the agent's CLAUDE.md: `[[brain:NAME key=value …]]` (the
+latest prompt's marker wins, then the newest marker elsewhere; values may be shell-quoted). No marker: `echo`.
+
+- `echo` [text]: one text answer (the prompt echoed, or `text`).
+- `write_file` [path, cmd, content]: thinking + text + Bash `cmd` + Write `path`, all in one message; after
+  the results, a text quoting the command's output.
+- `slow` [seconds=600]: Bash `sleep N` (the CLI really runs it: cancel/timeout kill it), then a text.
+- `slow_stream` [seconds=600, interval=1]: one text streamed a delta per `interval` seconds.
+- `many_turns`: a Bash `echo turn N` on every request; never ends by itself (for --max-turns).
+- `error_401`, `error_429`, `error_529`: the API's invalid-key / rate-limit / overloaded errors.
+- `usage_limit` [reset_in=3600 | resets_at=EPOCH, claim=five_hour]: the subscription limit (429 with the
+  anthropic-ratelimit-unified-* headers; the CLI must be logged in with CLAUDE_CODE_OAUTH_TOKEN).
+- `lead` [members=A,B, member_brain=member]: plans one `gamma-agent task create` per member (the description
+  carries `[[brain:member]]`; `member_brain=none` leaves it out; no `members`: asks `gamma-agent teammates`)
+  and ends its turn. On a later prompt in a session where it already planned, it reviews (`lead_review`).
+- `lead_review`: `gamma-agent tasks`, then a summary of the output.
+- `member` [file]: takes its task id from the prompt (else from `gamma-agent tasks`), writes `file` (default
+  ../../project/<task id>.md, i.e. the team's project folder), runs `gamma-agent task done <id> --summary …`,
+  then answers.
+
+Relative paths are resolved against the CLI's working directory (read from the system prompt). Every
+`gamma-agent` command line comes from `workers/agent_commands.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+
+from tests.model_double.conversation import MARKER, Conversation, ToolCall
+from tests.model_double.replies import (
+    CHUNK,
+    ApiError,
+    Reply,
+    Text,
+    Thinking,
+    ToolUse,
+    Turn,
+    invalid_api_key,
+    overloaded,
+    rate_limited,
+    usage_limit,
+)
+from workers import agent_commands as cmd
+
+Brain = Callable[[Conversation], Reply]
+BRAINS: dict[str, Brain] = {}
+DEFAULT_BRAIN = "echo"
+SIDE_ANSWER = "Model double session"
+
+
+def brain(name: str) -> Callable[[Brain], Brain]:
+    def register(function: Brain) -> Brain:
+        BRAINS[name] = function
+        return function
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def bash(command: str, description: str, **extra: object) -> ToolUse:
+    return ToolUse("Bash", {"command": command, "description": description, **extra})
+
+
+def write(path: str, content: str) -> ToolUse:
+    return ToolUse("Write", {"file_path": path, "content": content})
+
+
+def resolve(conv: Conversation, path: str) -> str:
+    if os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(conv.cwd or os.getcwd(), path))
+
+
+def without_markers(text: str) -> str:
+    return MARKER.sub("", text).strip()
+
+
+def runs(argv_prefix: list[str]) -> Callable[[ToolCall], bool]:
+    return lambda call: call.name == "Bash" and cmd.is_command(call.command, argv_prefix)
+
+
+_CREATE = runs(cmd.task_create("", "", "")[:3])
+_DONE = runs(cmd.task_done("", "")[:3])
+_TASKS = runs(cmd.list_tasks())
+_TEAMMATES = runs(cmd.list_teammates())
+
+
+# ---------------------------------------------------------------------------------------------- simple brains
+
+
+@brain("echo")
+def echo(conv: Conversation) -> Reply:
+    return Turn([Text(conv.arg("text", "") or f"Echo: {without_markers(conv.prompt)[:500] or 'pong'}")])
+
+
+@brain("write_file")
+def write_file(conv: Conversation) -> Reply:
+    path = resolve(conv, conv.arg("path", "hello.txt"))
+    command = conv.arg("cmd", "echo hello from the model double")
+    if conv.step == 0:
+        return Turn([
+            Thinking(f"I should run `{command}` and write {os.path.basename(path)}."),
+            Text(f"I'll run a command and write {path}."),
+            bash(command, "Run the requested command"),
+            write(path, conv.arg("content", "Written by the model double.\n")),
+        ])
+    output = next((r.content.strip() for r in conv.results if r.call and r.call.name == "Bash"), "")
+    return Turn([Text(f"Done. I wrote {path}. The command printed: {output[:1000]}")])
+
+
+@brain("slow")
+def slow(conv: Conversation) -> Reply:
+    seconds = conv.arg("seconds", "600")
+    if conv.step == 0:
+        return Turn([Text(f"This takes a while (sleep {seconds})."),
+                     bash(f"sleep {seconds}", "Wait", timeout=600_000)])
+    return Turn([Text("Finished waiting.")])
+
+
+@brain("slow_stream")
+def slow_stream(conv: Conversation) -> Reply:
+    interval = float(conv.arg("interval", "1"))
+    deltas = max(1, int(float(conv.arg("seconds", "600")) / interval))
+    text = "".join(f"{index:>{CHUNK - 1}}." for index in range(deltas))
+    return Turn([Text(text)], delay=interval)
+
+
+@brain("many_turns")
+def many_turns(conv: Conversation) -> Reply:
+    turn = conv.step + 1
+    return Turn([Text(f"Step {turn}: one more command."), bash(f"echo turn {turn}", f"Print turn {turn}")])
+
+
+@brain("error_401")
+def error_401(conv: Conversation) -> Reply:
+    return invalid_api_key()
+
+
+@brain("error_429")
+def error_429(conv: Conversation) -> Reply:
+    return rate_limited()
+
+
+@brain("error_529")
+def error_529(conv: Conversation) -> Reply:
+    return overloaded()
+
+
+@brain("usage_limit")
+def usage_limit_brain(conv: Conversation) -> Reply:
+    resets_at = int(conv.arg("resets_at", "0")) or int(time.time()) + int(conv.arg("reset_in", "3600"))
+    return usage_limit(resets_at, conv.arg("claim", "five_hour"))
+
+
+# ---------------------------------------------------------------------------------------------- a team
+
+
+@brain("lead")
+def lead(conv: Conversation) -> Reply:
+    planned_before = any(_CREATE(call) for call in conv.earlier_calls)
+    if planned_before and not any(_CREATE(call) for call in conv.calls):
+        return lead_review(conv)
+    return _lead_plan(conv)
+
+
+def _lead_plan(conv: Conversation) -> Reply:
+    creates = [call for call in conv.calls if _CREATE(call)]
+    if creates:
+        failed = [r.content.strip()[:300] for r in conv.results_of(_CREATE) if r.is_error]
+        note = f" {len(failed)} could not be created: {' | '.join(failed)}" if failed else ""
+        return Turn([Text(f"I delegated {len(creates)} task(s) and will review the results when my teammates "
+                          f"report back.{note}")])
+    members = [name.strip() for name in conv.arg("members", "").split(",") if name.strip()]
+    if not members:
+        listed = conv.results_of(_TEAMMATES)
+        if not listed:
+            return Turn([Text("Let me see who is on the team."),
+                         bash(cmd.shell(cmd.list_teammates()), "List teammates")])
+        members = cmd.teammate_names(listed[-1].content)
+        if not members:
+            return Turn([Text("I have no teammates to delegate to, so there is nothing to plan.")])
+    goal = without_markers(conv.prompt)[:300] or "the goal"
+    member_brain = conv.arg("member_brain", "member")
+    marker = f" [[brain:{member_brain}]]" if member_brain != "none" else ""
+    calls = [
+        bash(cmd.shell(cmd.task_create(f"Part {index}: {goal[:60]}", name,
+                                       f"Your part {index} of: {goal}.{marker}")), f"Create a task for {name}")
+        for index, name in enumerate(members, start=1)
+    ]
+    return Turn([Thinking(f"I'll split the goal into {len(members)} part(s), one per teammate."),
+                 Text(f"Plan: one task each for {', '.join(members)}."), *calls])
+
+
+@brain("lead_review")
+def lead_review(conv: Conversation) -> Reply:
+    listed = conv.results_of(_TASKS)
+    if not listed:
+        return Turn([Text("My teammates reported back; let me read their results."),
+                     bash(cmd.shell(cmd.list_tasks()), "List the team's tasks")])
+    return Turn([Text(f"Review done. Summary of the team's results:\n{listed[-1].content.strip()[:2000]}")])
+
+
+@brain("member")
+def member(conv: Conversation) -> Reply:
+    ids = cmd.task_ids(conv.prompt)
+    if not ids:
+        listed = conv.results_of(_TASKS)
+        if not listed:
+            return Turn([Text("Let me find my task."), bash(cmd.shell(cmd.list_tasks()), "List my tasks")])
+        ids = cmd.open_task_ids(listed[-1].content)
+        if not ids:
+            return Turn([Text("I have no open task.")])
+    task_id = ids[0]
+    path = resolve(conv, conv.arg("file", f"../../project/{task_id}.md"))
+    if not conv.results_of(lambda call: call.name == "Write"):
+        body = f"# {task_id}\n\nDone by the model double's member brain.\n\n{without_markers(conv.prompt)[:500]}\n"
+        return Turn([Text(f"Working on {task_id}: writing {path}."), write(path, body)])
+    if not conv.results_of(_DONE):
+        summary = f"Wrote {path} with the result of {task_id}."
+        return Turn([Text("Reporting the result."),
+                     bash(cmd.shell(cmd.task_done(task_id, summary)), "Report the task as done")])
+    return Turn([Text(f"Task {task_id} is done: I wrote {path} and reported it.")])
+
+
+def side_request(conv: Conversation) -> Turn:
+    """Answer for the CLI's own side requests (e.g. the session title, asked for as JSON without
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC): never the selected brain, so scripts see only agent turns."""
+    schema = conv.output_schema
+    return Turn([Text(json.dumps(_example(schema)) if schema else SIDE_ANSWER)])
+
+
+def _example(schema: dict) -> object:
+    kind = schema.get("type")
+    if kind == "object":
+        return {key: _example(value) for key, value in (schema.get("properties") or {}).items()}
+    return {"string": SIDE_ANSWER, "number": 0, "integer": 0, "boolean": False, "array": []}.get(str(kind))
+
+
+def choose(name: str) -> Brain | ApiError:
+    found = BRAINS.get(name)
+    if found is not None:
+        return found
+    return ApiError(400, "invalid_request_error",
+                    f"model double: unknown brain {name!r}; known brains: {', '.join(sorted(BRAINS))}")

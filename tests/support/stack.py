@@ -1,0 +1,145 @@
+"""A whole Gamma stack for end-to-end tests: model double, real gunicorn web, real Dramatiq workers.
+
+Agents use the real pinned `claude` CLI pointed at the model double; the brain is picked by a
+`[[brain:NAME …]]` marker in the prompt (see tests/model_double/brains.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+from psycopg.rows import dict_row
+
+from tests.model_double import ModelDouble
+from tests.support.claude import claude_bin, cli_env
+from tests.support.processes import Proc, Web, start_web
+from tests.support.workers import start_worker
+
+TERMINAL = {"succeeded", "failed", "cancelled", "interrupted", "timed_out"}
+
+
+@dataclass
+class Stack:
+    database_url: str
+    double: ModelDouble
+    web: Web
+    home: Path
+    worker_env: dict[str, str]
+    _exits: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    # ------------------------------------------------------------------ processes
+
+    def worker(
+        self, extra_env: Mapping[str, str] | None = None, threads: int = 4
+    ) -> contextlib.AbstractContextManager[Proc]:
+        return start_worker(self.database_url, {**self.worker_env, **(extra_env or {})}, threads=threads)
+
+    # ------------------------------------------------------------------ API
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, self.web.url + path, timeout=30, **kwargs)
+
+    def create_team(self, *, backend: str = "claude", members: list[dict[str, Any]] | None = None,
+                    lead: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = {
+            "name": f"E2E {time.monotonic_ns()}",
+            "lead": {"name": "Lead", "role_id": "engineering/tech-lead", "backend": backend, **(lead or {})},
+            "members": [{"backend": backend, **m} for m in (members or [])],
+        }
+        response = self.api("POST", "/api/teams", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def say(self, team_id: str, message: str) -> str:
+        response = self.api("POST", f"/api/teams/{team_id}/messages", json={"message": message})
+        assert response.status_code == 202, response.text
+        return response.json()["run_id"]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.connect() as conn:
+            return conn.execute("SELECT * FROM runs WHERE id = %s", (run_id,)).fetchone()
+
+    def wait_run(self, run_id: str, predicate: Any = None, timeout: float = 90) -> dict[str, Any]:
+        """Poll the runs row until `predicate(run)` (default: a terminal state)."""
+        predicate = predicate or (lambda r: r["state"] in TERMINAL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.run(run_id)
+            if predicate(run):
+                return run
+            time.sleep(0.1)
+        raise AssertionError(f"run {run_id} did not get there in {timeout}s: {self.run(run_id)}")
+
+    def events(self, team_id: str, **filters: Any) -> list[dict[str, Any]]:
+        response = self.api("GET", f"/api/teams/{team_id}/events", params={"limit": 5000, **filters})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return body["events"] if isinstance(body, dict) else body
+
+    def wait_event(self, team_id: str, kind: str, timeout: float = 60, **filters: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [e for e in self.events(team_id, **filters) if e["kind"] == kind]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no {kind} event in {timeout}s")
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row)
+
+    def set_agent(self, agent_id: str, **columns: Any) -> None:
+        assignments = ", ".join(f"{k} = %({k})s" for k in columns)
+        with self.connect() as conn:
+            conn.execute(f"UPDATE agents SET {assignments} WHERE id = %(id)s", {**columns, "id": agent_id})
+
+
+@contextlib.contextmanager
+def running_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    home = Path(os.environ.get("GAMMA_HOME") or tmp_path / "home")
+    config_dir = tmp_path / "claude-config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    with ModelDouble() as double, start_web(database_url, extra_env={"GAMMA_HOME": str(home)}) as web:
+        worker_env = {
+            **cli_env(double.url, config_dir),
+            "GAMMA_HOME": str(home),
+            "GAMMA_CLAUDE_BIN": claude_bin(),
+            "GAMMA_API_URL": web.url,
+        }
+        yield Stack(database_url, double, web, home, worker_env)
+
+
+def agent_processes(run_id: str) -> dict[int, int]:
+    """Live processes (pid → attempt) that belong to a run, found by their GAMMA_RUN_ID environment."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if environ.get(b"GAMMA_RUN_ID") == run_id.encode() and state != "Z":
+            found[int(entry)] = int(environ.get(b"GAMMA_RUN_ATTEMPT", b"0"))
+    return found
+
+
+def wait_gone(run_id: str, timeout: float) -> float:
+    """Seconds until no process of the run is left (raises if some survive `timeout`)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if not agent_processes(run_id):
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError(f"processes of {run_id} still alive after {timeout}s: {agent_processes(run_id)}")

@@ -1,0 +1,170 @@
+"""The browser UI end to end: a real gunicorn, the real APIs and WebSocket streams, Debian's Chromium.
+
+The flow a person follows: create a team in the dialog, find it on the dashboard, open it, talk to the lead,
+and watch the team's event log update live (events written straight into the log by this test, as a worker
+would, reach the page over the WebSocket without a reload). In CI (CI=true) a missing Chromium fails the test.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from shared import events
+from shared.events import NewEvent
+from tests.support.processes import Web, start_web
+from tests.support.ui import browser_page, require_chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def web(database_url: str) -> Iterator[Web]:
+    require_chromium()  # fail (CI) or skip before starting anything
+    with start_web(database_url, extra_env={"GAMMA_BACKEND": "demo"}) as server:
+        yield server
+
+
+@pytest.fixture
+def page(web: Web) -> Iterator[tuple[Any, list[str]]]:
+    with browser_page(require_chromium()) as (browser_page_, errors):
+        browser_page_.set_default_timeout(TIMEOUT_MS)
+        yield browser_page_, errors
+
+
+def _real_errors(errors: list[str]) -> list[str]:
+    # The only expected console noise: the health banner's 503 when no worker runs is not an error here, and a
+    # WebSocket that reconnects logs its failed attempt; neither happens in this test, so everything counts.
+    return [e for e in errors if "favicon" not in e]
+
+
+def test_create_team_chat_and_live_log(web: Web, page: tuple[Any, list[str]]) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    p, errors = page
+    team_name = f"UI test team {int(time.time() * 1000) % 100000}"
+
+    # --- dashboard: create a team through the dialog (lead chosen with the role picker's search) ----------
+    p.goto(web.url + "/")
+    expect(p.locator("#conn")).to_have_attribute("data-state", "live")
+    p.click("#new-team")
+    dialog = p.locator("dialog[open]")
+    expect(dialog).to_be_visible()
+    expect(p.locator("#nt-name")).to_be_focused()
+    p.fill("#nt-name", team_name)
+    p.fill("#nt-desc", "Created by the browser test.")
+    dialog.locator("label[for=nt-mode-role]").click()
+    search = dialog.locator("input[type=search]")
+    search.fill("architect")
+    first_role = dialog.locator(".role-row").first
+    expect(first_role).to_be_visible()
+    first_role.click()
+    expect(first_role).to_have_class(re.compile(r"\bselected\b"))
+    expect(p.locator("#nt-lead-name")).not_to_have_value("")
+    dialog.locator("button[type=submit]").click()
+    expect(p.locator("dialog[open]")).to_have_count(0)
+
+    card = p.locator(".team-card", has_text=team_name)
+    expect(card).to_be_visible()
+    expect(card).to_contain_text("1 agent")
+    team_id = card.get_attribute("data-team-id")
+    assert team_id and team_id.startswith("team_")
+
+    # The server agrees: the team exists with exactly one member, its lead.
+    team = requests.get(f"{web.url}/api/teams/{team_id}", timeout=10).json()
+    assert team["name"] == team_name
+    assert [m["is_lead"] for m in team["members"]] == [True]
+    lead = team["members"][0]
+
+    # --- team page -------------------------------------------------------------------------------------------
+    card.locator("a").click()
+    p.wait_for_url(f"**/teams/{team_id}")
+    expect(p.locator("#team-page")).to_have_attribute("data-ready", "true")
+    expect(p.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(p.locator(".team-name")).to_contain_text(team_name)
+    expect(p.locator(f'.agent-node[data-agent-id="{lead["id"]}"]')).to_contain_text(lead["name"])
+    p.evaluate("window.__noReload = 'still here'")
+
+    # `/` focuses the chat; Enter sends; the message is confirmed by the server (a real msg_ id).
+    p.locator("body").press("/")
+    expect(p.locator("#chat-input")).to_be_focused()
+    p.keyboard.type("Please build a **tiny** landing page.")
+    p.keyboard.press("Enter")
+    sent = p.locator(".msg-user", has_text="Please build a tiny landing page.")
+    expect(sent).to_have_count(1)
+    expect(sent).to_have_attribute("data-id", re.compile(r"^msg_"))
+    expect(sent.locator("strong")).to_have_text("tiny")  # Markdown rendered, as elements
+    expect(p.locator("#chat-input")).to_have_value("")
+
+    # The lead's run is queued (no worker runs in this test) and shows in the run queue.
+    p.click("#tab-runs")
+    expect(p.locator(".run-queued")).to_have_count(1)
+    expect(p.locator(".run-queued")).to_contain_text(lead["name"])
+
+    # --- live event log: events appended to the log by this process reach the page over the WebSocket --------
+    p.click("#tab-log")
+    expect(p.locator("#panel-log")).to_be_visible()
+    expect(p.locator(".ev[data-kind='chat.message']")).to_have_count(1)  # the message sent above
+    marker = f"live event {time.monotonic_ns()}"
+    events.emit([
+        NewEvent("agent.text", team_id, {"text": marker}, agent_id=lead["id"]),
+        NewEvent("agent.tool_use", team_id, {"tool_use_id": "toolu_ui_1", "name": "Bash",
+                                             "input": {"command": "ls -la"}}, agent_id=lead["id"]),
+        NewEvent("agent.tool_result", team_id, {"tool_use_id": "toolu_ui_1", "name": "Bash",
+                                                "content": "total 0", "is_error": False}, agent_id=lead["id"]),
+    ])
+    expect(p.locator(".ev[data-kind='agent.text']", has_text=marker)).to_be_visible()
+    tool_row = p.locator(".ev[data-kind='agent.tool_use']")
+    expect(tool_row).to_have_count(1)
+    expect(p.locator(".ev[data-kind='agent.tool_result']")).to_have_count(0)  # paired into the call's row
+    expect(tool_row.locator(".ev-tool-state")).to_have_text("✓")
+    tool_row.locator("summary").click()
+    expect(tool_row.locator(".ev-result-slot")).to_contain_text("total 0")
+
+    # Filtering by kind hides the rest.
+    p.select_option("#log-kind", "group:tools")
+    expect(p.locator(".ev[data-kind='agent.text']")).to_be_hidden()
+    expect(tool_row).to_be_visible()
+
+    assert p.evaluate("window.__noReload") == "still here", "the page reloaded"
+
+    # --- agent panel: opens from the map, Esc closes it and returns focus --------------------------------------
+    node = p.locator(f'.agent-node[data-agent-id="{lead["id"]}"]')
+    node.click()
+    panel = p.locator("#agent-panel")
+    expect(panel).to_be_visible()
+    expect(panel.locator(".ap-title")).to_contain_text(lead["name"])
+    expect(panel.locator(".ap-trace .ev[data-kind='agent.text']", has_text=marker)).to_be_visible()
+    p.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(node).to_be_focused()
+
+    assert _real_errors(errors) == [], errors
+
+
+def test_unknown_team_and_page(web: Web, page: tuple[Any, list[str]]) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    p, _errors = page
+    response = p.goto(web.url + "/teams/not-a-team")
+    assert response is not None and response.status == 404
+    expect(p.locator("h1")).to_have_text("Not found")
+    p.goto(web.url + "/teams/team_01JAAAAAAAAAAAAAAAAAAAAAAA")
+    expect(p.locator(".not-found h1")).to_have_text("Team not found")
+    # The API keeps answering JSON for unknown paths.
+    api = requests.get(web.url + "/api/nope", timeout=10)
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
+
+
+def test_pages_send_a_strict_content_security_policy(web: Web) -> None:
+    response = requests.get(web.url + "/", timeout=10)
+    assert response.status_code == 200
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp

@@ -1,0 +1,123 @@
+"""What the API blueprints share: one transaction per request with domain errors mapped to HTTP, JSON shaping,
+and the field types of request bodies (their limits match the database's CHECK constraints).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+
+import psycopg
+from flask import Response, jsonify
+from psycopg import errors as pg_errors
+from pydantic import AfterValidator, Field, StringConstraints
+
+from orchestrator.common import DomainError
+from orchestrator.role_models import ROLE_ID
+from shared import db
+from shared.ids import is_id
+from web.errors import ApiError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_RETRIES = 4
+
+
+def in_transaction(work: Callable[[psycopg.Connection], T]) -> T:
+    """Run `work` in one transaction. Deadlocks are retried; refusals become 4xx with their message."""
+    for attempt in range(_RETRIES):
+        try:
+            with db.transaction() as conn:
+                return work(conn)
+        except DomainError as error:
+            raise ApiError(error.status, error.message, **error.details) from None
+        except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable):
+            if attempt == _RETRIES - 1:
+                raise ApiError(503, "the database is busy; please retry") from None
+            time.sleep(0.05 * 2**attempt)
+        except pg_errors.UniqueViolation as error:
+            raise ApiError(409, f"conflicts with an existing record ({_constraint(error)})") from None
+        except (pg_errors.IntegrityError, pg_errors.DataError) as error:
+            log.warning("database refused a request: %s", error)
+            raise ApiError(422, f"invalid value refused by the database ({_constraint(error)})") from None
+    raise AssertionError("unreachable")
+
+
+def _constraint(error: psycopg.Error) -> str:
+    diag = error.diag
+    return diag.constraint_name or (diag.message_primary or "constraint").splitlines()[0]
+
+
+def shaped(value: Any) -> Any:
+    """JSON-ready: ISO timestamps, numbers for numeric columns, recursively."""
+    if isinstance(value, dict):
+        return {k: shaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [shaped(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def reply(value: Any, status: int = 200) -> tuple[Response, int]:
+    return jsonify(shaped(value)), status
+
+
+# ------------------------------------------------------------------------------------------------ field types
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _text(min_length: int, max_length: int, strip: bool = True) -> Any:
+    return Annotated[str, StringConstraints(strip_whitespace=strip, min_length=min_length, max_length=max_length),
+                     AfterValidator(_no_nul)]
+
+
+TeamName = _text(1, 200)
+AgentName = _text(1, 100)
+Title = _text(1, 300)
+ShortText = _text(0, 2000)
+Description = _text(0, 10_000)
+LongText = _text(0, 100_000)
+Required = _text(1, 100_000)
+ChatText = _text(1, 200_000)
+RoleId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=ROLE_ID.pattern)]
+ToolName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                            pattern=r"^[A-Za-z_][\w.\-]*(\(.*\))?$")]
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-\[\]]*$")]
+Emoji = _text(1, 32)
+Priority = Annotated[int, Field(ge=-100, le=100)]
+Budget = Annotated[float, Field(gt=0, le=1_000_000)]
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
+BackendName = Literal["claude", "demo"]
+Limit = Annotated[int, Field(ge=1, le=1000)]
+
+
+def id_of(prefix: str) -> Any:
+    """A query/body field holding an id of one kind."""
+
+    def check(value: str) -> str:
+        if not is_id(value, prefix):
+            raise ValueError(f"not a valid {prefix} id")
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    """`a,b` query values as a list (None when absent or empty)."""
+    if not value:
+        return None
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    return items or None

@@ -1,0 +1,48 @@
+"""The conversation between the user and a team.
+
+POST /api/teams/<id>/messages              {message} → 202 {message, run_id}: stored, lead run queued, no waiting
+GET  /api/teams/<id>/messages?before=&limit=  a page of messages (oldest first), `before` = a message id
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator import messages, teams
+from web.api._helpers import ChatText, id_of, in_transaction, reply
+from web.validation import json_body, path_id, query
+
+bp = Blueprint("chat", __name__)
+
+
+class NewMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: ChatText
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    before: id_of("msg") | None = None
+    limit: int = Field(default=50, ge=1, le=messages.CHAT_PAGE_MAX)
+
+
+@bp.post("/api/teams/<team_id>/messages")
+def post_message(team_id: str):
+    path_id(team_id, "team")
+    body = json_body(NewMessage)
+    return reply(in_transaction(lambda c: messages.post_user_message(c, team_id, body.message)), 202)
+
+
+@bp.get("/api/teams/<team_id>/messages")
+def list_messages(team_id: str):
+    path_id(team_id, "team")
+    params = query(PageQuery)
+
+    def page(conn):
+        teams.get(conn, team_id)
+        return messages.chat_page(conn, team_id, before=params.before, limit=params.limit)
+
+    return reply(in_transaction(page))

@@ -1,0 +1,118 @@
+"""Tasks, as the user sees and manages them.
+
+GET  /api/teams/<id>/tasks?stage=a,b&assignee=&round_id=&kind=&limit=   highest priority first
+POST /api/teams/<id>/tasks     {title, description?, assignee?, kind?, priority?} → 201 (assignee: name or id;
+                               default the lead) — or {retry_of: task_id, …overrides} to redo a failed task
+GET  /api/tasks/<id>           one task with its runs
+POST /api/tasks/<id>/cancel    {reason?} cancel it and its runs
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+
+from orchestrator import tasks, teams
+from orchestrator.common import USER
+from orchestrator.role_models import TaskKind
+from orchestrator.tasks import TaskSpec
+from web.api._helpers import (
+    AgentName,
+    Limit,
+    LongText,
+    Priority,
+    ShortText,
+    Title,
+    csv_list,
+    id_of,
+    in_transaction,
+    reply,
+)
+from web.errors import ApiError
+from web.validation import json_body, path_id, query
+
+bp = Blueprint("tasks", __name__)
+
+StageList = Annotated[str, StringConstraints(max_length=200)]
+
+
+class NewTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: LongText | None = None
+    assignee: AgentName | None = None
+    kind: TaskKind | None = None
+    priority: Priority | None = None
+    retry_of: id_of("task") | None = None
+
+    @model_validator(mode="after")
+    def _title_unless_retry(self) -> NewTask:
+        if self.retry_of is None and not self.title:
+            raise ValueError("title is required (unless retry_of names a task to redo)")
+        return self
+
+
+class TaskQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    stage: StageList | None = None
+    assignee: id_of("agent") | None = None
+    round_id: id_of("round") | None = None
+    kind: TaskKind | None = None
+    limit: Limit = 500
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ShortText = "cancelled by the user"
+
+
+def stages_of(value: str | None) -> list[str] | None:
+    stages = csv_list(value)
+    unknown = [s for s in stages or [] if s not in tasks.STAGES]
+    if unknown:
+        raise ApiError(400, f"stage: unknown {', '.join(unknown)}; one of {', '.join(tasks.STAGES)}")
+    return stages
+
+
+@bp.get("/api/teams/<team_id>/tasks")
+def list_tasks(team_id: str):
+    path_id(team_id, "team")
+    params = query(TaskQuery)
+    stages = stages_of(params.stage)
+
+    def listing(conn):
+        teams.get(conn, team_id)
+        return tasks.list_tasks(conn, team_id, stages=stages, assignee=params.assignee, round_id=params.round_id,
+                                kind=params.kind, limit=params.limit)
+
+    return reply({"tasks": in_transaction(listing)})
+
+
+@bp.post("/api/teams/<team_id>/tasks")
+def create_task(team_id: str):
+    path_id(team_id, "team")
+    body = json_body(NewTask)
+    if body.retry_of:
+        fields = body.model_dump(exclude={"retry_of"})
+        return reply(in_transaction(lambda c: tasks.retry(c, team_id, body.retry_of, USER, **fields)), 201)
+    spec = TaskSpec(title=body.title or "", description=body.description or "", assignee=body.assignee,
+                    kind=body.kind or "generic", priority=body.priority or 0)
+    return reply(in_transaction(lambda c: tasks.create(c, team_id, [spec])[0]), 201)
+
+
+@bp.get("/api/tasks/<task_id>")
+def get_task(task_id: str):
+    path_id(task_id, "task")
+    return reply(in_transaction(lambda c: tasks.view(c, task_id)))
+
+
+@bp.post("/api/tasks/<task_id>/cancel")
+def cancel_task(task_id: str):
+    path_id(task_id, "task")
+    body = json_body(CancelBody)
+    return reply(in_transaction(lambda c: tasks.cancel(c, USER, task_id, body.reason or "cancelled by the user")))

@@ -1,0 +1,230 @@
+"""Teams and their agents.
+
+GET    /api/teams?include_archived=        teams (newest first) with members
+POST   /api/teams                           {name, description?, lead?, members?, blueprint_id?, budget_usd?} → 201
+GET    /api/teams/<id>                      one team with members
+PATCH  /api/teams/<id>                      {name?, description?, budget_usd?}
+DELETE /api/teams/<id>                      archive: cancel its work, archive its agents (never undone)
+POST   /api/teams/<id>/stop                 cancel all its runs; agents stay stopped until the user writes again
+POST   /api/teams/<id>/agents               add an agent → 201
+GET    /api/agents/<id>                     one agent
+PATCH  /api/agents/<id>                     change settings (applied from its next run)
+DELETE /api/agents/<id>                     archive: cancel its runs and open tasks
+POST   /api/agents/<id>/reset-session       forget the CLI session (409 while it runs)
+POST   /api/agents/<id>/stop                cancel its runs; it stays stopped until given work by the user
+GET    /api/agents/<id>/claude-md           the CLAUDE.md its next run would get
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from orchestrator import agents, claude_md, teams
+from orchestrator.agents import AgentSpec
+from orchestrator.blueprints import BlueprintError, expand_blueprint
+from web.api._helpers import (
+    AgentName,
+    BackendName,
+    Budget,
+    Description,
+    Emoji,
+    ModelName,
+    PermissionMode,
+    RoleId,
+    ShortText,
+    TeamName,
+    ToolName,
+    in_transaction,
+    reply,
+)
+from web.errors import ApiError
+from web.validation import json_body, path_id, query
+
+bp = Blueprint("teams", __name__)
+
+
+class AgentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    specialization: ShortText = ""
+    emoji: Emoji | None = None
+    backend: BackendName | None = None
+    model: ModelName | None = None
+    max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    permission_mode: PermissionMode | None = None
+    allowed_tools: list[ToolName] | None = None
+    disallowed_tools: list[ToolName] | None = None
+    budget_usd: Budget | None = None
+
+    def spec(self, *, is_lead: bool) -> AgentSpec:
+        return AgentSpec(**{**self.model_dump(), "is_lead": is_lead})
+
+
+class AgentIn(AgentSettings):
+    name: AgentName
+    role_id: RoleId
+
+
+class LeadIn(AgentSettings):
+    name: AgentName = "Lead"
+    role_id: RoleId = teams.DEFAULT_LEAD.role_id
+
+
+class NewAgent(AgentIn):
+    is_lead: bool = False
+
+
+class NewTeam(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TeamName
+    description: Description = ""
+    budget_usd: Budget | None = None
+    blueprint_id: AgentName | None = None
+    lead: LeadIn | None = None
+    members: list[AgentIn] = []
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NewTeam:
+        if self.blueprint_id and (self.lead or self.members):
+            raise ValueError("give either blueprint_id or lead/members, not both")
+        if len(self.members) > 39:
+            raise ValueError("a team may have at most 40 agents")
+        return self
+
+
+class TeamPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TeamName | None = None
+    description: Description | None = None
+    budget_usd: Budget | None = None
+
+
+class AgentPatch(AgentSettings):
+    name: AgentName | None = None
+    role_id: RoleId | None = None
+
+
+class TeamListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_archived: bool = False
+
+
+def _changes(model: BaseModel) -> dict[str, Any]:
+    changes = model.model_dump(exclude_unset=True)
+    if not changes:
+        raise ApiError(422, "nothing to change: give at least one field")
+    for key in ("name", "role_id", "specialization", "description"):
+        if key in changes and changes[key] is None:
+            raise ApiError(422, f"{key}: may not be null")
+    return changes
+
+
+def _team_specs(body: NewTeam) -> list[AgentSpec] | None:
+    if body.blueprint_id:
+        try:
+            expanded = expand_blueprint(body.blueprint_id, team_name=body.name)
+        except BlueprintError as error:
+            raise ApiError(error.status, error.message) from None
+        return [AgentSpec(name=s.name, role_id=s.role_id, is_lead=s.is_lead, specialization=s.specialization)
+                for s in expanded]
+    if body.lead is None and not body.members:
+        return None
+    lead = (body.lead or LeadIn()).spec(is_lead=True)
+    return [lead, *(member.spec(is_lead=False) for member in body.members)]
+
+
+# ------------------------------------------------------------------------------------------------------ teams
+
+
+@bp.get("/api/teams")
+def list_teams():
+    params = query(TeamListQuery)
+    return reply({"teams": in_transaction(lambda c: teams.list_teams(c, include_archived=params.include_archived))})
+
+
+@bp.post("/api/teams")
+def create_team():
+    body = json_body(NewTeam)
+    specs = _team_specs(body)
+    team = in_transaction(lambda c: teams.create(c, name=body.name, description=body.description, members=specs,
+                                                 blueprint_id=body.blueprint_id, budget_usd=body.budget_usd))
+    return reply(team, 201)
+
+
+@bp.get("/api/teams/<team_id>")
+def get_team(team_id: str):
+    path_id(team_id, "team")
+    return reply(in_transaction(lambda c: teams.view(c, team_id)))
+
+
+@bp.patch("/api/teams/<team_id>")
+def update_team(team_id: str):
+    path_id(team_id, "team")
+    changes = _changes(json_body(TeamPatch))
+    return reply(in_transaction(lambda c: teams.update(c, team_id, changes)))
+
+
+@bp.delete("/api/teams/<team_id>")
+def archive_team(team_id: str):
+    path_id(team_id, "team")
+    return reply(in_transaction(lambda c: teams.archive(c, team_id)))
+
+
+@bp.post("/api/teams/<team_id>/stop")
+def stop_team(team_id: str):
+    path_id(team_id, "team")
+    return reply(in_transaction(lambda c: teams.stop(c, team_id)))
+
+
+# ----------------------------------------------------------------------------------------------------- agents
+
+
+@bp.post("/api/teams/<team_id>/agents")
+def create_agent(team_id: str):
+    path_id(team_id, "team")
+    body = json_body(NewAgent)
+    spec = body.spec(is_lead=body.is_lead)
+    return reply(in_transaction(lambda c: agents.create(c, team_id, spec)), 201)
+
+
+@bp.get("/api/agents/<agent_id>")
+def get_agent(agent_id: str):
+    path_id(agent_id, "agent")
+    return reply(in_transaction(lambda c: agents.present(agents.get(c, agent_id))))
+
+
+@bp.patch("/api/agents/<agent_id>")
+def update_agent(agent_id: str):
+    path_id(agent_id, "agent")
+    changes = _changes(json_body(AgentPatch))
+    return reply(in_transaction(lambda c: agents.update(c, agent_id, changes)))
+
+
+@bp.delete("/api/agents/<agent_id>")
+def archive_agent(agent_id: str):
+    path_id(agent_id, "agent")
+    return reply(in_transaction(lambda c: agents.archive(c, agent_id)))
+
+
+@bp.post("/api/agents/<agent_id>/reset-session")
+def reset_session(agent_id: str):
+    path_id(agent_id, "agent")
+    return reply(in_transaction(lambda c: agents.reset_session(c, agent_id)))
+
+
+@bp.post("/api/agents/<agent_id>/stop")
+def stop_agent(agent_id: str):
+    path_id(agent_id, "agent")
+    return reply(in_transaction(lambda c: agents.stop(c, agent_id)))
+
+
+@bp.get("/api/agents/<agent_id>/claude-md")
+def preview_claude_md(agent_id: str):
+    path_id(agent_id, "agent")
+    return reply({"agent_id": agent_id, "content": in_transaction(lambda c: claude_md.render(c, agent_id))})

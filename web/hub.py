@@ -1,0 +1,358 @@
+"""The per-process event hub: ONE `LISTEN gamma_events` connection fanning events out to WebSocket subscribers.
+
+How a subscriber gets every event exactly once, in cursor order:
+
+- The hub keeps, per team, the last cursor it has distributed (`heads`). On a NOTIFY "<team>:<seq>" it reads
+  that team's rows after its head once, serializes each event once, and offers them to the team's *live*
+  subscribers and to every live global subscriber. Teams nobody watches are not read; their head just moves.
+- A team subscriber registers (not live), replays `seq > after` from the table, then goes live: under the
+  hub lock it is added to the fan-out and learns the hub's head `h` for its team. Everything up to `h` was
+  distributed before it went live, so it replays up to `h` from the table once more; everything after `h`
+  reaches its queue. Its writer drops anything at or below what it has already sent.
+- NOTIFY is not stored for a disconnected listener, so after every (re)connect the hub compares each team's
+  `event_seq` with its heads and distributes what it missed before it listens again.
+- A subscriber's queue is bounded: when it overflows the subscriber is closed (1013) and its client reconnects
+  with its cursor, which replays from the table instead of buffering without bound here.
+
+Tuning (environment): GAMMA_WS_MAX_PENDING (undelivered events a subscriber may hold before it is closed,
+default 10000).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from shared import db, events
+
+log = logging.getLogger(__name__)
+
+APPLICATION_NAME = "gamma-hub"
+FETCH_PAGE = 1000
+IDLE_CHECK_SECONDS = 10.0
+CLOSE_OVERFLOW = (1013, "too slow: reconnect with your cursor")
+CLOSE_RESTART = (1012, "server restarting: reconnect with your cursor")
+
+# (team_id, seq, envelope serialized as JSON)
+Item = tuple[str, int, str]
+
+
+class HubClosed(RuntimeError):
+    """The hub is shutting down; new subscribers are refused."""
+
+
+class Subscriber:
+    """One WebSocket's view of the hub: a team (or all teams), its cursor and a bounded queue."""
+
+    def __init__(self, team_id: str | None, cursor: int, max_pending: int) -> None:
+        self.team_id = team_id
+        self.cursor = cursor  # last seq sent to the client (team subscribers only); written by its writer
+        self.max_pending = max_pending
+        self.live = False
+        self.close_code: tuple[int, str] | None = None
+        self._items: list[Item] = []
+        self._cond = threading.Condition()
+
+    @property
+    def is_global(self) -> bool:
+        return self.team_id is None
+
+    def offer(self, items: list[Item]) -> None:
+        with self._cond:
+            if self.close_code is not None:
+                return
+            # Judged before adding, so one large page never closes a client that keeps up; the queue stays
+            # below max_pending + FETCH_PAGE.
+            if len(self._items) >= self.max_pending:
+                self._items = []
+                self.close_code = CLOSE_OVERFLOW
+            else:
+                self._items.extend(items)
+            self._cond.notify_all()
+
+    def close(self, code: tuple[int, str]) -> None:
+        with self._cond:
+            if self.close_code is None:
+                self.close_code = code
+            self._cond.notify_all()
+
+    def take(self, timeout: float) -> tuple[list[Item], tuple[int, str] | None]:
+        """Everything queued so far (waiting up to `timeout` for something), and the close code if closing."""
+        with self._cond:
+            if not self._items and self.close_code is None:
+                self._cond.wait(timeout)
+            items, self._items = self._items, []
+            return items, self.close_code
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+
+class Hub:
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection] | None = None,
+        max_pending: int | None = None,
+    ) -> None:
+        self._connect = connect or _listen_connection
+        self.max_pending = max_pending or int(os.environ.get("GAMMA_WS_MAX_PENDING", "10000"))
+        self._lock = threading.RLock()
+        self._heads: dict[str, int] = {}
+        self._team_subs: dict[str, set[Subscriber]] = {}
+        self._global_subs: set[Subscriber] = set()
+        self._all: set[Subscriber] = set()
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self.connected = False
+        self.backend_pid: int | None = None
+        self.connects = 0
+        self.notifications = 0
+        self.fetched = 0
+        self.caught_up = 0  # events found by the catch-up after a (re)connect rather than by a NOTIFY
+        self.overflows = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="gamma-hub", daemon=True)
+                self._thread.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the hub has listened and taken its first snapshot of the teams' heads."""
+        self.start()
+        return self._ready.wait(timeout)
+
+    def shutdown(self, code: tuple[int, str] = CLOSE_RESTART) -> None:
+        """Close every subscriber (their writers send `code`) and stop listening."""
+        with self._lock:
+            self._closing = True
+            subscribers = list(self._all)
+        for sub in subscribers:
+            sub.close(code)
+        self._stopping.set()
+
+    # -- subscribers -----------------------------------------------------------------------------------------
+
+    def subscribe(self, team_id: str, after: int) -> Subscriber:
+        """Register a team subscriber; it receives nothing until `go_live` (replay from the table first)."""
+        sub = Subscriber(team_id, after, self.max_pending)
+        with self._lock:
+            if self._closing:
+                raise HubClosed("the server is shutting down")
+            self._all.add(sub)
+        return sub
+
+    def go_live(self, sub: Subscriber) -> int:
+        """Start queuing live events for `sub`; returns the head already distributed (replay up to it)."""
+        assert sub.team_id is not None
+        with self._lock:
+            sub.live = True
+            self._team_subs.setdefault(sub.team_id, set()).add(sub)
+            return self._heads.get(sub.team_id, 0)
+
+    def subscribe_global(self) -> Subscriber:
+        """A live subscriber to every team's new events (no replay: the dashboard refetches state over REST)."""
+        sub = Subscriber(None, 0, self.max_pending)
+        sub.live = True
+        with self._lock:
+            if self._closing:
+                raise HubClosed("the server is shutting down")
+            self._all.add(sub)
+            self._global_subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with self._lock:
+            self._all.discard(sub)
+            self._global_subs.discard(sub)
+            if sub.team_id is not None:
+                subs = self._team_subs.get(sub.team_id)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._team_subs[sub.team_id]
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "ready": self._ready.is_set(),
+                "connected": self.connected,
+                "backend_pid": self.backend_pid,
+                "connects": self.connects,
+                "notifications": self.notifications,
+                "fetched_events": self.fetched,
+                "caught_up_events": self.caught_up,
+                "overflows": self.overflows,
+                "subscribers": len(self._all),
+                "global_subscribers": len(self._global_subs),
+                "watched_teams": len(self._team_subs),
+                "known_teams": len(self._heads),
+            }
+
+    # -- the listener thread ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                with self._connect() as conn:
+                    conn.execute(f"LISTEN {events.CHANNEL}")
+                    self.backend_pid = conn.info.backend_pid
+                    self.connects += 1
+                    self._catch_up(conn)
+                    self.connected = True
+                    self._ready.set()
+                    delay = 0.1
+                    self._listen(conn)
+            except Exception as error:  # any failure: reconnect, then catch up from the table
+                if not self._stopping.is_set():
+                    log.warning("event hub lost its connection (%s); reconnecting in %.1fs", error, delay)
+            finally:
+                self.connected = False
+            if self._stopping.wait(delay):
+                break
+            delay = min(delay * 2, 5.0)
+
+    def _listen(self, conn: psycopg.Connection) -> None:
+        last_activity = time.monotonic()
+        while not self._stopping.is_set():
+            latest: dict[str, int] = {}
+            for note in conn.notifies(timeout=0.5, stop_after=1):
+                self._note(latest, note.payload)
+            if latest:
+                for note in conn.notifies(timeout=0):  # drain what else arrived: one read per team
+                    self._note(latest, note.payload)
+                for team_id, seq in latest.items():
+                    self._advance(conn, team_id, seq)
+                last_activity = time.monotonic()
+            elif time.monotonic() - last_activity > IDLE_CHECK_SECONDS:
+                conn.execute("SELECT 1")  # notices a silently dead connection
+                last_activity = time.monotonic()
+
+    def _note(self, latest: dict[str, int], payload: str) -> None:
+        self.notifications += 1
+        parsed = events.parse_notification(payload)
+        if parsed is not None:
+            team_id, seq = parsed
+            latest[team_id] = max(seq, latest.get(team_id, 0))
+
+    def _catch_up(self, conn: psycopg.Connection) -> None:
+        """After (re)listening: whatever committed while nobody listened, as if it had been notified."""
+        for row in conn.execute("SELECT id, event_seq FROM teams").fetchall():
+            self.caught_up += self._advance(conn, row["id"], row["event_seq"])
+
+    def _advance(self, conn: psycopg.Connection, team_id: str, last: int) -> int:
+        """Distribute the team's events after the hub's head (at least up to `last`); returns how many."""
+        with self._lock:
+            head = self._heads.get(team_id, 0)
+            if head >= last:
+                return 0
+            if not self._team_subs.get(team_id) and not self._global_subs:
+                # Nobody live watches this team: later joiners replay from the table up to this head.
+                self._heads[team_id] = last
+                return 0
+        distributed = 0
+        while True:
+            rows = events.read(conn, team_id, after=head, limit=FETCH_PAGE)
+            if not rows:
+                return distributed
+            distributed += len(rows)
+            items = [(team_id, row["cursor"], events.dumps(row)) for row in rows]
+            head = items[-1][1]
+            self.fetched += len(items)
+            with self._lock:
+                targets = [*self._team_subs.get(team_id, ()), *self._global_subs]
+                for sub in targets:
+                    sub.offer(items)
+                    if sub.close_code == CLOSE_OVERFLOW and sub in self._all:
+                        self._evict(sub)
+                self._heads[team_id] = max(head, self._heads.get(team_id, 0))
+            if len(rows) < FETCH_PAGE:
+                return distributed
+
+    def _evict(self, sub: Subscriber) -> None:
+        self.overflows += 1
+        log.info("closing a %s subscriber that fell %d events behind", sub.team_id or "global", sub.max_pending)
+        self.unsubscribe(sub)
+
+
+def _listen_connection() -> psycopg.Connection:
+    return db.connect(
+        autocommit=True,
+        application_name=APPLICATION_NAME,
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+    )
+
+
+_hub: Hub | None = None
+_hub_pid: int | None = None
+_hub_lock = threading.Lock()
+
+
+def get_hub() -> Hub:
+    """This process's hub, created (and its thread started) on first use, after any fork."""
+    global _hub, _hub_pid
+    if _hub is None or _hub_pid != os.getpid():
+        with _hub_lock:
+            if _hub is None or _hub_pid != os.getpid():
+                _hub, _hub_pid = Hub(), os.getpid()
+    _hub.start()
+    return _hub
+
+
+def shutdown_current() -> None:
+    """Close this process's streams with 1012 (if it has a hub)."""
+    hub = peek_hub()
+    if hub is not None:
+        hub.shutdown()
+
+
+def install_shutdown_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)) -> None:
+    """Chain the current handlers so a stopping gunicorn worker first closes its WebSockets with 1012.
+
+    Without this a gthread worker waits its whole graceful timeout for handlers that never finish. Call from
+    the main thread (gunicorn's `post_worker_init` hook).
+    """
+    requested = threading.Event()
+
+    def watch() -> None:
+        requested.wait()
+        shutdown_current()
+
+    # The handler only sets an Event: taking the hub's locks (or starting a thread) inside a signal handler
+    # could deadlock with the code it interrupted.
+    threading.Thread(target=watch, name="gamma-hub-shutdown", daemon=True).start()
+    for signum in signals:
+        previous = signal.getsignal(signum)
+
+        def handler(sig: int, frame: Any, previous: Any = previous) -> None:
+            requested.set()
+            if callable(previous):
+                previous(sig, frame)
+            elif previous == signal.SIG_DFL:
+                signal.signal(sig, signal.SIG_DFL)
+                os.kill(os.getpid(), sig)
+
+        signal.signal(signum, handler)
+        if signum == signal.SIGTERM:
+            signal.siginterrupt(signum, False)  # as gunicorn sets it: let SIGTERM not disturb requests
+
+
+def peek_hub() -> Hub | None:
+    """This process's hub if one was started (for diagnostics; never starts one)."""
+    return _hub if _hub_pid == os.getpid() else None

@@ -1,0 +1,274 @@
+// Chat with the lead: history with upward paging, live messages, optimistic sends, wake-ups collapsed.
+
+import { agentEmoji, agentName, demoTag } from './agentview.js';
+import { api } from './api.js';
+import { copyButton, h, replace } from './dom.js';
+import { agentColor, dateTime, timeOfDay, toDate } from './format.js';
+import { renderMarkdown } from './markdown.js';
+import { toastError } from './toast.js';
+
+const PAGE = 30;
+const GROUP_MS = 60_000;
+const COLLAPSE_PX = 320;
+
+export function isWakeUp(msg) {
+  const content = String(msg.content || '');
+  if (msg.kind === 'wake' || msg.reason === 'wake' || (msg.meta && msg.meta.kind === 'wake')) return true;
+  if (/^\s*\[(SYSTEM|ORCHESTRATOR|WAKE[- ]?UP)\]/i.test(content)) return true;
+  return msg.role === 'system' && /\b(wake|woken|round)\b/i.test(content);
+}
+
+function wakeSummary(content) {
+  const ids = new Set(String(content).match(/\btask_[0-9A-HJKMNP-TV-Z]{26}\b/g) || []);
+  const bullets = String(content).split('\n').filter((l) => /^\s*-\s*task_/.test(l)).length;
+  const n = Math.max(ids.size, bullets);
+  const round = /round/i.test(content) ? 'Round completed' : 'Wake-up';
+  return n ? `${round} · ${n} task${n === 1 ? '' : 's'} ready for review` : `${round} · no tasks in this turn`;
+}
+
+function sortKey(msg) {
+  const d = toDate(msg.created_at);
+  return `${d ? String(d.getTime()).padStart(15, '0') : '9'.repeat(15)}|${msg.id || ''}`;
+}
+
+export class Chat {
+  constructor(root, store, { activityHost }) {
+    this.root = root;
+    this.store = store;
+    this.messages = new Map(); // id → message (temp ids start with "temp_")
+    this.hasMore = true;
+    this.loadingOlder = false;
+    this.loaded = false;
+    this.build(activityHost);
+    store.on('agents', () => this.renderHeader());
+    store.on('team', () => this.renderHeader());
+  }
+
+  build(activityHost) {
+    this.title = h('div', { class: 'chat-title' });
+    this.list = h('div', { class: 'chat-list', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Conversation', tabindex: '0' });
+    this.top = h('div', { class: 'chat-top muted small', text: '' });
+    this.scroller = h('div', { class: 'chat-scroll' }, this.top, this.list);
+    this.jump = h('button', { type: 'button', class: 'btn btn-sm chat-jump', hidden: true, text: 'New messages ↓' });
+    this.jump.addEventListener('click', () => this.scrollToBottom(true));
+    this.input = h('textarea', {
+      id: 'chat-input', class: 'input chat-input', rows: 1, maxlength: 100000,
+      placeholder: 'Message the lead…  (Enter to send, Shift+Enter for a new line)', 'aria-label': 'Message to the lead',
+    });
+    this.send = h('button', { type: 'submit', class: 'btn btn-primary chat-send', text: 'Send', 'aria-label': 'Send message' });
+    this.form = h('form', { class: 'chat-form' }, this.input, this.send);
+    this.activity = activityHost;
+    replace(this.root,
+      h('div', { class: 'col-head chat-head' }, this.title),
+      h('div', { class: 'chat-body' }, this.scroller, this.jump),
+      h('div', { class: 'chat-foot' }, this.activity, this.form));
+
+    this.input.addEventListener('input', () => this.autoGrow());
+    this.input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        this.submit();
+      }
+    });
+    this.form.addEventListener('submit', (ev) => { ev.preventDefault(); this.submit(); });
+    this.scroller.addEventListener('scroll', () => {
+      if (this.scroller.scrollTop < 80) this.loadOlder();
+      if (this.nearBottom()) this.jump.hidden = true;
+    });
+  }
+
+  focus() {
+    this.input.focus();
+  }
+
+  renderHeader() {
+    const lead = this.store.lead();
+    replace(this.title,
+      h('h2', {}, 'Chat', lead ? [' with ', h('span', { class: 'chat-lead', text: `${agentEmoji(lead)} ${lead.name}` })] : null),
+      lead && lead.backend === 'demo' ? demoTag() : null);
+  }
+
+  autoGrow() {
+    this.input.style.height = 'auto';
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 180)}px`;
+  }
+
+  nearBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 150;
+  }
+
+  scrollToBottom(smooth = false) {
+    this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? 'smooth' : 'auto' });
+    this.jump.hidden = true;
+  }
+
+  async load() {
+    try {
+      const body = await api.listMessages(this.store.teamId, { limit: PAGE });
+      const list = Array.isArray(body) ? body : (body && (body.messages || body.items)) || [];
+      for (const m of list) this.messages.set(m.id, m);
+      this.hasMore = body && typeof body.has_more === 'boolean' ? body.has_more : list.length >= PAGE;
+    } catch (err) {
+      toastError(err, 'Could not load the chat');
+      this.hasMore = false;
+    }
+    this.loaded = true;
+    this.render();
+    this.scrollToBottom();
+  }
+
+  async loadOlder() {
+    if (!this.loaded || this.loadingOlder || !this.hasMore) return;
+    const oldest = this.sorted().find((m) => !String(m.id).startsWith('temp_'));
+    if (!oldest) return;
+    this.loadingOlder = true;
+    this.top.textContent = 'Loading older messages…';
+    try {
+      const body = await api.listMessages(this.store.teamId, { before: oldest.id, limit: PAGE });
+      const list = Array.isArray(body) ? body : (body && (body.messages || body.items)) || [];
+      const before = this.scroller.scrollHeight;
+      const top = this.scroller.scrollTop;
+      let added = 0;
+      for (const m of list) if (!this.messages.has(m.id)) { this.messages.set(m.id, m); added += 1; }
+      this.hasMore = body && typeof body.has_more === 'boolean' ? body.has_more : list.length >= PAGE && added > 0;
+      this.render();
+      this.scroller.scrollTop = top + (this.scroller.scrollHeight - before);
+    } catch (err) {
+      toastError(err, 'Could not load older messages');
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
+  sorted() {
+    return [...this.messages.values()].sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
+  }
+
+  /** A chat.message event (or the POST's echo). */
+  receive(msg) {
+    if (!msg || !msg.id || this.messages.has(msg.id)) return;
+    // Reconcile with an optimistic copy of the same text.
+    for (const [id, m] of this.messages) {
+      if (id.startsWith('temp_') && m.role === msg.role && m.content === msg.content) {
+        this.messages.delete(id);
+        break;
+      }
+    }
+    const stick = this.nearBottom();
+    this.messages.set(msg.id, msg);
+    this.render();
+    if (stick || msg.role === 'user') this.scrollToBottom(true);
+    else this.jump.hidden = false;
+  }
+
+  async submit() {
+    const text = this.input.value.trim();
+    if (!text || this.send.disabled) return;
+    const temp = { id: `temp_${Date.now()}`, role: 'user', content: text, created_at: new Date().toISOString(), pending: true };
+    this.messages.set(temp.id, temp);
+    this.input.value = '';
+    this.autoGrow();
+    this.render();
+    this.scrollToBottom(true);
+    this.send.disabled = true;
+    try {
+      const body = await api.sendMessage(this.store.teamId, text);
+      const real = body && (body.message && typeof body.message === 'object' ? body.message : null);
+      this.messages.delete(temp.id);
+      if (real && real.id && !this.messages.has(real.id)) this.messages.set(real.id, real);
+      else if (!real) this.messages.set(temp.id, { ...temp, pending: false });
+      this.render();
+    } catch (err) {
+      this.messages.set(temp.id, { ...temp, pending: false, failed: err.message });
+      this.render();
+      toastError(err, 'Message not sent');
+    } finally {
+      this.send.disabled = false;
+    }
+  }
+
+  retry(temp) {
+    this.messages.delete(temp.id);
+    if (!this.input.value.trim()) this.input.value = temp.content;
+    this.render();
+    this.submit();
+  }
+
+  render() {
+    const msgs = this.sorted();
+    this.top.textContent = !this.loaded ? 'Loading…' : this.hasMore ? '' : msgs.length ? 'Beginning of conversation' : '';
+    if (this.loaded && !msgs.length) {
+      const lead = this.store.lead();
+      replace(this.list, h('div', { class: 'chat-empty' },
+        h('p', { class: 'chat-empty-title', text: `Send a message to ${lead ? lead.name : 'the team lead'}` }),
+        h('p', { class: 'muted', text: 'Describe a goal. The lead plans it as tasks, delegates them, reviews the results and answers here.' })));
+      return;
+    }
+    let prev = null;
+    const nodes = [];
+    const cache = new Map();
+    for (const m of msgs) {
+      const grouped = this.isGrouped(m, prev);
+      const key = `${m.id}|${grouped}|${Boolean(m.pending)}|${m.failed || ''}|${m.agent_id ? Boolean(this.store.agent(m.agent_id)) : ''}`;
+      const node = (this.nodeCache && this.nodeCache.get(key)) || this.renderMessage(m, grouped);
+      cache.set(key, node);
+      nodes.push(node);
+      prev = m;
+    }
+    this.nodeCache = cache;
+    replace(this.list, nodes);
+    requestAnimationFrame(() => this.collapseLong());
+  }
+
+  isGrouped(m, prev) {
+    return Boolean(prev && m.role === 'assistant' && prev.role === m.role && prev.agent_id === m.agent_id
+      && !isWakeUp(prev) && !isWakeUp(m) && (toDate(m.created_at) - toDate(prev.created_at)) < GROUP_MS);
+  }
+
+  renderMessage(m, grouped) {
+    if (isWakeUp(m)) {
+      return h('details', { class: 'msg msg-wake', dataset: { id: m.id } },
+        h('summary', {}, h('span', { 'aria-hidden': 'true', text: '⚙️ ' }), h('strong', { text: 'Orchestrator wake-up' }),
+          h('span', { class: 'muted', text: ` · ${wakeSummary(m.content)}` }),
+          h('time', { class: 'msg-time', datetime: m.created_at, title: dateTime(m.created_at), text: timeOfDay(m.created_at) })),
+        h('div', { class: 'msg-body' }, renderMarkdown(m.content)));
+    }
+    if (m.role === 'system') {
+      return h('div', { class: 'msg msg-system', dataset: { id: m.id } }, renderMarkdown(m.content));
+    }
+    if (m.role === 'user') {
+      return h('div', { class: ['msg', 'msg-user', m.pending && 'pending', m.failed && 'failed'], dataset: { id: m.id } },
+        h('div', { class: 'msg-bubble' }, renderMarkdown(m.content)),
+        h('div', { class: 'msg-meta' },
+          m.pending ? h('span', { class: 'muted', text: 'Sending…' }) : null,
+          m.failed ? [h('span', { class: 'err', text: `Not sent: ${m.failed}` }), ' ',
+            h('button', { type: 'button', class: 'btn btn-xs', text: 'Retry', onClick: () => this.retry(m) })] : null,
+          !m.pending && !m.failed ? h('time', { class: 'msg-time', datetime: m.created_at, title: dateTime(m.created_at), text: timeOfDay(m.created_at) }) : null));
+    }
+    const agent = this.store.agent(m.agent_id);
+    return h('div', { class: ['msg', 'msg-agent', grouped && 'grouped'], dataset: { id: m.id }, style: { '--agent': agentColor(m.agent_id) } },
+      grouped ? null : h('div', { class: 'msg-head' },
+        h('span', { class: 'msg-emoji', 'aria-hidden': 'true', text: agentEmoji(agent) }),
+        h('span', { class: 'msg-author', text: agentName(agent, m.agent_id) }),
+        agent && agent.backend === 'demo' ? demoTag() : null,
+        h('time', { class: 'msg-time', datetime: m.created_at, title: dateTime(m.created_at), text: timeOfDay(m.created_at) })),
+      h('div', { class: 'msg-bubble' }, renderMarkdown(m.content)),
+      h('div', { class: 'msg-tools' }, copyButton(() => m.content, 'Copy', 'btn-xs')));
+  }
+
+  collapseLong() {
+    for (const bubble of this.list.querySelectorAll('.msg-agent .msg-bubble:not([data-measured])')) {
+      bubble.dataset.measured = '1';
+      if (bubble.scrollHeight <= COLLAPSE_PX) continue;
+      bubble.classList.add('collapsed');
+      const toggle = h('button', { type: 'button', class: 'btn btn-xs msg-more', text: 'Show more', 'aria-expanded': 'false' });
+      toggle.addEventListener('click', () => {
+        const open = bubble.classList.toggle('collapsed') === false;
+        toggle.textContent = open ? 'Show less' : 'Show more';
+        toggle.setAttribute('aria-expanded', String(open));
+      });
+      bubble.after(toggle);
+    }
+  }
+}

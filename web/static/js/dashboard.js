@@ -1,0 +1,279 @@
+// The dashboard: a card per team (lead, members, who is working, task progress, last activity, cost), kept
+// live by the global event stream; "New team" opens the creation dialog.
+
+import { agentEmoji, agentRole, demoTag } from './agentview.js';
+import { api } from './api.js';
+import { confirmDialog } from './dialog.js';
+import { $, h, replace } from './dom.js';
+import { money, plural, timeAgo, toDate } from './format.js';
+import { installShortcuts, registerShortcut } from './keys.js';
+import { openNewTeamDialog } from './newteam.js';
+import { startTicker } from './ticker.js';
+import { toast, toastError } from './toast.js';
+import { bindConnectionIndicator, EventStream } from './ws.js';
+
+const grid = $('#team-grid');
+const summary = $('#dash-summary');
+const setConn = bindConnectionIndicator($('#conn'));
+
+let teams = []; // summaries from GET /api/teams
+const details = new Map(); // team id → {members, tasks, usage, lastEventAt, live}
+const pendingTeams = new Map(); // team id → timer (debounced per-team refresh)
+let showArchived = false;
+let highlightId = null;
+
+installShortcuts();
+startTicker();
+
+// --------------------------------------------------------------------------------------------- data
+
+function membersOf(team) {
+  const d = details.get(team.id) || {};
+  const list = Array.isArray(team.members) ? team.members : Array.isArray(team.agents) ? team.agents : d.members || null;
+  return list ? list.filter((a) => a.status !== 'archived') : null;
+}
+
+function taskCounts(team) {
+  const counts = team.task_counts || team.tasks_by_stage || (team.tasks && !Array.isArray(team.tasks) ? team.tasks : null);
+  if (counts && typeof counts === 'object') return counts;
+  const d = details.get(team.id);
+  if (d && Array.isArray(d.tasks)) {
+    const c = {};
+    for (const t of d.tasks) c[t.stage] = (c[t.stage] || 0) + 1;
+    return c;
+  }
+  return null;
+}
+
+function costOf(team) {
+  const d = details.get(team.id) || {};
+  const v = team.cost_usd ?? team.total_cost_usd ?? (team.usage && team.usage.cost_usd)
+    ?? (d.usage && (d.usage.cost_usd ?? d.usage.total_cost_usd ?? (d.usage.total && d.usage.total.cost_usd)));
+  return v === undefined || v === null ? null : Number(v);
+}
+
+function lastActivity(team) {
+  const d = details.get(team.id) || {};
+  const candidates = [team.last_activity_at, team.last_event_at, d.lastEventAt, team.updated_at, team.created_at];
+  for (const m of membersOf(team) || []) candidates.push(m.last_active_at);
+  let best = null;
+  for (const c of candidates) {
+    const t = toDate(c);
+    if (t && (!best || t > best)) best = t;
+  }
+  return best ? best.toISOString() : null;
+}
+
+/** Fetch what the list does not carry (members, tasks, usage) for one team. */
+async function enrich(team) {
+  const d = details.get(team.id) || {};
+  const jobs = [];
+  if (!Array.isArray(team.members) && !Array.isArray(team.agents)) {
+    jobs.push(api.getTeam(team.id).then((full) => { d.members = full.members || full.agents || []; Object.assign(team, { ...full, ...team }); }).catch(() => {}));
+  }
+  if (!team.task_counts && !team.tasks_by_stage) {
+    jobs.push(api.listTasks(team.id).then((tasks) => { d.tasks = tasks; }).catch(() => {}));
+  }
+  if (team.cost_usd === undefined && team.total_cost_usd === undefined && !team.usage) {
+    jobs.push(api.usage(team.id).then((u) => { d.usage = u; }).catch(() => {}));
+  }
+  details.set(team.id, d);
+  await Promise.all(jobs);
+}
+
+async function loadTeams() {
+  try {
+    teams = await api.listTeams({ includeArchived: showArchived });
+  } catch (err) {
+    grid.setAttribute('aria-busy', 'false');
+    replace(grid, h('div', { class: 'empty big' }, h('p', { text: `Could not load teams: ${err.message}` }),
+      h('button', { type: 'button', class: 'btn', text: 'Try again', onClick: loadTeams })));
+    summary.textContent = '';
+    return;
+  }
+  render();
+  const queue = teams.filter((t) => t.status !== 'archived').slice(0, 60);
+  // A few at a time: the dashboard should not hammer the server with one request per team at once.
+  for (let i = 0; i < queue.length; i += 6) {
+    await Promise.all(queue.slice(i, i + 6).map(enrich));
+    render();
+  }
+}
+
+async function refreshTeam(teamId) {
+  try {
+    const fresh = await api.getTeam(teamId);
+    const i = teams.findIndex((t) => t.id === teamId);
+    const merged = { ...(i >= 0 ? teams[i] : {}), ...fresh };
+    if (i >= 0) teams[i] = merged; else teams.unshift(merged);
+    const d = details.get(teamId) || {};
+    d.members = fresh.members || fresh.agents || d.members;
+    details.set(teamId, d);
+    await enrich(merged);
+    render();
+  } catch (err) {
+    if (err.status === 404) { teams = teams.filter((t) => t.id !== teamId); render(); }
+  }
+}
+
+function scheduleTeam(teamId) {
+  if (pendingTeams.has(teamId)) return;
+  pendingTeams.set(teamId, setTimeout(() => { pendingTeams.delete(teamId); refreshTeam(teamId); }, 700));
+}
+
+// --------------------------------------------------------------------------------------------- view
+
+function card(team) {
+  const members = membersOf(team);
+  const lead = members ? members.find((m) => m.is_lead) : null;
+  const running = members ? members.filter((m) => m.status === 'running') : [];
+  const queued = members ? members.filter((m) => m.status === 'queued') : [];
+  const counts = taskCounts(team);
+  const total = counts ? Object.entries(counts).filter(([s]) => s !== 'cancelled').reduce((n, [, v]) => n + Number(v || 0), 0) : 0;
+  const done = counts ? Number(counts.done || 0) : 0;
+  const inProgress = counts ? Number(counts.in_progress || 0) + Number(counts.review || 0) : 0;
+  const cost = costOf(team);
+  const last = lastActivity(team);
+  const d = details.get(team.id) || {};
+  const demo = members && members.some((m) => m.backend === 'demo');
+  const archived = team.status === 'archived';
+  const titleId = `team-${team.id}-title`;
+
+  return h('article', {
+    class: ['team-card', running.length && 'is-working', d.live && 'is-live', archived && 'is-archived', highlightId === team.id && 'is-new'],
+    'aria-labelledby': titleId,
+    dataset: { teamId: team.id },
+  },
+  h('div', { class: 'tc-head' },
+    h('h2', { class: 'tc-name', id: titleId }, h('a', { href: `/teams/${encodeURIComponent(team.id)}`, class: 'stretched', text: team.name })),
+    demo ? demoTag() : null,
+    h('span', { class: `badge status-${team.status || 'active'}`, text: running.length ? 'working' : team.status || 'active' })),
+  h('p', { class: 'tc-desc', text: team.description || 'No description.' }),
+  h('div', { class: 'tc-lead' },
+    lead ? [h('span', { class: 'tc-emoji', 'aria-hidden': 'true', text: agentEmoji(lead) }),
+      h('span', {}, h('strong', { text: lead.name }), h('span', { class: 'muted', text: ` · ${agentRole(lead)}` }))]
+      : h('span', { class: 'muted', text: members ? 'No lead' : 'Loading members…' }),
+    members ? h('span', { class: 'muted tc-count', text: plural(members.length, 'agent') }) : null),
+  h('div', { class: 'tc-working' },
+    running.length
+      ? [h('span', { class: 'tc-avatars', 'aria-hidden': 'true' }, running.slice(0, 6).map((m) => h('span', { class: 'tc-avatar', title: m.name, text: agentEmoji(m) }))),
+        h('span', { class: 'ok', text: `${plural(running.length, 'agent')} working` }),
+        queued.length ? h('span', { class: 'muted', text: ` · ${queued.length} queued` }) : null]
+      : h('span', { class: 'muted', text: queued.length ? `${queued.length} queued` : 'Quiet' })),
+  h('div', { class: 'tc-progress' },
+    h('span', { class: 'progress', role: 'progressbar', 'aria-label': 'Tasks done', 'aria-valuemin': '0', 'aria-valuemax': String(total || 0), 'aria-valuenow': String(done) },
+      h('span', { class: 'progress-fill', style: { width: total ? `${(done / total) * 100}%` : '0%' } })),
+    h('span', { class: 'small muted', text: counts ? (total ? `${done}/${total} done${inProgress ? ` · ${inProgress} in progress` : ''}` : 'No tasks yet') : '…' })),
+  h('div', { class: 'tc-foot small muted' },
+    last ? h('span', {}, 'Active ', h('span', { dataset: { ago: last }, text: timeAgo(last) })) : h('span', { text: 'No activity yet' }),
+    h('span', { title: 'Total cost', text: cost === null ? '' : money(cost) })));
+}
+
+function render() {
+  grid.setAttribute('aria-busy', 'false');
+  const visible = teams.filter((t) => showArchived || t.status !== 'archived')
+    .sort((a, b) => String(lastActivity(b) || '').localeCompare(String(lastActivity(a) || '')));
+  const archivedCount = teams.filter((t) => t.status === 'archived').length;
+  const working = teams.filter((t) => (membersOf(t) || []).some((m) => m.status === 'running')).length;
+  const active = teams.length - archivedCount;
+  summary.textContent = `${active ? plural(active, 'team') : 'No teams yet'}${working ? ` · ${working} working now` : ''}`
+    + `${archivedCount ? ` · ${archivedCount} archived` : ''}`;
+  const newCard = h('button', { type: 'button', class: 'team-card new-card', 'aria-haspopup': 'dialog' },
+    h('span', { class: 'new-plus', 'aria-hidden': 'true', text: '+' }), h('span', { text: 'Create a team' }),
+    h('span', { class: 'muted small', text: 'From a blueprint or a lead role' }));
+  newCard.addEventListener('click', openCreate);
+  if (!visible.length) {
+    replace(grid, h('div', { class: 'empty big' },
+      h('h2', { text: 'Start your first team' }),
+      h('p', { class: 'muted', text: 'A team is a lead plus specialists, each a Claude Code session with its own workspace. Give the lead a goal; it plans, delegates, reviews and answers.' }),
+      h('p', {}, h('button', { type: 'button', class: 'btn btn-primary', text: 'Create a team', onClick: openCreate }))));
+    return;
+  }
+  const focusedTeam = document.activeElement && document.activeElement.closest ? document.activeElement.closest('.team-card') : null;
+  const focusedId = focusedTeam ? focusedTeam.dataset.teamId : null;
+  replace(grid, visible.map(card), newCard);
+  if (focusedId) {
+    const link = grid.querySelector(`.team-card[data-team-id="${CSS.escape(focusedId)}"] a`);
+    if (link) link.focus();
+  }
+}
+
+function openCreate() {
+  openNewTeamDialog({
+    onCreated: async (team) => {
+      toast(`Team “${team.name}” created`, 'success');
+      highlightId = team.id;
+      if (team && team.id && !teams.some((t) => t.id === team.id)) teams.unshift(team);
+      render();
+      await refreshTeam(team.id);
+      const link = grid.querySelector(`.team-card[data-team-id="${CSS.escape(team.id)}"] a`);
+      if (link) link.focus();
+      setTimeout(() => { highlightId = null; }, 4000);
+    },
+  });
+}
+
+// --------------------------------------------------------------------------------------------- health
+
+async function checkHealth() {
+  const banner = $('#health');
+  try {
+    const report = await api.health();
+    const problems = [];
+    if (report.database && report.database.ok === false) problems.push(`database unavailable${report.database.error ? ` (${report.database.error})` : ''}`);
+    if (report.migrations && report.migrations.ok === false) problems.push('database migrations pending');
+    if (report.workers && report.workers.ok === false) problems.push('no worker is running: messages will queue until one starts (gamma worker)');
+    banner.hidden = problems.length === 0;
+    banner.textContent = problems.length ? `Heads up: ${problems.join('; ')}.` : '';
+  } catch (err) {
+    banner.hidden = false;
+    banner.textContent = `Cannot reach the server: ${err.message}`;
+  }
+}
+
+// --------------------------------------------------------------------------------------------- wiring
+
+$('#new-team').addEventListener('click', openCreate);
+$('#show-archived').addEventListener('change', (ev) => { showArchived = ev.target.checked; loadTeams(); });
+$('#stop-all').addEventListener('click', async () => {
+  const ok = await confirmDialog({
+    title: 'Stop everything?',
+    consequences: ['Every running agent run in every team is stopped.', 'Every queued run is cancelled.', 'Agents and tasks stay; you can send new messages afterwards.'],
+    confirmLabel: 'Stop everything',
+    danger: true,
+  });
+  if (!ok) return;
+  try {
+    const res = await api.stopAll();
+    const n = res && (Array.isArray(res.cancelled_runs) ? res.cancelled_runs.length : res.count);
+    toast(typeof n === 'number' ? `Stopped: ${plural(n, 'run')} cancelled` : 'Stopping everything', 'success');
+    loadTeams();
+  } catch (err) {
+    toastError(err, 'Stop failed');
+  }
+});
+registerShortcut('n', 'New team', openCreate);
+
+const liveTimers = new Map();
+const stream = new EventStream('/ws/events', {
+  resume: false,
+  onStatus: setConn,
+  onHello: (_frame, { reconnect }) => { if (reconnect) loadTeams(); },
+  onEvents: (events) => {
+    for (const ev of events) {
+      if (!ev.team_id) continue;
+      const d = details.get(ev.team_id) || {};
+      d.lastEventAt = ev.created_at;
+      d.live = true;
+      details.set(ev.team_id, d);
+      clearTimeout(liveTimers.get(ev.team_id));
+      liveTimers.set(ev.team_id, setTimeout(() => { d.live = false; render(); }, 4000));
+      scheduleTeam(ev.team_id);
+    }
+  },
+}).start();
+window.addEventListener('pagehide', () => stream.stop());
+
+loadTeams();
+checkHealth();
+setInterval(checkHealth, 30000);

@@ -1,0 +1,250 @@
+// The task board: collapsible sections by stage with counts; a card opens the task's detail (with its result);
+// failed and cancelled tasks can be retried (a new task with the same brief); tasks can be added by hand.
+
+import { agentChip } from './agentview.js';
+import { api } from './api.js';
+import { openDialog } from './dialog.js';
+import { h, replace } from './dom.js';
+import { busy, field, textArea, textInput } from './forms.js';
+import { dateTime, firstLine, pretty, timeAgo, truncate } from './format.js';
+import { inline, renderMarkdown } from './markdown.js';
+import { toast, toastError } from './toast.js';
+
+const SECTIONS = [
+  { id: 'in_progress', label: 'In progress', stages: ['in_progress'], open: true },
+  { id: 'review', label: 'Review', stages: ['review'], open: true },
+  { id: 'backlog', label: 'Backlog', stages: ['backlog', 'planning'], open: true },
+  { id: 'done', label: 'Done', stages: ['done'], open: false },
+  { id: 'failed', label: 'Failed', stages: ['failed'], open: true },
+  { id: 'cancelled', label: 'Cancelled', stages: ['cancelled'], open: false },
+];
+
+const KINDS = ['generic', 'backend', 'frontend', 'mobile', 'qa', 'design', 'devops', 'security', 'data', 'ml',
+  'research', 'writing', 'marketing', 'sales', 'support', 'product', 'planning', 'review', 'docs'];
+
+const RUN_BADGE = {
+  running: 'stage-in_progress', queued: 'stage-backlog', succeeded: 'stage-done', failed: 'stage-failed',
+  timed_out: 'stage-failed', interrupted: 'stage-failed', cancelled: 'stage-cancelled',
+};
+
+export const STAGE_LABEL = {
+  backlog: 'Backlog', planning: 'Planning', in_progress: 'In progress', review: 'Review', done: 'Done', failed: 'Failed', cancelled: 'Cancelled',
+};
+
+function stageBadge(stage) {
+  return h('span', { class: `badge stage-${stage}`, text: STAGE_LABEL[stage] || stage });
+}
+
+function kindBadge(kind) {
+  return h('span', { class: `badge kind-${kind || 'generic'}`, text: kind || 'generic' });
+}
+
+/** A task's result, whatever shape it has: {summary, files_changed, output, …} or a string. */
+function resultParts(result) {
+  if (result === null || result === undefined) return { summary: '', files: [], rest: null };
+  if (typeof result === 'string') return { summary: result, files: [], rest: null };
+  const summary = result.summary ?? result.reason ?? result.blocker ?? result.text ?? result.message ?? result.error ?? '';
+  const filesRaw = result.files_changed ?? result.filesChanged ?? result.files ?? [];
+  const files = Array.isArray(filesRaw) ? filesRaw.map((f) => (typeof f === 'string' ? f : f && (f.path || f.name) ? f.path || f.name : pretty(f))) : [];
+  const rest = { ...result };
+  for (const k of ['summary', 'reason', 'blocker', 'text', 'message', 'files_changed', 'filesChanged', 'files']) {
+    if (rest[k] === summary || k.startsWith('file') || k === 'summary') delete rest[k];
+  }
+  return { summary: typeof summary === 'string' ? summary : pretty(summary), files, rest: Object.keys(rest).length ? rest : null };
+}
+
+export class TaskBoard {
+  constructor(root, store, { onCount, onOpenAgent } = {}) {
+    this.root = root;
+    this.store = store;
+    this.onCount = onCount || (() => {});
+    this.onOpenAgent = onOpenAgent || (() => {});
+    this.open = new Set(SECTIONS.filter((s) => s.open).map((s) => s.id));
+    this.addBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', text: '+ Task', 'aria-haspopup': 'dialog' });
+    this.addBtn.addEventListener('click', () => this.openNewTask());
+    this.progress = h('div', { class: 'task-progress' });
+    this.sections = h('div', { class: 'task-sections' });
+    replace(root, h('div', { class: 'task-bar' }, this.progress, this.addBtn), this.sections);
+    store.on('tasks', () => this.render());
+    store.on('agents', () => this.render());
+  }
+
+  render() {
+    const tasks = [...this.store.tasks.values()];
+    this.onCount(tasks.filter((t) => !['done', 'cancelled'].includes(t.stage)).length);
+    const done = tasks.filter((t) => t.stage === 'done').length;
+    const total = tasks.filter((t) => t.stage !== 'cancelled').length;
+    replace(this.progress, total
+      ? [h('span', { class: 'small muted', text: `${done}/${total} done` }),
+        h('span', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(total), 'aria-valuenow': String(done), 'aria-label': 'Tasks done' },
+          h('span', { class: 'progress-fill', style: { width: `${(done / total) * 100}%` } }))]
+      : h('span', { class: 'small muted', text: 'No tasks yet' }));
+    if (!tasks.length) {
+      replace(this.sections, h('div', { class: 'empty' },
+        h('p', { text: 'No tasks yet.' }),
+        h('p', { class: 'muted small', text: 'The lead creates tasks when you give it a goal in the chat.' })));
+      return;
+    }
+    const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.taskId : null;
+    replace(this.sections, SECTIONS.map((section) => {
+      const items = tasks.filter((t) => section.stages.includes(t.stage))
+        .sort((a, b) => String(b.updated_at || '').localeCompare(String(a.updated_at || '')));
+      const det = h('details', { class: `task-section sec-${section.id}`, open: this.open.has(section.id) && items.length > 0, dataset: { section: section.id } },
+        h('summary', {}, h('span', { class: 'sec-label', text: section.label }), h('span', { class: 'count', text: String(items.length) })),
+        items.length ? h('ul', { class: 'task-list' }, items.map((t) => h('li', {}, this.card(t)))) : h('p', { class: 'muted small sec-empty', text: 'Nothing here.' }));
+      det.addEventListener('toggle', () => { if (det.open) this.open.add(section.id); else this.open.delete(section.id); });
+      return det;
+    }));
+    if (focusedId) {
+      const again = this.sections.querySelector(`[data-task-id="${CSS.escape(focusedId)}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  card(task) {
+    const assignee = task.assigned_to ? this.store.agent(task.assigned_to) : null;
+    const failed = task.stage === 'failed' || task.stage === 'cancelled';
+    const { summary } = resultParts(task.result);
+    const open = h('button', { type: 'button', class: 'task-open', dataset: { taskId: task.id }, 'aria-haspopup': 'dialog' },
+      h('span', { class: 'task-title' }, inline(task.title)));
+    open.addEventListener('click', () => this.openDetail(task.id));
+    const retry = failed ? h('button', { type: 'button', class: 'btn btn-xs', text: 'Retry', 'aria-label': `Retry “${task.title}”` }) : null;
+    if (retry) retry.addEventListener('click', (ev) => { ev.stopPropagation(); this.retry(task, retry); });
+    return h('article', { class: ['task-card', `stage-${task.stage}`] },
+      open,
+      h('div', { class: 'task-meta' },
+        kindBadge(task.kind),
+        assignee ? agentChip(assignee) : task.assignee && task.assignee.name ? agentChip({ id: task.assigned_to, name: task.assignee.name }) : h('span', { class: 'muted small', text: 'unassigned' }),
+        h('span', { class: 'muted small task-time', dataset: { ago: task.updated_at || task.created_at }, text: timeAgo(task.updated_at || task.created_at) })),
+      failed && summary ? h('p', { class: 'task-fail', text: truncate(firstLine(summary), 140) }) : null,
+      retry ? h('div', { class: 'task-actions' }, retry) : null);
+  }
+
+  async retry(task, button) {
+    if (button) busy(button, true, 'Retrying…');
+    try {
+      const body = { retry_of: task.id };
+      const owner = task.assigned_to ? this.store.agent(task.assigned_to) : null;
+      // The original owner left the team: give the retry to the lead instead.
+      if (task.assigned_to && (!owner || owner.status === 'archived')) {
+        const lead = this.store.lead();
+        if (lead) body.assignee = lead.id;
+      }
+      const created = await api.createTask(this.store.teamId, body);
+      if (created && created.id) this.store.tasks.set(created.id, created);
+      this.store.emit('tasks');
+      toast(`Retrying “${truncate(task.title, 60)}” as a new task`, 'success');
+      return created;
+    } catch (err) {
+      toastError(err, 'Retry failed');
+      return null;
+    } finally {
+      if (button && document.contains(button)) busy(button, false);
+    }
+  }
+
+  async openDetail(taskId) {
+    let task = this.store.tasks.get(taskId);
+    const { close } = openDialog({
+      title: task ? task.title : 'Task',
+      wide: true,
+      build: () => h('div', { class: 'task-detail', id: 'task-detail-body' }, this.detailBody(task)),
+    });
+    try {
+      const fresh = await api.getTask(taskId);
+      if (fresh && fresh.id) {
+        task = { ...task, ...fresh };
+        const body = document.getElementById('task-detail-body');
+        if (body) replace(body, this.detailBody(task, close));
+      }
+    } catch (err) {
+      if (!task) toastError(err, 'Could not load the task');
+    }
+  }
+
+  detailBody(task, close) {
+    if (!task) return h('p', { class: 'muted', text: 'Loading…' });
+    const assignee = task.assigned_to ? this.store.agent(task.assigned_to) : null;
+    const creator = task.created_by ? this.store.agent(task.created_by) : null;
+    const { summary, files, rest } = resultParts(task.result);
+    const failed = task.stage === 'failed' || task.stage === 'cancelled';
+    const retry = failed ? h('button', { type: 'button', class: 'btn btn-primary', text: 'Retry as a new task' }) : null;
+    if (retry) {
+      retry.addEventListener('click', async () => {
+        const created = await this.retry(task, retry);
+        if (created && close) close();
+      });
+    }
+    const openAgent = (agent) => {
+      const b = h('button', { type: 'button', class: 'linkish' }, agentChip(agent));
+      b.addEventListener('click', () => { if (close) close(); this.onOpenAgent(agent.id); });
+      return b;
+    };
+    return [
+      h('dl', { class: 'facts' },
+        h('dt', { text: 'Stage' }), h('dd', {}, stageBadge(task.stage)),
+        h('dt', { text: 'Kind' }), h('dd', {}, kindBadge(task.kind)),
+        h('dt', { text: 'Assignee' }), h('dd', {}, assignee ? openAgent(assignee) : h('span', { class: 'muted', text: task.assigned_to ? task.assigned_to : 'unassigned' })),
+        creator ? [h('dt', { text: 'Created by' }), h('dd', {}, agentChip(creator))] : null,
+        h('dt', { text: 'Created' }), h('dd', { text: dateTime(task.created_at) }),
+        h('dt', { text: 'Updated' }), h('dd', { text: dateTime(task.updated_at) }),
+        task.completed_at ? [h('dt', { text: 'Completed' }), h('dd', { text: dateTime(task.completed_at) })] : null,
+        task.retry_of ? [h('dt', { text: 'Retry of' }), h('dd', { class: 'mono small', text: task.retry_of })] : null,
+        h('dt', { text: 'Id' }), h('dd', { class: 'mono small', text: task.id })),
+      h('h3', { class: 'sub', text: 'Description' }),
+      task.description ? renderMarkdown(task.description) : h('p', { class: 'muted', text: 'No description.' }),
+      h('h3', { class: 'sub', text: 'Result' }),
+      summary ? renderMarkdown(summary) : h('p', { class: 'muted', text: task.result ? 'No summary.' : 'No result yet.' }),
+      files.length ? [h('h3', { class: 'sub', text: `Files changed (${files.length})` }), h('ul', { class: 'files' }, files.map((f) => h('li', { class: 'mono', text: f })))] : null,
+      rest ? h('details', { class: 'ev-details' }, h('summary', { text: 'Full result' }), h('pre', { class: 'ev-pre mono', tabindex: '0', text: pretty(rest) })) : null,
+      Array.isArray(task.runs) && task.runs.length ? [
+        h('h3', { class: 'sub', text: `Runs (${task.runs.length})` }),
+        h('ul', { class: 'task-runs' }, task.runs.map((r) => h('li', {},
+          h('span', { class: `badge ${RUN_BADGE[r.state] || 'stage-backlog'}`, text: r.state }), ' ',
+          h('span', { class: 'muted small', text: [r.reason, r.attempt > 1 ? `attempt ${r.attempt}` : '', r.outcome && r.outcome !== 'success' ? r.outcome : '', dateTime(r.started_at || r.created_at)].filter(Boolean).join(' · ') }),
+          r.error ? h('div', { class: 'small err', text: truncate(r.error, 300) }) : null)))] : null,
+      retry ? h('div', { class: 'dialog-actions' }, retry) : null,
+    ];
+  }
+
+  openNewTask() {
+    openDialog({
+      title: 'New task',
+      description: 'Add work to the board by hand. The assignee starts it as soon as it is free.',
+      initialFocus: '#nt-title',
+      build: (close) => {
+        const title = field('Title', textInput({ id: 'nt-title', maxlength: 300 }), { required: true });
+        const desc = field('Description', textArea({ id: 'nt-description', rows: 5, maxlength: 100000 }));
+        const kind = field('Kind', h('select', { class: 'input', id: 'nt-kind' }, KINDS.map((k) => h('option', { value: k, text: k }))));
+        const assignee = field('Assign to', h('select', { class: 'input', id: 'nt-assignee' },
+          this.store.members().map((a) => h('option', { value: a.id, text: `${a.name}${a.is_lead ? ' (lead)' : ''}` }))));
+        const error = h('p', { class: 'form-error', hidden: true, role: 'alert' });
+        const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: 'Add task' });
+        const form = h('form', { class: 'form', novalidate: true }, title.el, desc.el, h('div', { class: 'field-row' }, kind.el, assignee.el), error,
+          h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'btn', text: 'Cancel', onClick: () => close(null) }), submit));
+        form.addEventListener('submit', async (ev) => {
+          ev.preventDefault();
+          const t = title.control.value.trim();
+          title.setError(t ? '' : 'A task needs a title.');
+          if (!t) { title.control.focus(); return; }
+          const body = { title: t, description: desc.control.value.trim(), kind: kind.control.value };
+          if (assignee.control.value) body.assignee = assignee.control.value;
+          busy(submit, true, 'Adding…');
+          error.hidden = true;
+          try {
+            const created = await api.createTask(this.store.teamId, body);
+            if (created && created.id) { this.store.tasks.set(created.id, created); this.store.emit('tasks'); }
+            close(created);
+            toast('Task added', 'success');
+          } catch (err) {
+            error.textContent = err.message;
+            error.hidden = false;
+          } finally {
+            busy(submit, false);
+          }
+        });
+        return form;
+      },
+    });
+  }
+}

@@ -1,0 +1,199 @@
+"""Live event streams over WebSocket.
+
+`/ws/teams/<team_id>?after=<cursor>` — one team: everything after `after` replayed from the table, then live.
+`/ws/events` — the dashboard: live events of every team (no replay). Each envelope carries its `team_id` and
+`cursor`. On (re)connect the dashboard refetches the state it shows over REST, then follows this stream.
+
+Frames are JSON text:
+  {"type":"hello","team_id":…,"cursor":<team head at join>,"after":<after>}   (global: "team_id":null, "scope")
+  {"type":"events","cursor":<last>,"events":[<envelope>,…]}    several events per frame, in cursor order
+                                                              (global frames carry no top-level cursor)
+  {"type":"live","cursor":N}       team streams: replay is done, what follows is live
+  {"type":"heartbeat","cursor":N}  after GAMMA_WS_HEARTBEAT seconds (default 15) without a frame
+Close codes: 1012 server restarting, 1013 client too slow or server not ready — reconnect with
+`?after=<last cursor received>`: nothing is lost and nothing repeats.
+Refused handshakes (HTTP): 404 unknown team, 400 bad `after`, 409 `after` beyond the team's last cursor, plus
+401/403 from web.security (token, cross-site Origin).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from simple_websocket import ConnectionClosed
+
+from shared import db, events
+from web import stream_io
+from web.errors import ApiError, not_found
+from web.extensions import sock
+from web.hub import CLOSE_RESTART, Hub, HubClosed, Item, Subscriber, get_hub, peek_hub
+from web.validation import path_id
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("streams", __name__)
+
+HEARTBEAT_SECONDS = float(os.environ.get("GAMMA_WS_HEARTBEAT", "15"))
+SEND_TIMEOUT_SECONDS = float(os.environ.get("GAMMA_WS_SEND_TIMEOUT", "20"))
+POLL_SECONDS = 0.5  # how soon a handler notices its client left (it frees its thread within ~this)
+READY_TIMEOUT_SECONDS = 10.0
+REPLAY_PAGE = 1000
+CLOSE_NOT_READY = (1013, "event stream not ready: try again")
+_CURSOR = re.compile(r"^[0-9]{1,18}$")
+
+_active = 0
+_active_lock = threading.Lock()
+
+
+@bp.before_request
+def _validate_team_stream() -> None:
+    if request.endpoint != "streams.team_stream":
+        return
+    team_id = path_id((request.view_args or {}).get("team_id", ""), "team")
+    raw = request.args.get("after", "0")
+    if not _CURSOR.match(raw):
+        raise ApiError(400, f"after: must be a non-negative integer cursor (got {raw!r})")
+    after = int(raw)
+    with db.pool().connection() as conn:
+        try:
+            head = events.head(conn, team_id)
+        except LookupError:
+            raise not_found("team", team_id) from None
+    if after > head:
+        raise ApiError(409, f"after={after} is beyond the team's last cursor {head}: reconnect with after=0")
+    g.stream_after = after
+
+
+@sock.route("/ws/teams/<team_id>", bp=bp)
+def team_stream(ws: Any, team_id: str) -> None:
+    after: int = g.stream_after
+    with _session(ws) as hub:
+        if hub is None:
+            return
+        sub = _subscribe(ws, lambda: hub.subscribe(team_id, after))
+        if sub is None:
+            return
+        try:
+            with db.pool().connection() as conn:
+                head = events.head(conn, team_id)
+            ws.send(stream_io.frame("hello", team_id=team_id, cursor=head, after=after))
+            _replay(ws, sub, until=None)
+            _replay(ws, sub, until=hub.go_live(sub))
+            ws.send(stream_io.frame("live", cursor=sub.cursor))
+            _pump(ws, sub)
+        finally:
+            hub.unsubscribe(sub)
+
+
+@sock.route("/ws/events", bp=bp)
+def all_events_stream(ws: Any) -> None:
+    with _session(ws) as hub:
+        if hub is None:
+            return
+        sub = _subscribe(ws, hub.subscribe_global)
+        if sub is None:
+            return
+        try:
+            ws.send(stream_io.frame("hello", team_id=None, scope="global"))
+            _pump(ws, sub)
+        finally:
+            hub.unsubscribe(sub)
+
+
+@bp.get("/ws/stats")
+def stream_stats():
+    """Diagnostics for this web process: open streams, threads and the hub's state."""
+    hub = peek_hub()
+    with _active_lock:
+        active = _active
+    return jsonify(
+        {"pid": os.getpid(), "streams": active, "threads": threading.active_count(),
+         "hub": hub.stats() if hub is not None else None}
+    )
+
+
+@contextmanager
+def _session(ws: Any) -> Iterator[Hub | None]:
+    """Count the stream, wrap its socket, wait for the hub; end quietly when the client goes away."""
+    global _active
+    with _active_lock:
+        _active += 1
+    stream_io.wrap(ws, SEND_TIMEOUT_SECONDS)
+    try:
+        hub = get_hub()
+        if not hub.wait_ready(READY_TIMEOUT_SECONDS):
+            _close(ws, CLOSE_NOT_READY)
+            yield None
+        else:
+            yield hub
+    except (ConnectionClosed, OSError) as error:  # the client left, or stopped reading past the deadline
+        log.debug("stream ended: %r", error)
+    except Exception:
+        log.exception("stream failed")
+        _close(ws, (1011, "internal error"))
+    finally:
+        stream_io.release(ws)
+        with _active_lock:
+            _active -= 1
+
+
+def _subscribe(ws: Any, subscribe: Callable[[], Subscriber]) -> Subscriber | None:
+    try:
+        return subscribe()
+    except HubClosed:
+        _close(ws, CLOSE_RESTART)
+        return None
+
+
+def _replay(ws: Any, sub: Subscriber, until: int | None) -> None:
+    """Send the team's events after the subscriber's cursor from the table (up to `until`, or to the end)."""
+    assert sub.team_id is not None
+    while ws.connected and sub.close_code is None and (until is None or sub.cursor < until):
+        with db.pool().connection() as conn:  # held for the read only, never while sending
+            rows = events.read(conn, sub.team_id, after=sub.cursor, limit=REPLAY_PAGE)
+        if not rows:
+            return
+        _send(ws, sub, [(sub.team_id, row["cursor"], events.dumps(row)) for row in rows])
+        if until is None and len(rows) < REPLAY_PAGE:
+            return
+
+
+def _pump(ws: Any, sub: Subscriber) -> None:
+    """The socket's only writer: send what the hub queued, heartbeats in silence, the close code when closed."""
+    last_sent = time.monotonic()
+    while ws.connected:
+        items, closing = sub.take(POLL_SECONDS)
+        if items:
+            _send(ws, sub, items)
+            last_sent = time.monotonic()
+        if closing is not None:
+            _close(ws, closing)
+            return
+        if time.monotonic() - last_sent >= HEARTBEAT_SECONDS:
+            fields = {} if sub.is_global else {"cursor": sub.cursor}
+            ws.send(stream_io.frame("heartbeat", **fields))
+            last_sent = time.monotonic()
+
+
+def _send(ws: Any, sub: Subscriber, items: list[Item]) -> None:
+    if not sub.is_global:
+        items = [item for item in items if item[1] > sub.cursor]  # the replay/live boundary
+    for text, last in stream_io.event_frames(items, with_cursor=not sub.is_global):
+        ws.send(text)
+        if not sub.is_global:
+            sub.cursor = last
+
+
+def _close(ws: Any, code: tuple[int, str]) -> None:
+    try:
+        ws.close(code[0], code[1])
+    except (ConnectionClosed, OSError):
+        pass

@@ -1,0 +1,296 @@
+"""gamma-agent — how an agent talks to Gamma from its shell (a thin client of the agent API, /agent/v1).
+
+Commands (CLAUDE.md and the test brains use exactly these forms):
+
+  gamma-agent whoami
+  gamma-agent task create --title T [--assignee NAME] [--description D] [--kind K] [--priority N]
+  gamma-agent plan FILE|-
+  gamma-agent task done TASK_ID --summary S [--files a,b]
+  gamma-agent task fail TASK_ID --reason R
+  gamma-agent task update TASK_ID --status S [--summary S] [--reason R] [--message M] [--files a,b]
+  gamma-agent task review TASK_ID [--message M]
+  gamma-agent task block TASK_ID --reason R
+  gamma-agent task assign TASK_ID NAME
+  gamma-agent task cancel TASK_ID --reason R
+  gamma-agent task get TASK_ID
+  gamma-agent tasks [--mine] [--status S] [--assignee NAME]
+  gamma-agent msg send NAME TEXT
+  gamma-agent msg read [--limit N]
+  gamma-agent msg broadcast TEXT
+  gamma-agent team                (alias: gamma-agent teammates)
+  gamma-agent context
+  gamma-agent status TEXT [--blocker B] [--task TASK_ID]
+  gamma-agent done --summary S
+
+`plan` takes a JSON list of tasks ({"title", "assignee", "description", "kind", "priority"}), or {"tasks": [...]},
+from FILE or from stdin (`-`). A text value given as `-` (TEXT, --summary, --description, --reason, --message,
+--blocker) is read from stdin. TEXT may also be several words without quotes.
+
+Environment: GAMMA_API_URL and GAMMA_AGENT_TOKEN, set by Gamma in every agent run.
+Output: the API's JSON answer on stdout. Exit status: 0 done; 1 the API refused (its message on stderr) or could
+not be reached; 2 a usage error (what was wrong on stderr).
+
+Only the standard library is used, so the command starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any
+
+PROG = "gamma-agent"
+API_PREFIX = "/agent/v1"
+TIMEOUT_SECONDS = 60
+TASK_KINDS = ("generic", "backend", "frontend", "mobile", "qa", "design", "devops", "security", "data", "ml",
+              "research", "writing", "marketing", "sales", "support", "product", "planning", "review", "docs")
+STATUSES = ("backlog", "planning", "in_progress", "review", "done", "failed", "cancelled")
+
+
+class UsageError(Exception):
+    """Bad command line (exit 2)."""
+
+
+class ApiFailure(Exception):
+    """The API refused or could not be reached (exit 1)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}\nusage: {self.format_usage().removeprefix('usage: ').strip()}")
+
+
+# ---------------------------------------------------------------------------------------------------- transport
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise UsageError(f"{name} is not set: gamma-agent works inside a Gamma agent run, which sets "
+                         "GAMMA_API_URL and GAMMA_AGENT_TOKEN")
+    return value
+
+
+def call(method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> Any:
+    base = _env("GAMMA_API_URL").rstrip("/")
+    token = _env("GAMMA_AGENT_TOKEN")
+    query = {k: v for k, v in (params or {}).items() if v not in (None, False, "")}
+    url = f"{base}{API_PREFIX}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {token}", "Accept": "application/json",
+        **({"Content-Type": "application/json"} if data is not None else {})})
+    # Gamma's API is local to the agent: never route it through an HTTP proxy from the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        raise ApiFailure(f"{error.code}: {_message(error)}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise ApiFailure(f"cannot reach Gamma at {base}: {reason}") from None
+
+
+def _message(error: urllib.error.HTTPError) -> str:
+    raw = error.read().decode("utf-8", "replace")
+    try:
+        return str(json.loads(raw).get("message") or raw)
+    except (ValueError, AttributeError):
+        return raw.strip() or error.reason
+
+
+# ------------------------------------------------------------------------------------------------------ inputs
+
+
+class Stdin:
+    """`-` means "read this value from stdin" — allowed once per command."""
+
+    def __init__(self) -> None:
+        self.used = False
+
+    def text(self, value: str | None) -> str | None:
+        if value != "-":
+            return value
+        if self.used:
+            raise UsageError("only one value can be read from stdin ('-')")
+        self.used = True
+        return sys.stdin.read().strip()
+
+
+def _words(words: Sequence[str], stdin: Stdin) -> str:
+    text = stdin.text(" ".join(words)) or ""
+    if not text.strip():
+        raise UsageError("the text is empty")
+    return text
+
+
+def _files(value: str | None) -> list[str] | None:
+    return [f.strip() for f in value.split(",") if f.strip()] if value else None
+
+
+def _plan(source: str, stdin: Stdin) -> dict[str, Any]:
+    try:
+        raw = stdin.text("-") if source == "-" else open(source, encoding="utf-8").read()  # noqa: SIM115
+    except OSError as error:
+        raise UsageError(f"cannot read plan file {source}: {error.strerror}") from None
+    try:
+        data = json.loads(raw or "")
+    except ValueError as error:
+        raise UsageError(f"the plan is not valid JSON: {error}") from None
+    tasks = data.get("tasks") if isinstance(data, dict) else data
+    if not isinstance(tasks, list) or not tasks:
+        raise UsageError('the plan must be a non-empty JSON list of tasks (or {"tasks": [...]})')
+    return {"tasks": tasks}
+
+
+# ---------------------------------------------------------------------------------------------------- commands
+
+
+def _task_body(args: argparse.Namespace, stdin: Stdin) -> dict[str, Any]:
+    body = {"title": args.title, "assignee": args.assignee, "description": stdin.text(args.description),
+            "kind": args.kind, "priority": args.priority}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _status(task_id: str, status: str, **fields: Any) -> Any:
+    body = {"status": status, **{k: v for k, v in fields.items() if v is not None}}
+    return call("POST", f"/tasks/{_quote(task_id)}/status", body)
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace, Stdin], Any]] = {
+    "whoami": lambda a, s: call("GET", "/me"),
+    "task create": lambda a, s: call("POST", "/tasks", _task_body(a, s)),
+    "plan": lambda a, s: call("POST", "/plan", _plan(a.file, s)),
+    "task done": lambda a, s: _status(a.task_id, "done", summary=s.text(a.summary), files=_files(a.files)),
+    "task fail": lambda a, s: _status(a.task_id, "failed", reason=s.text(a.reason)),
+    "task update": lambda a, s: _status(a.task_id, a.status, summary=s.text(a.summary), reason=s.text(a.reason),
+                                        message=s.text(a.message), files=_files(a.files)),
+    "task review": lambda a, s: call("POST", f"/tasks/{_quote(a.task_id)}/review",
+                                     {"message": s.text(a.message)} if a.message else {}),
+    "task block": lambda a, s: call("POST", f"/tasks/{_quote(a.task_id)}/block", {"reason": s.text(a.reason)}),
+    "task assign": lambda a, s: call("POST", f"/tasks/{_quote(a.task_id)}/assign", {"assignee": a.name}),
+    "task cancel": lambda a, s: _status(a.task_id, "cancelled", reason=s.text(a.reason)),
+    "task get": lambda a, s: call("GET", f"/tasks/{_quote(a.task_id)}"),
+    "tasks": lambda a, s: call("GET", "/tasks", params={"mine": "true" if a.mine else None, "status": a.status,
+                                                        "assignee": a.assignee}),
+    "msg send": lambda a, s: call("POST", "/messages", {"to": a.name, "message": _words(a.text, s)}),
+    "msg read": lambda a, s: call("POST", "/inbox/read", {"limit": a.limit}),
+    "msg broadcast": lambda a, s: call("POST", "/broadcast", {"message": _words(a.text, s)}),
+    "team": lambda a, s: call("GET", "/team"),
+    "teammates": lambda a, s: call("GET", "/team"),
+    "context": lambda a, s: call("GET", "/context"),
+    "status": lambda a, s: call("POST", "/status", {k: v for k, v in {
+        "status": _words(a.text, s), "blocker": s.text(a.blocker), "task_id": a.task}.items() if v is not None}),
+    "done": lambda a, s: call("POST", "/goal-done", {"summary": s.text(a.summary)}),
+}
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Talk to Gamma from an agent run (prints JSON).",
+                    epilog="A text value '-' is read from stdin. Exit: 0 ok, 1 API error, 2 usage error.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.add_parser("whoami", help="who you are: agent, team, run, current task")
+
+    task = commands.add_parser("task", help="one task: create, done, fail, update, review, block, assign, cancel, get")
+    actions = task.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    create = actions.add_parser("create", help="create a task (the lead may assign it to anyone)")
+    create.add_argument("--title", required=True)
+    create.add_argument("--assignee", help="teammate name (default: yourself)")
+    create.add_argument("--description")
+    create.add_argument("--kind", choices=TASK_KINDS, metavar="KIND")
+    create.add_argument("--priority", type=int, help="-100..100, higher first")
+    done = actions.add_parser("done", help="finish your task with a real summary")
+    done.add_argument("task_id", metavar="TASK_ID")
+    done.add_argument("--summary", required=True, help="what you did, findings, file paths ('-' reads stdin)")
+    done.add_argument("--files", help="comma-separated paths you wrote")
+    fail = actions.add_parser("fail", help="give up on a task, saying why")
+    fail.add_argument("task_id", metavar="TASK_ID")
+    fail.add_argument("--reason", required=True)
+    update = actions.add_parser("update", help="move a task to a status (lead: review decisions)")
+    update.add_argument("task_id", metavar="TASK_ID")
+    update.add_argument("--status", required=True, choices=STATUSES, metavar="STATUS")
+    update.add_argument("--summary")
+    update.add_argument("--reason")
+    update.add_argument("--message", help="e.g. the changes you ask for when sending it back (in_progress)")
+    update.add_argument("--files")
+    review = actions.add_parser("review", help="ask the lead to review your task")
+    review.add_argument("task_id", metavar="TASK_ID")
+    review.add_argument("--message")
+    block = actions.add_parser("block", help="you are blocked: the task goes to the lead with the reason")
+    block.add_argument("task_id", metavar="TASK_ID")
+    block.add_argument("--reason", required=True)
+    assign = actions.add_parser("assign", help="(lead) give a task that has not started to someone else")
+    assign.add_argument("task_id", metavar="TASK_ID")
+    assign.add_argument("name", metavar="NAME")
+    cancel = actions.add_parser("cancel", help="(lead) cancel a task and its runs")
+    cancel.add_argument("task_id", metavar="TASK_ID")
+    cancel.add_argument("--reason", required=True)
+    get = actions.add_parser("get", help="one task with its full result")
+    get.add_argument("task_id", metavar="TASK_ID")
+
+    plan = commands.add_parser("plan", help="(lead) create several tasks from a JSON list")
+    plan.add_argument("file", metavar="FILE|-")
+    tasks = commands.add_parser("tasks", help="list the team's tasks")
+    tasks.add_argument("--mine", action="store_true", help="only tasks assigned to you")
+    tasks.add_argument("--status", help="comma-separated: backlog,in_progress,review,done,failed,cancelled")
+    tasks.add_argument("--assignee", help="teammate name")
+
+    msg = commands.add_parser("msg", help="messages: send, read, broadcast")
+    msg_actions = msg.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    send = msg_actions.add_parser("send", help="message a teammate")
+    send.add_argument("name", metavar="NAME")
+    send.add_argument("text", metavar="TEXT", nargs="+")
+    read = msg_actions.add_parser("read", help="your unread messages (each is returned once)")
+    read.add_argument("--limit", type=int, default=50)
+    cast = msg_actions.add_parser("broadcast", help="(lead) message every teammate")
+    cast.add_argument("text", metavar="TEXT", nargs="+")
+
+    commands.add_parser("team", aliases=["teammates"], help="teammates with live status")
+    commands.add_parser("context", help="team, workspace paths, task counts, finished results")
+    status = commands.add_parser("status", help="report progress; --blocker also tells the lead")
+    status.add_argument("text", metavar="TEXT", nargs="+")
+    status.add_argument("--blocker")
+    status.add_argument("--task", metavar="TASK_ID")
+    goal = commands.add_parser("done", help="(lead) the user's goal is met")
+    goal.add_argument("--summary", required=True)
+    return parser
+
+
+def run(argv: Sequence[str]) -> Any:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        raise UsageError(f"a command is required\n{parser.format_help()}")
+    key = args.command if getattr(args, "action", None) is None else f"{args.command} {args.action}"
+    if key not in HANDLERS:
+        raise UsageError(f"'{PROG} {args.command}' needs an action; see '{PROG} {args.command} --help'")
+    return HANDLERS[key](args, Stdin())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        result = run(sys.argv[1:] if argv is None else argv)
+    except UsageError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    except ApiFailure as error:
+        print(f"{PROG}: error {error}", file=sys.stderr)
+        return 1
+    json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
