@@ -27,7 +27,7 @@ CASES = {
     "09": (1, False, "api_error", "failed", "API error 429: API Error: Request rejected (429)"),
     "10": (1, False, "api_error", "failed", "API error 529: API Error: 529 Overloaded"),
     "11": (1, False, "usage_limit", "queued", "You've hit your session limit"),
-    "12": (1, False, "api_error", "failed", "Not logged in"),
+    "12": (1, False, "config_error", "failed", "Not logged in · Please run /login"),
     "13": (0, False, "success", "succeeded", None),
     "14": (0, False, "success", "succeeded", None),
     "15": (0, False, "success", "succeeded", None),

@@ -59,10 +59,13 @@ def test_a_sigkilled_worker_run_is_resumed_on_another_attempt(stack: Stack):
         with stack.worker():  # idle: it must notice the dead worker's run by itself (the reaper)
             doomed.signal_group(signal.SIGKILL)
             killed_at = time.monotonic()
-            second = stack.wait_run(run_id, lambda r: r["attempt"] >= 2 and r["state"] == "running", timeout=90)
+            second = stack.wait_run(run_id, lambda r: r["attempt"] >= 2 and r["state"] == "running" and r["pid"],
+                                    timeout=90)
             resumed_in = time.monotonic() - killed_at
-            started = [e for e in stack.events(team["id"], run_id=run_id) if e["kind"] == "run.started"]
-            assert started[-1]["payload"]["resume_session"] == first["session_id"]
+            history = [(e["kind"], e["payload"]) for e in stack.events(team["id"], run_id=run_id)
+                       if e["kind"].startswith("run.")]
+            started = [p for k, p in history if k == "run.started"]
+            assert started[1]["resume_session"] == first["session_id"], history
             assert resumed_in < 60, f"resumed after {resumed_in:.1f}s"
             time.sleep(1.5)
             assert set(agent_processes(run_id).values()) == {second["attempt"]}, "no process of the dead attempt"
@@ -81,7 +84,8 @@ def test_a_worker_stopped_with_sigterm_hands_its_run_back_and_leaves_no_process(
             assert not [a for a in agent_processes(run_id).values() if a == first["attempt"]]
             handed = stack.wait_event(team["id"], "run.requeued", run_id=run_id)
             assert handed["payload"]["outcome"] == "interrupted"
-            resumed = stack.wait_run(run_id, lambda r: r["attempt"] > first["attempt"] and r["state"] == "running")
+            resumed = stack.wait_run(
+                run_id, lambda r: r["attempt"] > first["attempt"] and r["state"] == "running" and r["pid"])
             assert resumed["owner"] != first["owner"]
             cancel(stack, run_id)
 

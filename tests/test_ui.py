@@ -163,6 +163,61 @@ def test_unknown_team_and_page(web: Web, page: tuple[Any, list[str]]) -> None:
     assert api.status_code == 404 and api.json()["error"] == "not_found"
 
 
+MARKDOWN_PROBE = r"""
+async () => {
+  const { renderMarkdown } = await import('/static/js/markdown.js');
+  const source = [
+    '# Plan',
+    'Some **bold**, *em*, `code` and a [link](https://example.com) and [bad](javascript:alert(1)).',
+    '<img src=x onerror="window.pwned = 1"><script>window.pwned = 2</script>',
+    '',
+    '- one',
+    '- two',
+    '  - nested',
+    '',
+    '| a | b |',
+    '|---|--:|',
+    '| 1 | 2 |',
+    '',
+    '```python',
+    'print("<b>hi</b>")',
+    '```',
+  ].join('\n');
+  const root = renderMarkdown(source);
+  document.body.append(root);
+  await new Promise((r) => setTimeout(r, 50));
+  return {
+    pwned: window.pwned || null,
+    scripts: root.querySelectorAll('script, img, iframe').length,
+    text: root.textContent,
+    heading: root.querySelector('h3') && root.querySelector('h3').textContent,
+    strong: root.querySelector('p strong') && root.querySelector('p strong').textContent,
+    links: Array.from(root.querySelectorAll('a')).map((a) => [a.textContent, a.getAttribute('href'), a.rel]),
+    nested: root.querySelectorAll('ul ul li').length,
+    cells: Array.from(root.querySelectorAll('td')).map((td) => td.textContent),
+    code: root.querySelector('pre code') && root.querySelector('pre code').textContent,
+    lang: root.querySelector('.md-lang') && root.querySelector('.md-lang').textContent,
+  };
+}
+"""
+
+
+def test_markdown_renderer_builds_elements_and_never_runs_text(web: Web, page: tuple[Any, list[str]]) -> None:
+    p, errors = page
+    p.goto(web.url + "/")  # any page of the app: the module is imported from its origin
+    result = p.evaluate(MARKDOWN_PROBE)
+    assert result["pwned"] is None and result["scripts"] == 0
+    assert '<img src=x onerror="window.pwned = 1"><script>' in result["text"]  # shown as text
+    assert "[bad](javascript:alert(1))" not in result["text"] and "bad." in result["text"]  # text only, no link
+    assert result["heading"] == "Plan"
+    assert result["strong"] == "bold"
+    assert result["links"] == [["link", "https://example.com", "noopener noreferrer nofollow"]]
+    assert result["nested"] == 1
+    assert result["cells"] == ["1", "2"]
+    assert result["code"] == 'print("<b>hi</b>")' and result["lang"] == "python"
+    assert _real_errors(errors) == [], errors
+
+
 def test_pages_send_a_strict_content_security_policy(web: Web) -> None:
     response = requests.get(web.url + "/", timeout=10)
     assert response.status_code == 200

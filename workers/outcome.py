@@ -38,6 +38,7 @@ _UNKNOWN_SESSION = re.compile(
     r"No conversation found with session ID|--resume requires a valid session ID", re.IGNORECASE
 )
 _ROOT_BYPASS = "cannot be used with root/sudo privileges"
+_NOT_LOGGED_IN = re.compile(r"Not logged in|Please run /login", re.IGNORECASE)
 
 
 def classify(
@@ -83,6 +84,10 @@ def _from_result(summary: RunSummary, *, resumed: bool, now: datetime) -> Outcom
         return Outcome("budget_exceeded", "failed",
                        f"Stopped at the budget limit: {text or 'maximum budget reached'}"
                        f" (spent ${summary.cost_usd or 0:.4f}).")
+    if summary.api_error_status is None and _NOT_LOGGED_IN.search(text):
+        return Outcome("config_error", "failed",
+                       f"The claude CLI has no credentials ({text}). Log in once as the user the worker runs as "
+                       "(`claude /login`), or give the worker ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN.")
     if summary.subtype == "success" or summary.api_error_status is not None:
         status = f" {summary.api_error_status}" if summary.api_error_status is not None else ""
         return Outcome("api_error", "failed", f"API error{status}: {text or 'no details'}")

@@ -34,6 +34,7 @@ class AgentProcess:
             errors="replace",
         )
         self.pgid = self.popen.pid
+        self.marker = (spec.env.get("GAMMA_RUN_ID"), spec.env.get("GAMMA_RUN_ATTEMPT"))
         if spec.stdin_text is not None:
             threading.Thread(target=self._feed_stdin, args=(spec.stdin_text,), daemon=True).start()
 
@@ -49,24 +50,44 @@ class AgentProcess:
             self.popen.stdin.close()
 
     def stop(self, reason: str, grace: float) -> None:
-        """SIGTERM the whole group, SIGKILL it after `grace` seconds. Idempotent; the first reason wins."""
+        """SIGTERM everything of this attempt, SIGKILL what is left after `grace` s. Idempotent; first reason wins.
+
+        "Everything" is the CLI's process group plus every process carrying this attempt's GAMMA_RUN_ID and
+        GAMMA_RUN_ATTEMPT: the CLI starts each Bash tool in a session of its own, out of the group's reach.
+        """
         with self._stop_lock:
             if self.stop_reason is None:
                 self.stop_reason = reason
-        kill_group(self.pgid, signal.SIGTERM)
+        self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            if not group_alive(self.pgid):
+            if not self.alive():
                 return
             time.sleep(0.05)
-        kill_group(self.pgid, signal.SIGKILL)
+        self._signal_all(signal.SIGKILL)
+
+    def alive(self) -> bool:
+        return group_alive(self.pgid) or bool(self._marked())
+
+    def _signal_all(self, sig: int) -> None:
+        kill_group(self.pgid, sig)
+        for pid in self._marked():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+    def _marked(self) -> list[int]:
+        run_id, attempt = self.marker
+        if run_id is None or attempt is None:
+            return []
+        return [pid for pid in _pids() if (m := _run_marker(pid)) and (m[0], str(m[1])) == (run_id, attempt)
+                and _is_live(pid)]
 
     def stop_async(self, reason: str, grace: float) -> None:
         threading.Thread(target=self.stop, args=(reason, grace), daemon=True, name="agent-stop").start()
 
     def reap_group(self, grace: float) -> None:
-        """After the leader exited: make sure nothing it spawned lingers."""
-        if group_alive(self.pgid):
+        """After the CLI exited: make sure nothing it spawned lingers."""
+        if self.alive():
             self.stop(self.stop_reason or "leftover", grace)
 
 
@@ -102,6 +123,8 @@ def sweep_orphans(is_current: Callable[[str, int, str], bool | None]) -> list[in
         seen.add(pgid)
         if is_current(*marker) is False:
             kill_group(pgid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
             killed.append(pgid)
     return killed
 
@@ -145,11 +168,20 @@ def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
-def _is_live_member(pid: int, pgid: int) -> bool:
+def _stat_fields(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
     except OSError:
-        return False
-    fields = stat[stat.rfind(")") + 2:].split()
-    return int(fields[2]) == pgid and fields[0] != "Z"
+        return None
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def _is_live_member(pid: int, pgid: int) -> bool:
+    fields = _stat_fields(pid)
+    return fields is not None and int(fields[2]) == pgid and fields[0] != "Z"
+
+
+def _is_live(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"

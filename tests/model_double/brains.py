@@ -1,12 +1,16 @@
 """Scripted brains: each takes the conversation so far and returns the next assistant turn (or an API error).
 
 Select one with a marker anywhere in the prompt or the agent's CLAUDE.md: `[[brain:NAME key=value …]]` (the
-latest prompt's marker wins, then the newest marker elsewhere; values may be shell-quoted). No marker: `echo`.
+latest prompt's marker wins, then the newest marker before it — so a resumed session keeps its brain; values may
+be shell-quoted). No marker: `echo` (or `ModelDouble(default_brain=…)`). `ModelDouble(select=fn)` can choose
+instead: `fn(conversation)` returns a spec such as "member file=out.md" (e.g. by `conversation.cwd`) or None.
+Requests the CLI makes on the side (the session title) never reach a brain.
 
 - `echo` [text]: one text answer (the prompt echoed, or `text`).
 - `write_file` [path, cmd, content]: thinking + text + Bash `cmd` + Write `path`, all in one message; after
   the results, a text quoting the command's output.
-- `slow` [seconds=600]: Bash `sleep N` (the CLI really runs it: cancel/timeout kill it), then a text.
+- `slow` [seconds=600]: Bash `sleep N`, then a text. The CLI really runs it, in a session of its own (setsid):
+  stopping the CLI's process group does not stop it.
 - `slow_stream` [seconds=600, interval=1]: one text streamed a delta per `interval` seconds.
 - `many_turns`: a Bash `echo turn N` on every request; never ends by itself (for --max-turns).
 - `error_401`, `error_429`, `error_529`: the API's invalid-key / rate-limit / overloaded errors.

@@ -18,7 +18,7 @@ export class ActivityBar {
     this.expanded = false;
     this.root.classList.add('activity');
     this.root.setAttribute('aria-label', 'Agents at work');
-    this.root.setAttribute('role', 'status');
+    this.root.setAttribute('role', 'group'); // not a live region: its timers tick every second
     store.on('runs', () => this.syncRuns());
     store.on('agents', () => this.render());
   }

@@ -94,7 +94,8 @@ export const api = {
   getTask: async (id) => objectOf(await request('GET', `/api/tasks/${enc(id)}`), 'task'),
   createTask: async (teamId, body) => objectOf(await request('POST', `/api/teams/${enc(teamId)}/tasks`, body), 'task'),
 
-  listRuns: async (teamId, state = 'queued,running') => listOf(await request('GET', `/api/teams/${enc(teamId)}/runs${qs({ state })}`), 'runs'),
+  listRuns: async (teamId, state = 'queued,running', limit = undefined) => listOf(
+    await request('GET', `/api/teams/${enc(teamId)}/runs${qs({ state, limit })}`), 'runs'),
   getRun: async (id) => objectOf(await request('GET', `/api/runs/${enc(id)}`), 'run'),
   cancelRun: (id) => request('POST', `/api/runs/${enc(id)}/cancel`),
 

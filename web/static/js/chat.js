@@ -2,7 +2,7 @@
 
 import { agentEmoji, agentName, demoTag } from './agentview.js';
 import { api } from './api.js';
-import { copyButton, h, replace } from './dom.js';
+import { append, copyButton, h, replace } from './dom.js';
 import { agentColor, dateTime, timeOfDay, toDate } from './format.js';
 import { renderMarkdown } from './markdown.js';
 import { toastError } from './toast.js';
@@ -83,6 +83,11 @@ export class Chat {
 
   renderHeader() {
     const lead = this.store.lead();
+    const archived = this.store.team && this.store.team.status === 'archived';
+    this.input.disabled = Boolean(archived || (this.store.team && !lead));
+    this.send.disabled = this.input.disabled || Boolean(this.sending);
+    if (archived) this.input.placeholder = 'This team is archived: it cannot take new messages.';
+    else if (this.store.team && !lead) this.input.placeholder = 'This team has no lead: add an agent as its lead to chat.';
     replace(this.title,
       h('h2', {}, 'Chat', lead ? [' with ', h('span', { class: 'chat-lead', text: `${agentEmoji(lead)} ${lead.name}` })] : null),
       lead && lead.backend === 'demo' ? demoTag() : null);
@@ -164,13 +169,14 @@ export class Chat {
 
   async submit() {
     const text = this.input.value.trim();
-    if (!text || this.send.disabled) return;
+    if (!text || this.sending || this.input.disabled) return;
     const temp = { id: `temp_${Date.now()}`, role: 'user', content: text, created_at: new Date().toISOString(), pending: true };
     this.messages.set(temp.id, temp);
     this.input.value = '';
     this.autoGrow();
     this.render();
     this.scrollToBottom(true);
+    this.sending = true;
     this.send.disabled = true;
     try {
       const body = await api.sendMessage(this.store.teamId, text);
@@ -184,7 +190,8 @@ export class Chat {
       this.render();
       toastError(err, 'Message not sent');
     } finally {
-      this.send.disabled = false;
+      this.sending = false;
+      this.send.disabled = this.input.disabled;
     }
   }
 
@@ -217,7 +224,13 @@ export class Chat {
       prev = m;
     }
     this.nodeCache = cache;
-    replace(this.list, nodes);
+    // Append when only new messages arrived (screen readers then announce just those); else rebuild.
+    const current = Array.from(this.list.children);
+    if (current.length <= nodes.length && current.every((node, i) => node === nodes[i])) {
+      append(this.list, nodes.slice(current.length));
+    } else {
+      replace(this.list, nodes);
+    }
     requestAnimationFrame(() => this.collapseLong());
   }
 

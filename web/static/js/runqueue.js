@@ -4,7 +4,7 @@
 import { agentChip, demoTag } from './agentview.js';
 import { api } from './api.js';
 import { h, replace } from './dom.js';
-import { elapsedSince, timeAgo, truncate } from './format.js';
+import { duration, elapsedSince, money, timeAgo, truncate } from './format.js';
 import { toast, toastError } from './toast.js';
 
 const REASON = { chat: 'chat', task: 'task', wake: 'wake-up', message: 'message', retry: 'retry' };
@@ -59,22 +59,40 @@ export class RunQueue {
       !running && !run.wait_reason && run.not_before ? h('div', { class: 'run-wait small', text: `Not before ${new Date(run.not_before).toLocaleTimeString()}` }) : null);
   }
 
+  finishedRow(run) {
+    const agent = this.store.agent(run.agent_id);
+    const task = run.task_id ? this.store.tasks.get(run.task_id) : null;
+    const ok = run.state === 'succeeded';
+    const bits = [REASON[run.reason] || run.reason, run.outcome && run.outcome !== 'success' ? run.outcome : '',
+      run.num_turns != null ? `${run.num_turns} turns` : '', run.cost_usd != null ? money(run.cost_usd) : '',
+      run.duration_ms != null ? duration(run.duration_ms) : ''].filter(Boolean);
+    return h('li', { class: ['run', 'run-done', ok ? 'run-ok' : 'run-bad'], dataset: { runId: run.id } },
+      h('div', { class: 'run-top' },
+        agent ? agentChip(agent) : h('span', { class: 'chip', text: run.agent_name || 'agent' }),
+        h('span', { class: `badge ${ok ? 'stage-done' : run.state === 'cancelled' ? 'stage-cancelled' : 'stage-failed'}`, text: run.state }),
+        run.backend === 'demo' ? demoTag() : null,
+        h('span', { class: 'run-spacer' }),
+        h('span', { class: 'muted small', dataset: { ago: run.ended_at || run.updated_at }, text: timeAgo(run.ended_at || run.updated_at) })),
+      h('div', { class: 'run-sub muted small' }, bits.join(' · '), task ? [' · ', h('span', { text: truncate(task.title, 60) })] : null),
+      run.error && !ok ? h('div', { class: 'run-wait small err', text: truncate(run.error, 200) }) : null);
+  }
+
   render() {
     const runs = this.store.runs;
     this.onCount(runs.length);
     const running = runs.filter((r) => r.state === 'running');
     const queued = runs.filter((r) => r.state === 'queued')
       .sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)));
-    if (!runs.length) {
-      replace(this.list, h('div', { class: 'empty' },
-        h('p', { text: 'Nothing running or queued.' }),
-        h('p', { class: 'muted small', text: 'Each agent runs one thing at a time; extra work waits here in order.' })));
-      return;
-    }
+    const recent = this.store.recentRuns || [];
     replace(this.list,
-      h('h3', { class: 'sub', text: `Running (${running.length})` }),
-      running.length ? h('ul', { class: 'run-list' }, running.map((r) => this.row(r))) : h('p', { class: 'muted small', text: 'No run in progress.' }),
-      h('h3', { class: 'sub', text: `Queued (${queued.length})` }),
-      queued.length ? h('ul', { class: 'run-list' }, queued.map((r) => this.row(r))) : h('p', { class: 'muted small', text: 'Queue is empty.' }));
+      runs.length ? null : h('div', { class: 'empty' },
+        h('p', { text: 'Nothing running or queued.' }),
+        h('p', { class: 'muted small', text: 'Each agent runs one thing at a time; extra work waits here in order.' })),
+      runs.length ? [
+        h('h3', { class: 'sub', text: `Running (${running.length})` }),
+        running.length ? h('ul', { class: 'run-list' }, running.map((r) => this.row(r))) : h('p', { class: 'muted small', text: 'No run in progress.' }),
+        h('h3', { class: 'sub', text: `Queued (${queued.length})` }),
+        queued.length ? h('ul', { class: 'run-list' }, queued.map((r) => this.row(r))) : h('p', { class: 'muted small', text: 'Queue is empty.' })] : null,
+      recent.length ? [h('h3', { class: 'sub', text: 'Recently finished' }), h('ul', { class: 'run-list' }, recent.map((r) => this.finishedRow(r)))] : null);
   }
 }

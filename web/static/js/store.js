@@ -8,6 +8,7 @@ export class TeamStore {
     this.agents = new Map(); // id → agent (archived ones included, flagged by status)
     this.tasks = new Map();
     this.runs = []; // active (queued/running) runs
+    this.recentRuns = []; // the last few finished runs
     this.usage = null;
     this.listeners = new Map(); // topic → Set(fn)
   }
@@ -80,6 +81,11 @@ export class TeamStore {
 
   setRuns(runs) {
     this.runs = runs;
+    this.emit('runs');
+  }
+
+  setRecentRuns(runs) {
+    this.recentRuns = runs;
     this.emit('runs');
   }
 

@@ -36,9 +36,14 @@ const refreshTeam = debounce(async () => {
 const refreshTasks = debounce(async () => {
   try { store.setTasks(await api.listTasks(teamId)); } catch { /* next event retries */ }
 }, 300);
+const FINISHED = 'succeeded,failed,cancelled,interrupted,timed_out';
 const refreshRuns = debounce(async () => {
   try { store.setRuns(await api.listRuns(teamId)); } catch { /* next event retries */ }
+  refreshRecentRuns();
 }, 200);
+const refreshRecentRuns = debounce(async () => {
+  try { store.setRecentRuns(await api.listRuns(teamId, FINISHED, 8)); } catch { /* optional */ }
+}, 1000);
 const refreshUsage = debounce(async () => {
   try { store.setUsage(await api.usage(teamId)); } catch { /* usage is optional */ }
 }, 800);
@@ -206,6 +211,7 @@ async function boot() {
   await Promise.all([
     api.listTasks(teamId).then((t) => store.setTasks(t)).catch((err) => toastError(err, 'Could not load tasks')),
     api.listRuns(teamId).then((r) => store.setRuns(r)).catch((err) => toastError(err, 'Could not load runs')),
+    api.listRuns(teamId, FINISHED, 8).then((r) => store.setRecentRuns(r)).catch(() => {}),
     api.usage(teamId).then((u) => store.setUsage(u)).catch(() => {}),
     chat.load(),
     head !== undefined ? loadHistory(head) : Promise.resolve(),

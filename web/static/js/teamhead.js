@@ -105,7 +105,7 @@ export class TeamHeader {
     const open = [...this.store.tasks.values()].filter((t) => !['done', 'failed', 'cancelled'].includes(t.stage)).length;
     const ok = await confirmDialog({
       title: `Delete “${team.name}”?`,
-      message: 'The team is archived: it leaves the dashboard, and its history stays in the database.',
+      message: 'Deleting archives the team: it leaves the dashboard, and its history stays in the database.',
       consequences: [
         `Running agents are stopped and queued runs cancelled (${plural(this.store.runs.length, 'run')} now).`,
         `All ${plural(members.length, 'agent')} are archived.`,

@@ -1,0 +1,73 @@
+"""A team end to end with the real `claude` CLI and the model double: the user's goal becomes tasks (created by the
+lead through `gamma-agent`), members do them and report, the lead is woken exactly once, reviews and answers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.stack import Stack, running_stack
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(database_url, tmp_path_factory.mktemp("team-stack")) as running, running.worker():
+        yield running
+
+
+def wait_for(check, timeout: float = 180, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_goal_becomes_delegated_work_one_wake_a_review_and_an_answer(stack: Stack):
+    team = stack.create_team(members=[{"name": "Alice", "role_id": "engineering/backend-architect"},
+                                      {"name": "Bob", "role_id": "engineering/frontend-engineer"}])
+    team_id = team["id"]
+    first = stack.wait_run(stack.say(team_id, "[[brain:lead members=Alice,Bob]] Build a tiny landing page"))
+    assert first["state"] == "succeeded", first["error"]
+
+    waking = stack.wait_event(team_id, "round.waking", timeout=180)
+    wake = stack.wait_run(waking["run_id"], timeout=180)
+    assert (wake["reason"], wake["state"]) == ("wake", "succeeded"), wake["error"]
+
+    tasks = stack.api("GET", f"/api/teams/{team_id}/tasks").json()["tasks"]
+    assert sorted(t["assignee"]["name"] for t in tasks) == ["Alice", "Bob"]
+    for task in tasks:
+        assert task["stage"] == "done" and task["created_by_name"] == "Lead"
+        assert task["result"]["summary"].startswith("Wrote ")
+        assert (stack.home / "workspaces" / team_id / "project" / f"{task['id']}.md").exists()
+        assert f'- {task["id"]} — "{task["title"]}" by {task["assignee"]["name"]} [done]' in wake["prompt"]
+
+    kinds = [e["kind"] for e in stack.events(team_id)]
+    assert kinds.count("round.waking") == 1 and kinds.count("task.created") == 2
+    assert kinds.index("round.waking") > max(i for i, k in enumerate(kinds) if k == "task.updated")
+
+    chat = wait_for(lambda: _chat_when(stack, team_id, 4), what="the lead's review in the chat")
+    # The lead's first reply and the wake notice may land in either order; the review always comes last.
+    assert chat[0]["role"] == "user" and sorted(m["role"] for m in chat[1:3]) == ["assistant", "system"]
+    replies = {m["role"]: m["content"] for m in chat[1:3]}
+    assert replies["assistant"].startswith("I delegated 2 task(s)")
+    assert replies["system"].startswith("[SYSTEM] Round completed")
+    assert chat[3]["role"] == "assistant" and chat[3]["content"].startswith("Review done.")
+    assert all(t["id"] in chat[3]["content"] for t in tasks)
+
+    statuses = {m["name"]: m["status"] for m in stack.api("GET", f"/api/teams/{team_id}").json()["members"]}
+    assert statuses == {"Lead": "idle", "Alice": "idle", "Bob": "idle"}
+    lead_md = stack.home / "workspaces" / team_id / "agents" / team["members"][0]["id"] / "CLAUDE.md"
+    assert "You lead team" in lead_md.read_text()
+
+
+def _chat_when(stack: Stack, team_id: str, count: int):
+    messages = stack.api("GET", f"/api/teams/{team_id}/messages").json()["messages"]
+    return messages if len(messages) >= count else None
