@@ -26,6 +26,7 @@ import statistics
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ TARGETS = {"ingest_events_per_s": 3000, "latency_p99_ms": 100}
 def _view(url: str, total: int, ready: threading.Barrier, out: dict[str, Any]) -> None:
     ws = websocket.create_connection(url, timeout=60, skip_utf8_validation=True)  # browsers validate in C
     latencies: list[float] = []
+    fanout: list[float] = []
     cursor, seen, ok = 0, 0, True
     try:
         while True:  # replay is empty (fresh team): wait for the "live" marker
@@ -73,11 +75,12 @@ def _view(url: str, total: int, ready: threading.Barrier, out: dict[str, Any]) -
                 cursor = event["cursor"]
                 seen += 1
                 latencies.append((now - event["payload"]["t"]) * 1000)
+                fanout.append((now - datetime.fromisoformat(event["created_at"]).timestamp()) * 1000)
     except Exception as error:  # report it: the parent decides
         out["error"] = repr(error)
     finally:
         ws.close()
-    out.update(latencies=latencies, seen=seen, in_order=ok and seen == total)
+    out.update(latencies=latencies, fanout=fanout, seen=seen, in_order=ok and seen == total)
 
 
 def viewer_process(urls: list[str], total: int, ready: Any, results: Any) -> None:
@@ -184,6 +187,7 @@ def latency_phase(database_url: str, web_ws: str) -> dict[str, Any]:
             wait_exit(procs, timeout=300)
         seen = watching.collect(120)
     samples = sorted(ms for v in seen for ms in v.get("latencies", []))
+    fanout = sorted(ms for v in seen for ms in v.get("fanout", []))
     return {
         "events_per_s": cfg["processes"] * cfg["writers_per_process"] * cfg["rate_per_writer"],
         "viewers": len(seen),
@@ -192,6 +196,10 @@ def latency_phase(database_url: str, web_ws: str) -> dict[str, Any]:
         "p95_ms": round(_pct(samples, 95), 1),
         "p99_ms": round(_pct(samples, 99), 1),
         "max_ms": round(samples[-1], 1) if samples else None,
+        # From the row's insert (created_at, inside the writer's transaction) to the viewer: commit, NOTIFY,
+        # hub and WebSocket, without the batching window.
+        "insert_to_viewer_p50_ms": round(_pct(fanout, 50), 1),
+        "insert_to_viewer_p99_ms": round(_pct(fanout, 99), 1),
         "viewers_complete_in_order": all(v.get("in_order") for v in seen) and len(seen) == cfg["viewers"],
         "errors": [v["error"] for v in seen if "error" in v],
     }

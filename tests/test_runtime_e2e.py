@@ -119,3 +119,49 @@ def test_cancel_mid_run_kills_the_process_group_quickly(stack: Stack, team: dict
     run = stack.wait_run(run_id)
     assert (run["state"], run["outcome"]) == ("cancelled", "cancelled")
     assert gone_after < 2.0, f"process group survived {gone_after:.2f}s after the cancel"
+
+
+def test_a_goal_becomes_tasks_member_runs_files_a_review_and_an_answer(stack: Stack, worker):
+    team = stack.create_team(members=[
+        {"name": "Ada", "role_id": "engineering/backend-architect"},
+        {"name": "Linus", "role_id": "engineering/frontend-engineer"},
+    ])
+    stack.say(team["id"], "[[brain:lead members=Ada,Linus]] Build a tiny notes app.")
+
+    def wake_done() -> dict | None:
+        with stack.connect() as conn:
+            return conn.execute(
+                "SELECT * FROM runs WHERE team_id = %s AND reason = 'wake' AND state = 'succeeded'", (team["id"],)
+            ).fetchone()
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and wake_done() is None:
+        time.sleep(0.25)
+    wake = wake_done()
+    assert wake is not None, stack.api("GET", f"/api/teams/{team['id']}/runs").text
+
+    tasks = stack.api("GET", f"/api/teams/{team['id']}/tasks").json()
+    tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
+    members = {m["name"]: m["id"] for m in team["members"]}
+    assert sorted(t["assigned_to"] for t in tasks) == sorted([members["Ada"], members["Linus"]])
+    assert all(t["stage"] == "done" for t in tasks), [(t["title"], t["stage"]) for t in tasks]
+    for task in tasks:
+        assert task["result"] and task["result"].get("summary"), task
+        assert (stack.home / "workspaces" / team["id"] / "project" / f"{task['id']}.md").exists()
+
+    with stack.connect() as conn:
+        wakes = conn.execute("SELECT count(*) AS n FROM runs WHERE team_id = %s AND reason = 'wake'",
+                             (team["id"],)).fetchone()["n"]
+        member_runs = conn.execute(
+            "SELECT agent_id, state FROM runs WHERE team_id = %s AND reason = 'task'", (team["id"],)).fetchall()
+    assert wakes == 1, "exactly one wake for the round"
+    assert sorted(r["agent_id"] for r in member_runs) == sorted(members[n] for n in ("Ada", "Linus"))
+    assert all(r["state"] == "succeeded" for r in member_runs)
+    assert all(task["id"] in wake["prompt"] for task in tasks), "the wake lists every task of the round"
+
+    chat = stack.api("GET", f"/api/teams/{team['id']}/messages").json()
+    chat = chat["messages"] if isinstance(chat, dict) else chat
+    assert chat[0]["role"] == "user"
+    assert chat[-1]["role"] == "assistant" and chat[-1]["agent_id"] == members["Lead"]
+    kinds = [e["kind"] for e in stack.events(team["id"])]
+    assert kinds.count("task.created") == 2

@@ -216,7 +216,9 @@ async function boot() {
     chat.load(),
     head !== undefined ? loadHistory(head) : Promise.resolve(),
   ]);
-  startStream(historyLoaded ? lastCursor ?? head ?? null : null);
+  // Resume from the cursor the team had when it was fetched, before chat, tasks and runs were read: whatever
+  // happened while they loaded is replayed (and deduplicated), so nothing falls between REST and the stream.
+  startStream(head ?? null);
   page.dataset.ready = 'true';
 }
 
