@@ -50,15 +50,26 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def _team(web_url: str, members: int) -> dict[str, Any]:
+TEAM_SIZE = 30  # teams hold at most 40 agents: the capacity round spreads its agents over several teams
+
+
+def _teams(web_url: str, members: int) -> list[dict[str, Any]]:
     import requests
 
-    body = {"name": f"bench {time.monotonic_ns()}", "lead": {"name": "Lead", "backend": "demo"},
-            "members": [{"name": f"Agent {i}", "role_id": "engineering/backend-architect", "backend": "demo"}
-                        for i in range(members)]}
-    response = requests.post(web_url + "/api/teams", json=body, timeout=60)
-    response.raise_for_status()
-    return response.json()
+    teams = []
+    for first in range(0, members, TEAM_SIZE):
+        body = {"name": f"bench {time.monotonic_ns()}", "lead": {"name": "Lead", "backend": "demo"},
+                "members": [{"name": f"Agent {i}", "role_id": "engineering/backend-architect", "backend": "demo"}
+                            for i in range(first, min(first + TEAM_SIZE, members))]}
+        response = requests.post(web_url + "/api/teams", json=body, timeout=60)
+        response.raise_for_status()
+        teams.append(response.json())
+    return teams
+
+
+def _members(teams: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(team id, agent id) of every non-lead agent."""
+    return [(t["id"], m["id"]) for t in teams for m in t["members"] if not m["is_lead"]]
 
 
 def _enqueue(conn: psycopg.Connection, team_id: str, agent_id: str) -> str:
@@ -78,11 +89,11 @@ def _wait(conn: psycopg.Connection, sql: str, params: tuple, timeout: float = 60
     raise TimeoutError(sql)
 
 
-def measure_capacity(conn: psycopg.Connection, team: dict[str, Any], worker_pid: int) -> dict[str, Any]:
-    agents = [m for m in team["members"] if not m["is_lead"]][:CONCURRENT]
+def measure_capacity(conn: psycopg.Connection, teams: list[dict[str, Any]], worker_pid: int) -> dict[str, Any]:
+    agents = _members(teams)[:CONCURRENT]
     worker = _dramatiq_child(worker_pid)
     rss_idle = worker.memory_info().rss
-    run_ids = [_enqueue(conn, team["id"], a["id"]) for a in agents]
+    run_ids = [_enqueue(conn, team_id, agent_id) for team_id, agent_id in agents]
     peak, peak_rss, agent_rss = 0, rss_idle, 0
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -97,7 +108,8 @@ def measure_capacity(conn: psycopg.Connection, team: dict[str, Any], worker_pid:
     from orchestrator import runs
 
     with conn.transaction():
-        runs.cancel_team(conn, team["id"])
+        for team in teams:
+            runs.cancel_team(conn, team["id"])
     _wait(conn, "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM runs WHERE id = ANY(%s) AND state = 'running')",
           (run_ids,), timeout=60)
     return {
@@ -136,21 +148,21 @@ def one_round(database_url: str) -> dict[str, Any]:
     with start_web(database_url, extra_env={"GAMMA_HOME": home}) as web, \
             start_worker(database_url, env, threads=CONCURRENT + 4) as worker, \
             psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        team = _team(web.url, CONCURRENT)
-        dispatch = measure_dispatch(conn, team)
-        capacity = measure_capacity(conn, team, worker.pid)
+        teams = _teams(web.url, CONCURRENT)
+        dispatch = measure_dispatch(conn, teams)
+        capacity = measure_capacity(conn, teams, worker.pid)
     return {"dispatch_ms": dispatch, "capacity": capacity}
 
 
-def measure_dispatch(conn: psycopg.Connection, team: dict[str, Any]) -> list[float]:
+def measure_dispatch(conn: psycopg.Connection, teams: list[dict[str, Any]]) -> list[float]:
     """Dispatch samples; each run is cancelled as soon as it has started so the next one finds free capacity."""
     from orchestrator import runs
 
-    agents = [m for m in team["members"] if not m["is_lead"]]
+    agents = _members(teams)
     latencies = []
     for i in range(DISPATCH_SAMPLES):
-        agent = agents[i % len(agents)]
-        run_id = _enqueue(conn, team["id"], agent["id"])
+        team_id, agent_id = agents[i % len(agents)]
+        run_id = _enqueue(conn, team_id, agent_id)
         row = _wait(conn, "SELECT extract(epoch FROM e.created_at - r.created_at) * 1000 AS ms FROM runs r"
                           " JOIN events e ON e.run_id = r.id AND e.kind = 'run.started' WHERE r.id = %s", (run_id,))
         latencies.append(float(row["ms"]))

@@ -146,6 +146,37 @@ def test_create_team_chat_and_live_log(web: Web, page: tuple[Any, list[str]]) ->
     expect(panel).to_be_hidden()
     expect(node).to_be_focused()
 
+    # --- tasks: add one by hand, see it cancelled live, retry it from the board ---------------------------------
+    p.click("#tab-tasks")
+    p.get_by_role("button", name="+ Task").click()
+    p.fill("#nt-title", "UI test task")
+    p.locator("dialog[open] button[type=submit]").click()
+    expect(p.locator("dialog[open]")).to_have_count(0)
+    expect(p.locator(".task-card", has_text="UI test task")).to_have_count(1)
+    task = next(t for t in requests.get(f"{web.url}/api/teams/{team_id}/tasks", timeout=10).json()["tasks"]
+                if t["title"] == "UI test task")
+    assert requests.post(f"{web.url}/api/tasks/{task['id']}/cancel", json={}, timeout=10).status_code == 200
+    expect(p.locator(".task-section[data-section=cancelled] .count")).to_have_text("1")
+    p.locator(".task-section[data-section=cancelled] > summary").click()
+    cancelled = p.locator(".task-card.stage-cancelled", has_text="UI test task")
+    cancelled.get_by_role("button", name=re.compile("Retry")).click()
+    expect(p.locator(".task-card", has_text="UI test task")).to_have_count(2)
+    retried = [t for t in requests.get(f"{web.url}/api/teams/{team_id}/tasks", timeout=10).json()["tasks"]
+               if t["title"] == "UI test task" and t["id"] != task["id"]]
+    assert len(retried) == 1 and retried[0]["stage"] not in ("cancelled", "failed")
+
+    # --- run queue: a queued run (the lead's reply to the chat message) is cancelled from the panel --------------
+    p.click("#tab-runs")
+    runs = requests.get(f"{web.url}/api/teams/{team_id}/runs?state=queued", timeout=10).json()["runs"]
+    chat_run = next(r for r in runs if r["reason"] == "chat")
+    run_id = chat_run["id"]
+    row = p.locator(f'.run-queued[data-run-id="{run_id}"]')
+    expect(row).to_contain_text(lead["name"])
+    row.get_by_role("button", name=re.compile("Cancel")).click()
+    expect(row).to_have_count(0)
+    ended = requests.get(f"{web.url}/api/runs/{run_id}", timeout=10).json()
+    assert ended["state"] == "cancelled"
+
     assert _real_errors(errors) == [], errors
 
 

@@ -8,6 +8,7 @@ code, no external hosts), so even a rendering bug cannot run text an agent wrote
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,20 +22,24 @@ bp = Blueprint("ui", __name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Paths that always answer JSON, never an HTML page (the API, the agent API, WebSockets, static files).
 _MACHINE_PREFIXES = ("/api/", "/agent/", "/ws/", "/static/")
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
-CSP = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self' ws: wss:",
-    "object-src 'none'",
-    "frame-src 'none'",
-    "frame-ancestors 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-])
+def content_security_policy(host: str) -> str:
+    """Same-origin everything; WebSockets only back to this host."""
+    sockets = f" ws://{host} wss://{host}" if _HOST.match(host) else ""
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        f"connect-src 'self'{sockets}",
+        "object-src 'none'",
+        "frame-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ])
 
 
 @lru_cache(maxsize=1)
@@ -56,7 +61,7 @@ def _template_globals() -> dict[str, str]:
 @bp.after_request
 def _harden(response: Response) -> Response:
     if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(request.host))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cache-Control", "no-store")
