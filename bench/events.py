@@ -45,8 +45,8 @@ from tests.support.streams import wait_exit, writer_command  # noqa: E402
 
 RUNS = 3
 RESULTS = REPO / "bench" / "results"
-INGEST = {"processes": 4, "writers_per_process": 2, "teams": 4, "rate_per_writer": 1000, "seconds": 5}
-LATENCY = {"processes": 2, "writers_per_process": 2, "rate_per_writer": 250, "seconds": 10, "viewers": 20,
+INGEST = {"processes": 4, "writers_per_process": 2, "teams": 4, "rate_per_writer": 1000, "seconds": 4}
+LATENCY = {"processes": 2, "writers_per_process": 2, "rate_per_writer": 250, "seconds": 8, "viewers": 20,
            "viewer_processes": 2}
 TARGETS = {"ingest_events_per_s": 3000, "latency_p99_ms": 100}
 

@@ -204,3 +204,15 @@ def test_queue_view_shows_position_and_wait_reason(team, agent):
     assert view[first["id"]]["state"] == "running"
     assert (view[second["id"]]["position"], view[third["id"]]["position"]) == (1, 2)
     assert "busy" in view[second["id"]]["wait_reason"]
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql:///gamma_x?host=/tmp/sock&user=postgres",
+    "postgresql://postgres:@/gamma_x?host=/tmp/sock",
+    "user=postgres dbname=gamma_x host=/tmp/sock",
+])
+def test_broker_gets_the_database_name_whatever_the_url_form(url):
+    from workers.broker import broker_connection_params
+
+    params = broker_connection_params(url, maxconn=9)
+    assert (params["dbname"], params["host"], params["maxconn"]) == ("gamma_x", "/tmp/sock", "9")

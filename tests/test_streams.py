@@ -147,7 +147,7 @@ def test_eight_writers_in_two_processes_reach_readers_exactly_once_in_cursor_ord
     reader = Stream(team_url(web, team["id"]), sink=early)
     reader.read_until(lambda s: s.live, 30)
 
-    start_at = time.time() + 2.0  # both processes start writing together, after their imports
+    start_at = time.time() + 3.0  # both processes start writing together, after their imports
     with contextlib.ExitStack() as stack:
         procs = [
             stack.enter_context(running(
@@ -243,21 +243,26 @@ def test_sigkill_of_the_web_mid_stream_then_a_new_web_loses_and_repeats_nothing(
     received: list[dict] = []
     writers, count = 2, 600
     total = writers * count
-    with running(writer_command(team["id"], writers, count, rate=200, tag="p0"), env=writer_env(database_url)) as p:
-        with start_web(database_url) as first:
-            stream = Stream(team_url(first, team["id"]), sink=received)
-            stream.read_until_cursor(150, 120)
-            first.proc.kill()  # SIGKILL to gunicorn's whole process group: master and worker
-            with pytest.raises(StreamClosed) as dropped:
-                stream.read_until_cursor(total, 60)
-            assert dropped.value.code is None  # a dead server sends no close frame
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(start_web(database_url))
+        stream = Stream(team_url(first, team["id"]), sink=received)
+        stream.read_until(lambda s: s.live, 30)
+        writer = stack.enter_context(running(
+            writer_command(team["id"], writers, count, rate=200, tag="p0"), env=writer_env(database_url)
+        ))
+        stream.read_until_cursor(150, 120)
+        first.proc.kill()  # SIGKILL to gunicorn's whole process group: master and worker
+        with pytest.raises(StreamClosed) as dropped:
+            stream.read_until_cursor(total, 60)
+        assert dropped.value.code is None  # a dead server sends no close frame
         cut = stream.cursor
         assert 0 < cut < total
-        with start_web(database_url) as second:
-            resumed = Stream(team_url(second, team["id"], after=cut), sink=received)
-            wait_exit([p])
-            resumed.read_until_cursor(total, 120)
-            resumed.close()
+
+        second = stack.enter_context(start_web(database_url))
+        resumed = Stream(team_url(second, team["id"], after=cut), sink=received)
+        wait_exit([writer])
+        resumed.read_until_cursor(total, 120)
+        resumed.close()
     assert_exactly_once(received, 1, total)
     assert len(set(payload_ids(received))) == total
 

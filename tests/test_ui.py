@@ -18,7 +18,7 @@ import requests
 from shared import events
 from shared.events import NewEvent
 from tests.support.processes import Web, start_web
-from tests.support.ui import browser_page, require_chromium
+from tests.support.ui import launch_browser, open_page, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,11 +32,17 @@ def web(database_url: str) -> Iterator[Web]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def browser(web: Web) -> Iterator[Any]:
+    with launch_browser(require_chromium()) as launched:
+        yield launched
+
+
 @pytest.fixture
-def page(web: Web) -> Iterator[tuple[Any, list[str]]]:
-    with browser_page(require_chromium()) as (browser_page_, errors):
-        browser_page_.set_default_timeout(TIMEOUT_MS)
-        yield browser_page_, errors
+def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
+    with open_page(browser) as (opened, errors):
+        opened.set_default_timeout(TIMEOUT_MS)
+        yield opened, errors
 
 
 def _real_errors(errors: list[str]) -> list[str]:

@@ -216,9 +216,11 @@ class Hub:
                     self._ready.set()
                     delay = 0.1
                     self._listen(conn)
-            except Exception as error:  # any failure: reconnect, then catch up from the table
+            except psycopg.OperationalError as error:
                 if not self._stopping.is_set():
                     log.warning("event hub lost its connection (%s); reconnecting in %.1fs", error, delay)
+            except Exception:  # a bug must not end streaming: start over and catch up from the table
+                log.exception("event hub failed; restarting in %.1fs", delay)
             finally:
                 self.connected = False
             if self._stopping.wait(delay):

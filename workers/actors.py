@@ -6,9 +6,11 @@ import dramatiq
 
 from shared.logging import configure_logging
 from shared.run_queue import ACTOR_NAME, QUEUE_NAME
-from workers.broker import broker  # noqa: F401 - sets the global broker before actors are declared
+from workers.broker import make_broker
 
 configure_logging()
+broker = make_broker()
+dramatiq.set_broker(broker)  # before any actor is declared
 
 
 @dramatiq.actor(actor_name=ACTOR_NAME, queue_name=QUEUE_NAME)

@@ -9,18 +9,21 @@
 
 from __future__ import annotations
 
-import dramatiq
 from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines
 from dramatiq_pg import PostgresBroker
+from psycopg.conninfo import conninfo_to_dict
 
 from shared import db
 from shared.config import get_settings
 from shared.migrate import migrate
 
 
-def _broker_url(url: str, maxconn: int) -> str:
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}maxconn={maxconn}&minconn=0"
+def broker_connection_params(url: str, maxconn: int) -> dict[str, str]:
+    """dramatiq-pg takes a URL or a mapping. A URL without a host part (`postgresql:///db?host=/socket`) loses
+    its database name in dramatiq-pg's urlparse round trip, so it gets the parsed parameters instead."""
+    params = {key: str(value) for key, value in conninfo_to_dict(url).items()}
+    params.update(maxconn=str(maxconn), minconn="0")
+    return params
 
 
 def make_broker() -> PostgresBroker:
@@ -32,8 +35,5 @@ def make_broker() -> PostgresBroker:
     from workers.middleware import GammaWorkerMiddleware  # noqa: PLC0415
 
     middleware = [AgeLimit(), Callbacks(), Pipelines(), CurrentMessage(), GammaWorkerMiddleware()]
-    return PostgresBroker(url=_broker_url(url, maxconn), results=False, middleware=middleware)
+    return PostgresBroker(url=broker_connection_params(url, maxconn), results=False, middleware=middleware)
 
-
-broker = make_broker()
-dramatiq.set_broker(broker)

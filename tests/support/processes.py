@@ -64,6 +64,17 @@ class Proc:
         except ProcessLookupError:
             pass
 
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the command (it stops its own children), SIGKILL the group if it has not exited in time."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+        return self.popen.returncode
+
     def kill(self, timeout: float = 10.0) -> None:
         """SIGKILL the whole process group and reap the leader."""
         self.signal_group(signal.SIGKILL)

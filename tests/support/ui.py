@@ -45,19 +45,35 @@ def require_chromium() -> Path:
 
 
 @contextmanager
-def browser_page(executable: Path, *, viewport: dict[str, int] | None = None) -> Iterator[tuple[Any, list[str]]]:
-    """A fresh page in a headless Chromium, and the list that collects its console errors and page errors."""
+def launch_browser(executable: Path) -> Iterator[Any]:
+    """A headless Chromium (Playwright's sync API), closed when the block ends."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 - only the browser tests need it
 
-    errors: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport=viewport or VIEWPORT, reduced_motion="reduce")
-            page = context.new_page()
-            page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-            page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}")
-                    if msg.type == "error" else None)
-            yield page, errors
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def open_page(browser: Any, *, viewport: dict[str, int] | None = None) -> Iterator[tuple[Any, list[str]]]:
+    """A page in a fresh context (no shared cookies or storage), and the list collecting its console errors."""
+    errors: list[str] = []
+    context = browser.new_context(viewport=viewport or VIEWPORT, reduced_motion="reduce")
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}")
+                if msg.type == "error" else None)
+        yield page, errors
+    finally:
+        context.close()
+
+
+@contextmanager
+def browser_page(executable: Path, *, viewport: dict[str, int] | None = None) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh page in its own headless Chromium (for scripts that need just one)."""
+    with launch_browser(executable) as browser, open_page(browser, viewport=viewport) as opened:
+        yield opened

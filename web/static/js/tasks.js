@@ -60,6 +60,7 @@ export class TaskBoard {
     this.onCount = onCount || (() => {});
     this.onOpenAgent = onOpenAgent || (() => {});
     this.open = new Set(SECTIONS.filter((s) => s.open).map((s) => s.id));
+    this.closedByUser = new Set();
     this.addBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', text: '+ Task', 'aria-haspopup': 'dialog' });
     this.addBtn.addEventListener('click', () => this.openNewTask());
     this.progress = h('div', { class: 'task-progress' });
@@ -86,13 +87,19 @@ export class TaskBoard {
       return;
     }
     const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.taskId : null;
+    // With nothing open left, show what was done (unless the user closed that section).
+    const allSettled = tasks.every((t) => ['done', 'cancelled'].includes(t.stage));
     replace(this.sections, SECTIONS.map((section) => {
       const items = tasks.filter((t) => section.stages.includes(t.stage))
         .sort((a, b) => String(b.updated_at || '').localeCompare(String(a.updated_at || '')));
-      const det = h('details', { class: `task-section sec-${section.id}`, open: this.open.has(section.id) && items.length > 0, dataset: { section: section.id } },
+      const autoOpen = section.id === 'done' && allSettled && !this.closedByUser.has('done');
+      const det = h('details', { class: `task-section sec-${section.id}`, open: (this.open.has(section.id) || autoOpen) && items.length > 0, dataset: { section: section.id } },
         h('summary', {}, h('span', { class: 'sec-label', text: section.label }), h('span', { class: 'count', text: String(items.length) })),
         items.length ? h('ul', { class: 'task-list' }, items.map((t) => h('li', {}, this.card(t)))) : h('p', { class: 'muted small sec-empty', text: 'Nothing here.' }));
-      det.addEventListener('toggle', () => { if (det.open) this.open.add(section.id); else this.open.delete(section.id); });
+      det.querySelector('summary').addEventListener('click', () => {
+        // The user's choice (the toggle event also fires for sections opened by the code).
+        if (det.open) { this.open.delete(section.id); this.closedByUser.add(section.id); } else { this.open.add(section.id); this.closedByUser.delete(section.id); }
+      });
       return det;
     }));
     if (focusedId) {
