@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -38,7 +38,6 @@ class AgentSpec:
     allowed_tools: list[str] | None = None
     disallowed_tools: list[str] | None = None
     budget_usd: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _library() -> Any | None:

@@ -61,9 +61,6 @@ class Outbox:
         pending, self._events = self._events, []
         return events.append(conn, pending)
 
-    def __len__(self) -> int:
-        return len(self._events)
-
 
 def preview(text: str | None, limit: int = 200) -> str:
     """A one-paragraph excerpt for event payloads and prompts."""

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from orchestrator import agents, runs
-from orchestrator.common import Actor, Forbidden, Outbox, preview
+from orchestrator.common import Actor, Forbidden, NotFound, Outbox, preview
 from shared.ids import is_id, new_id
 
 CHAT_PAGE_MAX = 200
@@ -126,7 +126,7 @@ def _deliver(conn: psycopg.Connection, actor: Actor, recipient: dict[str, Any], 
 def read_inbox(conn: psycopg.Connection, agent_id: str, *, limit: int = 50) -> dict[str, Any]:
     """The oldest unread messages, marked read — only those returned. `remaining` says how many are left."""
     if not is_id(agent_id, "agent"):
-        raise ValueError(agent_id)
+        raise NotFound(f"agent {agent_id!r} not found")
     limit = max(1, min(limit, INBOX_PAGE_MAX))
     rows = conn.execute(
         """

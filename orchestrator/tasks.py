@@ -261,6 +261,8 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
     """Move a task (agent API and lead reviews). `in_progress` from review by the lead sends it back for rework."""
     if status == "cancelled":
         return cancel(conn, actor, task_id, reason or message or "cancelled")
+    if status == "review":
+        return request_review(conn, actor, task_id, message, summary=summary, files=files)
     task = get(conn, task_id)
     _check_access(task, actor, write=True)
     if not actor.is_user and not actor.is_lead and status not in MEMBER_TARGETS:
@@ -275,14 +277,17 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
     assignee = agents.get(conn, task["assigned_to"]) if rework else None
     if assignee is not None:
         agents.mark_queued(conn, assignee, box, revive=actor.is_user)
-    note_key = "review_message" if status in ("in_progress", "review") else "message"
+    note_key = "review_message" if status == "in_progress" else "message"
     patch = {"summary": summary, "files": files, "reason": reason, note_key: message}
     rework_note = (message or "") if assignee is not None else None
     return _settle_flow(conn, actor, task_id, status, box, patch=patch, rework=rework_note)
 
 
-def request_review(conn: psycopg.Connection, actor: Actor, task_id: str, message: str | None) -> dict[str, Any]:
-    return _to_review(conn, actor, task_id, {"review_message": message}, {"review_requested": True},
+def request_review(conn: psycopg.Connection, actor: Actor, task_id: str, message: str | None, *,
+                   summary: str | None = None, files: list[str] | None = None) -> dict[str, Any]:
+    """The assignee asks the lead to review (the round counts it as settled; the lead is told in its inbox)."""
+    return _to_review(conn, actor, task_id, {"review_message": message, "summary": summary, "files": files},
+                      {"review_requested": True},
                       f"Review requested for task {task_id}" + (f": {message}" if message else ""))
 
 

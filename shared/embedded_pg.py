@@ -43,18 +43,43 @@ def ensure_running(data_dir: Path) -> str:
             f"the embedded PostgreSQL under {data_dir} failed to start: {error}.\n"
             f"Its log is in {data_dir / 'log'}.\n{HOW_TO_AVOID}"
         ) from error
-    return server.get_uri()
+    uri = server.get_uri()
+    if _raise_max_connections(uri):
+        _pg_ctl(data_dir, "restart")
+        uri = pgserver.get_server(data_dir, cleanup_mode=None).get_uri()
+    return uri
+
+
+# Each worker process holds ~4 broker connections plus one per busy thread, each web process a pool and a
+# LISTEN connection: PostgreSQL's default of 100 is tight once a few processes run.
+MAX_CONNECTIONS = 300
+
+
+def _raise_max_connections(uri: str) -> bool:
+    """Set max_connections once (it needs a restart). Returns whether a restart is due."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        current = int(conn.execute("SHOW max_connections").fetchone()[0])
+        if current >= MAX_CONNECTIONS:
+            return False
+        conn.execute(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+    return True
+
+
+def _pg_ctl(data_dir: Path, action: str) -> None:
+    from pgserver._commands import pg_ctl  # noqa: PLC0415
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", action], pgdata=data_dir, user=user)
 
 
 def stop(data_dir: Path) -> None:
     """Stop the embedded server (fast shutdown: open sessions are disconnected)."""
     _import_pgserver()
-    from pgserver._commands import pg_ctl  # noqa: PLC0415
-
     if not (data_dir / "postmaster.pid").exists():
         return
-    user = "pgserver" if os.geteuid() == 0 else None
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+        _pg_ctl(data_dir, "stop")
     except Exception as error:  # already stopped, or pid file stale
         log.warning("stopping embedded PostgreSQL: %s", error)

@@ -387,3 +387,14 @@ def test_events_written_in_one_transaction_with_state_arrive_together(web, team)
     frames = [f for f in stream.frames if f["type"] == "events"]
     assert [len(f["events"]) for f in frames] == [7] and frames[0]["cursor"] == 7
     stream.close()
+
+
+def test_messages_from_the_client_are_ignored(web, team):
+    stream = Stream(team_url(web, team["id"]))
+    stream.read_until(lambda s: s.live, 30)
+    for _ in range(100):
+        stream.ws.send('{"type":"whatever"}')
+    emit(team["id"], 2)
+    stream.read_until_cursor(2, 30)
+    assert_exactly_once(stream.events, 1, 2)
+    stream.close()

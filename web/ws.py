@@ -10,10 +10,15 @@ Frames are JSON text:
                                                               (global frames carry no top-level cursor)
   {"type":"live","cursor":N}       team streams: replay is done, what follows is live
   {"type":"heartbeat","cursor":N}  after GAMMA_WS_HEARTBEAT seconds (default 15) without a frame
+Clients send nothing (anything they send is discarded).
 Close codes: 1012 server restarting, 1013 client too slow or server not ready — reconnect with
 `?after=<last cursor received>`: nothing is lost and nothing repeats.
 Refused handshakes (HTTP): 404 unknown team, 400 bad `after`, 409 `after` beyond the team's last cursor, plus
 401/403 from web.security (token, cross-site Origin).
+
+Tuning (environment): GAMMA_WS_HEARTBEAT; GAMMA_WS_SEND_TIMEOUT (a client that accepts no bytes for this long
+is cut off, default 20 s); GAMMA_WS_MAX_PENDING (see web.hub). `GET /ws/stats` reports this process's open
+streams, threads and hub state.
 """
 
 from __future__ import annotations
@@ -170,6 +175,8 @@ def _pump(ws: Any, sub: Subscriber) -> None:
     """The socket's only writer: send what the hub queued, heartbeats in silence, the close code when closed."""
     last_sent = time.monotonic()
     while ws.connected:
+        while ws.receive(timeout=0) is not None:  # one-way stream: drop what clients send, never pile it up
+            pass
         items, closing = sub.take(POLL_SECONDS)
         if items:
             _send(ws, sub, items)

@@ -47,6 +47,17 @@ def in_transaction(work: Callable[[psycopg.Connection], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def for_team(team_id: str, work: Callable[[psycopg.Connection], T]) -> T:
+    """`in_transaction` for reads under a team: an unknown team is a 404, not an empty answer."""
+    from orchestrator import teams  # noqa: PLC0415
+
+    def checked(conn: psycopg.Connection) -> T:
+        teams.get(conn, team_id)
+        return work(conn)
+
+    return in_transaction(checked)
+
+
 def _constraint(error: psycopg.Error) -> str:
     diag = error.diag
     return diag.constraint_name or (diag.message_primary or "constraint").splitlines()[0]

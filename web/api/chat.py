@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator import messages, teams
-from web.api._helpers import ChatText, id_of, in_transaction, reply
+from orchestrator import messages
+from web.api._helpers import ChatText, for_team, id_of, in_transaction, reply
 from web.validation import json_body, path_id, query
 
 bp = Blueprint("chat", __name__)
@@ -40,9 +40,5 @@ def post_message(team_id: str):
 def list_messages(team_id: str):
     path_id(team_id, "team")
     params = query(PageQuery)
-
-    def page(conn):
-        teams.get(conn, team_id)
-        return messages.chat_page(conn, team_id, before=params.before, limit=params.limit)
-
-    return reply(in_transaction(page))
+    return reply(for_team(team_id, lambda c: messages.chat_page(c, team_id, before=params.before,
+                                                                limit=params.limit)))

@@ -16,9 +16,9 @@ from typing import Literal
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator import control, run_views, runs, teams
+from orchestrator import control, run_views, runs
 from shared import events
-from web.api._helpers import Limit, csv_list, id_of, in_transaction, reply
+from web.api._helpers import Limit, csv_list, for_team, id_of, in_transaction, reply
 from web.errors import ApiError
 from web.validation import path_id, query
 
@@ -66,12 +66,9 @@ def list_runs(team_id: str):
     if unknown:
         raise ApiError(400, f"state: unknown {', '.join(unknown)}; one of {', '.join(RUN_STATES)}")
 
-    def listing(conn):
-        teams.get(conn, team_id)
-        return run_views.list_runs(conn, team_id, states=states, agent_id=params.agent_id, task_id=params.task_id,
-                                   before=params.before, limit=params.limit)
-
-    return reply({"runs": in_transaction(listing)})
+    return reply({"runs": for_team(team_id, lambda c: run_views.list_runs(
+        c, team_id, states=states, agent_id=params.agent_id, task_id=params.task_id, before=params.before,
+        limit=params.limit))})
 
 
 @bp.get("/api/runs/<run_id>")
@@ -102,12 +99,7 @@ def stop_everything():
 @bp.get("/api/teams/<team_id>/usage")
 def team_usage(team_id: str):
     path_id(team_id, "team")
-
-    def usage(conn):
-        teams.get(conn, team_id)
-        return run_views.usage(conn, team_id)
-
-    return reply(in_transaction(usage))
+    return reply(for_team(team_id, lambda c: run_views.usage(c, team_id)))
 
 
 @bp.get("/api/teams/<team_id>/events")
@@ -116,10 +108,9 @@ def team_events(team_id: str):
     p = query(EventQuery)
 
     def read(conn):
-        teams.get(conn, team_id)
         found = events.read(conn, team_id, after=p.after, limit=p.limit, kinds=csv_list(p.kind),
                             agent_id=p.agent_id, task_id=p.task_id, run_id=p.run_id)
         return {"events": found, "next_after": found[-1]["cursor"] if found else p.after,
                 "head": events.head(conn, team_id)}
 
-    return reply(in_transaction(read))
+    return reply(for_team(team_id, read))

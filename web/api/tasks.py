@@ -14,7 +14,7 @@ from typing import Annotated
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from orchestrator import tasks, teams
+from orchestrator import tasks
 from orchestrator.common import USER
 from orchestrator.role_models import TaskKind
 from orchestrator.tasks import TaskSpec
@@ -26,6 +26,7 @@ from web.api._helpers import (
     ShortText,
     Title,
     csv_list,
+    for_team,
     id_of,
     in_transaction,
     reply,
@@ -84,13 +85,9 @@ def list_tasks(team_id: str):
     path_id(team_id, "team")
     params = query(TaskQuery)
     stages = stages_of(params.stage)
-
-    def listing(conn):
-        teams.get(conn, team_id)
-        return tasks.list_tasks(conn, team_id, stages=stages, assignee=params.assignee, round_id=params.round_id,
-                                kind=params.kind, limit=params.limit)
-
-    return reply({"tasks": in_transaction(listing)})
+    return reply({"tasks": for_team(team_id, lambda c: tasks.list_tasks(
+        c, team_id, stages=stages, assignee=params.assignee, round_id=params.round_id, kind=params.kind,
+        limit=params.limit))})
 
 
 @bp.post("/api/teams/<team_id>/tasks")
