@@ -267,7 +267,8 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
     _check_access(task, actor, write=True)
     if not actor.is_user and not actor.is_lead and status not in MEMBER_TARGETS:
         raise Forbidden(f"members can set their task to {', '.join(MEMBER_TARGETS)}; {status!r} is for the lead")
-    if status == "done" and not summary and not (task["result"] or {}).get("summary"):
+    approving = task["stage"] == "review"
+    if status == "done" and not summary and not approving and not (task["result"] or {}).get("summary"):
         raise Invalid("a summary is required to mark a task done: say what was done, the findings and file paths")
     if status == "failed" and not (reason or summary):
         raise Invalid("a reason is required to fail a task")

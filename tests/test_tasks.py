@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import agents, tasks
+from orchestrator import agents, messages, tasks
 from orchestrator.common import USER, Conflict, Forbidden, Invalid, NotFound
 from orchestrator.tasks import TaskSpec
 from shared import db
@@ -229,3 +229,16 @@ def test_stopped_agents_take_no_work_from_agents(crew):
         create(crew, TaskSpec("t", assignee="Bob"), actor=lead)
     (task,) = create(crew, TaskSpec("the user may", assignee="Bob"))
     assert row("agents", crew.bob["id"])["status"] == "queued" and task["assigned_to"] == crew.bob["id"]
+
+
+def test_a_member_sending_its_task_to_review_tells_the_lead(crew):
+    (task,) = create(crew, TaskSpec("t", assignee="Alice"))
+    run, _ = start(crew.alice["id"])
+    with db.transaction() as conn:
+        reviewed = tasks.update_status(conn, actor_of(run), task["id"], "review", summary="draft in project/a.md",
+                                       message="is the tone right?")
+        inbox = messages.read_inbox(conn, crew.lead["id"])
+    assert reviewed["stage"] == "review" and reviewed["result"]["summary"] == "draft in project/a.md"
+    assert reviewed["result"]["review_message"] == "is the tone right?"
+    assert [m["from"] for m in inbox["messages"]] == ["Alice"]
+    assert "is the tone right?" in inbox["messages"][0]["content"]

@@ -11,11 +11,13 @@ GAMMA_KEEP_PROCESS_LOGS=1.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -98,11 +100,14 @@ def running(
     timeout: float = 60.0,
     cwd: Path = REPO,
     log_dir: Path | None = None,
+    die_with_parent: bool = True,
 ) -> Iterator[Proc]:
     """Start `args` with `env` (added to a scrubbed copy of os.environ) in a new process group.
 
     If `health_url` is given, wait until it answers 200 (or fail with the process's log). The whole group is
-    SIGKILLed when the block ends, whatever happened.
+    SIGKILLed when the block ends, whatever happened. With `die_with_parent` (Linux) the command is also
+    SIGKILLed if this process dies first (a test run killed by a timeout), so nothing is left behind; it fires
+    when the *thread* that started the command ends, so start long-lived commands from the main thread.
     """
     full_env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     full_env.update(env or {})
@@ -113,6 +118,7 @@ def running(
         popen = subprocess.Popen(
             list(args), env=full_env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log_file,
             stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
         )
     proc = Proc(popen, log_path, list(args))
     clean = False
@@ -125,6 +131,11 @@ def running(
         proc.kill()
         if clean and own_dir and not os.environ.get("GAMMA_KEEP_PROCESS_LOGS"):
             shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def wait_healthy(proc: Proc, url: str, timeout: float = 60.0) -> None:
