@@ -294,7 +294,7 @@ def cancel_team(conn: psycopg.Connection, team_id: str) -> list[str]:
 
 
 def cancel_all(conn: psycopg.Connection) -> list[str]:
-    return _cancel(conn, "%(key)s IS NULL", None)
+    return _cancel(conn, "%(key)s::text IS NULL", None)
 
 
 def _cancel(conn: psycopg.Connection, where: str, key: str | None) -> list[str]:

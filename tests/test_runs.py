@@ -216,3 +216,13 @@ def test_broker_gets_the_database_name_whatever_the_url_form(url):
 
     params = broker_connection_params(url, maxconn=9)
     assert (params["dbname"], params["host"], params["maxconn"]) == ("gamma_x", "/tmp/sock", "9")
+
+
+def test_cancel_all_reaches_every_team(conn):
+    teams = [factories.create_team(f"T{i}") for i in range(2)]
+    agents = [factories.create_agent(t["id"], "Lead") for t in teams]
+    queued = [enqueue(t, a) for t, a in zip(teams, agents, strict=True)]
+    with db.transaction() as tx:
+        cancelled = runs.cancel_all(tx)
+    assert {r["id"] for r in queued} <= set(cancelled)
+    assert all(run_row(conn, r["id"])["state"] == "cancelled" for r in queued)
