@@ -124,22 +124,31 @@ def cmd_up(args: argparse.Namespace) -> int:
     _migrate(settings)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # honcho stays in our process group, so a terminal's Ctrl-C reaches it (and it stops the others); it also
+    # dies with us if we are killed outright, instead of running on as an orphan.
     honcho = subprocess.Popen(
         [_bin("honcho"), "-f", str(PROCFILE), "-d", str(REPO_ROOT), "start", *processes],
         env=env,
-        start_new_session=True,
+        preexec_fn=_terminate_with_parent,
     )
     url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}/"
     threading.Thread(target=_announce_when_ready, args=(url, honcho), daemon=True).start()
 
     def _forward(signum: int, _frame: object) -> None:
         if honcho.poll() is None:
-            os.killpg(honcho.pid, signal.SIGTERM)
+            honcho.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, _forward)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal sends it to honcho too: one stop, not two
     signal.signal(signal.SIGTERM, _forward)
     code = honcho.wait()
     return 0 if code in (0, -signal.SIGTERM, 130, 143) else code
+
+
+def _terminate_with_parent() -> None:
+    import ctypes  # noqa: PLC0415
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
 def _announce_when_ready(url: str, process: subprocess.Popen) -> None:

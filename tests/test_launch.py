@@ -25,7 +25,9 @@ def _gamma(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GAMMA_") and k != "DATABASE_URL"}
+    """The test process's environment without Gamma's settings (an empty DATABASE_URL counts as unset)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAMMA_")}
+    env["DATABASE_URL"] = ""
     env.update(extra)
     return env
 
