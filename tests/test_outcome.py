@@ -148,9 +148,11 @@ def test_timeout_cancel_and_lease_lost() -> None:
     assert (lost.outcome, lost.state) == ("lease_lost", "interrupted") and lost.error
 
 
-def test_a_result_wins_over_a_late_timeout() -> None:
-    outcome = _classify(_summary(is_error=False), timed_out=True, exit_code=-9)
-    assert outcome.outcome == "success"
+def test_a_timeout_that_hit_before_the_result_wins_over_a_result_squeezed_out_while_stopping() -> None:
+    # The executor passes timed_out only when the limit hit before any result line (a late one is not a timeout).
+    outcome = _classify(_summary(is_error=False), timed_out=True, exit_code=0)
+    assert (outcome.outcome, outcome.state) == ("timeout", "timed_out")
+    assert _classify(_summary(is_error=False), timed_out=False, exit_code=0).outcome == "success"
 
 
 def test_exit_without_result() -> None:

@@ -53,6 +53,7 @@ class _Flags:
     cancelled: bool = False
     handed_back: bool = False
     timed_out: bool = False
+    timed_out_before_result: bool = False
     lease_lost: bool = False
     lingered: bool = False
 
@@ -211,7 +212,7 @@ class RunAttempt:
             summary,
             exit_code=exit_code,
             stderr_tail="\n".join(self._stderr_tail)[-STDERR_TAIL_CHARS:],
-            timed_out=self.flags.timed_out,
+            timed_out=self.flags.timed_out_before_result,
             cancelled=self.flags.cancelled,
             lease_lost=self.flags.lease_lost,
             resumed=self._resumed_session is not None,
@@ -277,6 +278,7 @@ class RunAttempt:
             now = time.monotonic()
             if now - started > self.settings.run_timeout and not self.flags.timed_out:
                 self.flags.timed_out = True
+                self.flags.timed_out_before_result = self.result_seen_at is None
                 self._stop_process(f"timed out after {self.settings.run_timeout:.0f} s")
             lingering = self.result_seen_at is not None and now - self.result_seen_at > self.settings.result_grace
             if lingering and not self.flags.lingered:

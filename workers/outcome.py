@@ -59,12 +59,12 @@ def classify(
         return Outcome("lease_lost", "interrupted",
                        "This worker lost its lease on the run (database unreachable or the worker stalled); "
                        "the CLI was stopped so that another attempt can take over.")
-    if summary.result_seen:
-        return _from_result(summary, resumed=resumed, now=now)
-    if timed_out:
+    if timed_out:  # the caller passes it only when the limit hit before any result line
         return Outcome("timeout", "timed_out",
                        "Timed out: the run exceeded its time limit and was stopped (SIGTERM, then SIGKILL)."
                        + _stderr_note(stderr_tail))
+    if summary.result_seen:
+        return _from_result(summary, resumed=resumed, now=now)
     return _without_result(exit_code, stderr_tail, resumed=resumed)
 
 
