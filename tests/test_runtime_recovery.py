@@ -12,9 +12,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.support.stack import Stack, agent_processes, running_stack, wait_gone
+from tests.support.stack import Stack, agent_processes, orphans_of_ended_runs, running_stack, wait_gone
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def no_orphans(request):
+    """Whatever a test did, no agent process of an ended run may outlive it."""
+    yield
+    if "stack" in request.fixturenames:
+        orphans = orphans_of_ended_runs(request.getfixturevalue("stack"))
+        assert not orphans, f"agent processes outlived their runs: {orphans}"
 
 
 @pytest.fixture(scope="module")

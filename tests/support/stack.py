@@ -135,6 +135,20 @@ def agent_processes(run_id: str) -> dict[int, int]:
     return found
 
 
+def orphans_of_ended_runs(stack: Stack, timeout: float = 10) -> dict[int, str]:
+    """Agent processes (pid → run id) still alive `timeout` s after their run ended; {} when all are gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {}
+        with stack.connect() as conn:
+            ended = {r["id"] for r in conn.execute("SELECT id FROM runs WHERE state NOT IN ('queued', 'running')")}
+        for run_id in ended:
+            found.update({pid: run_id for pid in agent_processes(run_id)})
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 def wait_gone(run_id: str, timeout: float) -> float:
     """Seconds until no process of the run is left (raises if some survive `timeout`)."""
     started = time.monotonic()
