@@ -19,6 +19,7 @@ class GammaWorkerMiddleware(Middleware):
         runtime = get_runtime()
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _first_stop_wins(signal.getsignal(signum), runtime.handed_back))
+        _warm_up()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         from workers.runtime import current_runtime  # noqa: PLC0415
@@ -46,3 +47,16 @@ def _first_stop_wins(original: Any, handed_back: Any) -> Any:
             original(signum, frame)
 
     return handler
+
+
+def _warm_up() -> None:
+    """Pay one-time costs at boot, not on the first run: imports, the role library, the CLI's version."""
+    from orchestrator.roles import get_library  # noqa: PLC0415
+    from workers import executor  # noqa: F401, PLC0415
+    from workers.agent_tools import tools_bin_dir  # noqa: PLC0415
+    from workers.backend_registry import get_backend  # noqa: PLC0415
+
+    get_library()
+    tools_bin_dir()
+    for name in ("claude", "demo"):
+        get_backend(name).version()
