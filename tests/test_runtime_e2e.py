@@ -1,8 +1,8 @@
 """Agent runs end to end: real gunicorn, real Dramatiq workers, the real pinned `claude` CLI and the model double.
 
 These prove issue 3's claims with nothing mocked inside Gamma: events in order with tool calls paired, files on
-disk, usage and cost stored, resume, recovery from an unknown session, API errors, the usage limit, max turns,
-and cancel. Recovery (usage limit, timeout, killed/stopped workers, lost connections): test_runtime_recovery.py.
+disk, usage and cost stored, resume, recovery from an unknown session, API errors, max turns and cancel.
+Recovery (usage limit, timeout, killed/stopped workers, lost connections): test_runtime_recovery.py.
 """
 
 from __future__ import annotations
@@ -10,28 +10,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from tests.support.stack import Stack, agent_processes, orphans_of_ended_runs, running_stack, wait_gone
+from tests.support.stack import Stack, agent_processes, wait_gone
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def no_orphans(request):
-    """Whatever a test did, no agent process of an ended run may outlive it."""
-    yield
-    if "stack" in request.fixturenames:
-        orphans = orphans_of_ended_runs(request.getfixturevalue("stack"))
-        assert not orphans, f"agent processes outlived their runs: {orphans}"
-
-
-@pytest.fixture(scope="module")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(database_url, tmp_path_factory.mktemp("stack")) as running:
-        yield running
+pytest_plugins = ("tests.support.stack_fixtures",)
 
 
 @pytest.fixture(scope="module")

@@ -7,29 +7,16 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from tests.support.stack import Stack, agent_processes, orphans_of_ended_runs, running_stack, wait_gone
+from tests.support.stack import Stack, agent_processes, wait_gone
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def no_orphans(request):
-    """Whatever a test did, no agent process of an ended run may outlive it."""
-    yield
-    if "stack" in request.fixturenames:
-        orphans = orphans_of_ended_runs(request.getfixturevalue("stack"))
-        assert not orphans, f"agent processes outlived their runs: {orphans}"
-
-
-@pytest.fixture(scope="module")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(database_url, tmp_path_factory.mktemp("stack")) as running:
-        yield running
+pytest_plugins = ("tests.support.stack_fixtures",)
+REPO = Path(__file__).resolve().parent.parent
 
 
 def cancel(stack: Stack, run_id: str) -> None:
@@ -121,3 +108,60 @@ def test_dropped_database_connections_never_yield_two_live_cli_processes(stack: 
         after = stack.run(run_id)
         assert after["state"] == "running" and after["attempt"] == run["attempt"], "the lease survived"
         cancel(stack, run_id)
+
+
+def _fake_cli(tmp_path, body: str) -> str:
+    script = tmp_path / "fake-claude"
+    script.write_text(f'#!/bin/sh\n[ "$1" = --version ] && {{ echo "2.1.197 (Claude Code)"; exit 0; }}\n{body}\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_cli_that_lingers_after_its_result_is_reaped(stack: Stack, tmp_path):
+    sample = REPO / "tests" / "fixtures" / "claude-stream-json" / "01-simple-success.stdout.jsonl"
+    lingering = _fake_cli(tmp_path, f'cat > /dev/null; cat "{sample}"; exec sleep 600')
+    with stack.worker({"GAMMA_CLAUDE_BIN": lingering, "GAMMA_RESULT_GRACE": "1"}):
+        team = stack.create_team()
+        run = stack.wait_run(stack.say(team["id"], "print a result, then hang"), timeout=60)
+        assert (run["state"], run["outcome"]) == ("succeeded", "success")
+        assert agent_processes(run["id"]) == {}
+
+
+def test_a_missing_cli_fails_the_run_saying_so(stack: Stack):
+    with stack.worker({"GAMMA_CLAUDE_BIN": "/nonexistent/claude"}):
+        team = stack.create_team()
+        run = stack.wait_run(stack.say(team["id"], "anyone there?"), timeout=60)
+        assert (run["state"], run["outcome"]) == ("failed", "cli_not_found")
+        assert "/nonexistent/claude" in run["error"]
+
+
+def test_a_worker_that_loses_its_lease_kills_its_own_cli(stack: Stack):
+    team = stack.create_team()
+    with stack.worker():
+        run_id = stack.say(team["id"], "[[brain:slow seconds=600]] about to be taken over")
+        run = stack.wait_run(run_id, lambda r: r["state"] == "running" and r["pid"])
+        time.sleep(0.5)
+        assert agent_processes(run_id)
+        with stack.connect() as conn:  # as if another worker had taken the run over with a newer attempt
+            conn.execute("UPDATE runs SET attempt = attempt + 1 WHERE id = %s", (run_id,))
+        gone_after = wait_gone(run_id, timeout=30)
+        assert gone_after < 15, "the CLI is stopped within a renewal period (lease/3) plus the kill grace"
+        after = stack.run(run_id)
+        assert after["state"] == "running" and after["attempt"] == run["attempt"] + 1, \
+            "the stale attempt wrote nothing: the run belongs to the newer attempt"
+        with stack.connect() as conn:
+            conn.execute("UPDATE runs SET state = 'cancelled', outcome = 'cancelled', owner = NULL, lease_until = NULL"
+                         " WHERE id = %s", (run_id,))
+
+
+def test_a_slow_launch_keeps_its_lease(stack: Stack, tmp_path):
+    sample = REPO / "tests" / "fixtures" / "claude-stream-json" / "01-simple-success.stdout.jsonl"
+    slow_to_answer = tmp_path / "slow-claude"
+    slow_to_answer.write_text(  # its --version takes longer than the 6 s lease the test workers use
+        f'#!/bin/sh\n[ "$1" = --version ] && {{ sleep 9; echo "2.1.197 (Claude Code)"; exit 0; }}\n'
+        f'cat > /dev/null; cat "{sample}"\n')
+    slow_to_answer.chmod(0o755)
+    with stack.worker({"GAMMA_CLAUDE_BIN": str(slow_to_answer)}):
+        team = stack.create_team()
+        run = stack.wait_run(stack.say(team["id"], "take your time starting"), timeout=90)
+        assert (run["state"], run["outcome"], run["attempt"]) == ("succeeded", "success", 1)

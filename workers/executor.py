@@ -102,6 +102,9 @@ class RunAttempt:
             self._done.set()
 
     def _execute(self) -> None:
+        # Supervise from the claim on: preparing and launching can be slow, and the lease must not lapse meanwhile.
+        supervisor = threading.Thread(target=self._supervise, name=f"supervise-{self.run_id}", daemon=True)
+        supervisor.start()
         backend = get_backend(self.run["backend"])
         try:
             ctx = self._prepare()
@@ -119,12 +122,10 @@ class RunAttempt:
                 self._finish(Outcome("cli_not_found", "failed", f"cannot start {spec.argv[0]!r}: {error}"),
                              RunSummary())
                 return
-            if self.flags.cancelled or self.flags.handed_back:
-                self.process.stop_async("cancelled before start", self.settings.kill_grace)
+            if self.flags.cancelled or self.flags.handed_back or self.flags.lease_lost or self.flags.timed_out:
+                self.process.stop_async("stopped while it was being launched", self.settings.kill_grace)
             self._started(backend.version(), ctx)
             parser = backend.new_parser()
-            supervisor = threading.Thread(target=self._supervise, name=f"supervise-{self.run_id}", daemon=True)
-            supervisor.start()
             stderr_reader = threading.Thread(target=self._read_stderr, args=(writer,), daemon=True)
             stderr_reader.start()
             assert self.process.popen.stdout is not None
