@@ -63,6 +63,7 @@ def test_a_sigkilled_worker_run_is_resumed_on_another_attempt(stack: Stack):
             started = [p for k, p in history if k == "run.started"]
             assert started[1]["resume_session"] == first["session_id"], history
             assert resumed_in < 60, f"resumed after {resumed_in:.1f}s"
+            print(f"a SIGKILLed worker's run resumed on attempt {second['attempt']} after {resumed_in:.1f} s")
             time.sleep(1.5)
             assert set(agent_processes(run_id).values()) == {second["attempt"]}, "no process of the dead attempt"
             cancel(stack, run_id)
