@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flask import Flask
 
 from orchestrator.blueprints import AgentSpec, BlueprintError, expand_blueprint
-from orchestrator.roles import REPO_ROLES_DIR, RoleLibrary, load_library, reload_library
-from web import errors
+from orchestrator.roles import REPO_ROLES_DIR, RoleLibrary, load_library
 from web.api import roles as roles_api
 from web.errors import ApiError
+
+pytest_plugins = ("tests.support.roles_api",)
 
 REQUIRED = ("web-app", "api-service", "data-pipeline", "research-report", "content-campaign", "bug-triage",
             "mobile-app", "security-review")
@@ -165,15 +165,6 @@ def test_later_dirs_override_blueprints_by_id(tmp_path):
 
 
 # --- API ----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def client():
-    reload_library()
-    app = Flask(__name__)
-    errors.register_error_handlers(app)
-    app.register_blueprint(roles_api.bp)
-    return app.test_client()
 
 
 def test_api_lists_blueprints(client, library):

@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
 
 from orchestrator.role_files import BLUEPRINTS_DIR
 from orchestrator.roles import REPO_ROLES_DIR, RoleLibrary, get_library, load_library, reload_library
 from shared.config import reset_settings_cache
 from tests.support.similarity import SHINGLE_WORDS, all_pairs, compare, paragraphs, shingles
-from web import errors
 from web.api import roles as roles_api
+
+pytest_plugins = ("tests.support.roles_api",)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 COMMUNITY_PACK = FIXTURES / "community-pack"
@@ -318,15 +318,6 @@ def test_get_unknown_role_is_none(library):
 
 
 # --- API ----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def client():
-    reload_library()
-    app = Flask(__name__)
-    errors.register_error_handlers(app)
-    app.register_blueprint(roles_api.bp)
-    return app.test_client()
 
 
 def test_api_lists_roles_grouped(client):
