@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from orchestrator import claude_md, lifecycle, runs, workspace
+from orchestrator import lifecycle, runs, workspace
 from shared import db, events
 from shared.config import get_settings
 from shared.events import Fence, NewEvent
@@ -159,8 +159,7 @@ class RunAttempt:
         with db.transaction() as conn:
             agent = conn.execute("SELECT * FROM agents WHERE id = %s", (self.run["agent_id"],)).fetchone()
             workspace_dir = workspace.ensure_agent_workspace(self.run["team_id"], agent["id"])
-            claude_md.write_claude_md(conn, agent["id"])
-            lifecycle.on_run_started(conn, self.run)
+            lifecycle.on_run_started(conn, self.run)  # also regenerates the agent's CLAUDE.md
         self._resumed_session = agent["session_id"]
         budget = agent["budget_usd"]
         return RunContext(
