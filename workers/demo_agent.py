@@ -109,13 +109,15 @@ def lead_plan(session: DemoSession, prompt: str) -> str:
         session.say(text)
         return f"{TAG} {text}"
     parts = PLAN[:min(len(PLAN), max(2, len(names)))]
-    created = 0
+    delegated_to: list[str] = []
     for index, part in enumerate(parts):
         assignee = names[index % len(names)]
         ok, _ = session.run(cmd.task_create(f"{part}: {goal[:60]}", assignee,
                                             f"{TAG} {part} for the goal: {goal}"), f"Create a task for {assignee}")
-        created += ok
-    text = (f"I delegated {created} task(s) to {', '.join(sorted(set(names)))} and will review the results when "
+        if ok:
+            delegated_to.append(assignee)
+    created = len(delegated_to)
+    text = (f"I delegated {created} task(s) to {', '.join(sorted(set(delegated_to)))} and will review the results when "
             "they report back.")
     session.say(text)
     return f"{TAG} {text}"
