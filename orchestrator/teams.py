@@ -40,8 +40,18 @@ def list_teams(conn: psycopg.Connection, *, include_archived: bool = False) -> l
         "SELECT * FROM teams" + ("" if include_archived else " WHERE status = 'active'")
         + " ORDER BY created_at DESC, id DESC"
     ).fetchall()
-    members = agents.list_for_teams(conn, [r["id"] for r in rows])
-    return [{**row, "members": members.get(row["id"], [])} for row in rows]
+    ids = [r["id"] for r in rows]
+    members = agents.list_for_teams(conn, ids)
+    counts: dict[str, dict[str, int]] = {}
+    for row in conn.execute(
+        "SELECT team_id, stage, count(*) AS n FROM tasks WHERE team_id = ANY(%s) GROUP BY team_id, stage", (ids,)
+    ):
+        counts.setdefault(row["team_id"], {})[row["stage"]] = row["n"]
+    costs = {row["team_id"]: row["cost"] for row in conn.execute(
+        "SELECT team_id, COALESCE(sum(cost_usd), 0)::float8 AS cost FROM runs WHERE team_id = ANY(%s)"
+        " GROUP BY team_id", (ids,))}
+    return [{**row, "members": members.get(row["id"], []), "task_counts": counts.get(row["id"], {}),
+             "cost_usd": costs.get(row["id"], 0.0)} for row in rows]
 
 
 def create(conn: psycopg.Connection, *, name: str, description: str = "", members: list[AgentSpec] | None = None,

@@ -37,8 +37,10 @@ def test_create_a_team_with_a_default_lead_then_rename_and_archive_it(client):
     assert "claude_md_hash" not in lead
     renamed = ok(client.patch(f"/api/teams/{team['id']}", json={"name": "Shop 2"}))
     assert renamed["name"] == "Shop 2"
-    listed = ok(client.get("/api/teams"))["teams"]
-    assert team["id"] in [t["id"] for t in listed]
+    client.post(f"/api/teams/{team['id']}/tasks", json={"title": "First task"})
+    listed = {t["id"]: t for t in ok(client.get("/api/teams"))["teams"]}
+    assert listed[team["id"]]["task_counts"] == {"backlog": 1}, "the dashboard gets counts without N requests"
+    assert listed[team["id"]]["cost_usd"] == 0.0
     archived = ok(client.delete(f"/api/teams/{team['id']}"))
     assert archived["team"]["status"] == "archived"
     assert all(m["status"] == "archived" for m in archived["team"]["members"])
