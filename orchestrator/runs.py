@@ -173,6 +173,30 @@ def record_session(conn: psycopg.Connection, run_id: str, attempt: int, session_
     return True
 
 
+def run_budget(conn: psycopg.Connection, run: dict[str, Any], agent_budget: float | None) -> float | None:
+    """The `--max-budget-usd` for this run: the agent's per-run budget, capped by what is left of the team's.
+
+    Raises BudgetSpent when the team's budget is used up (the run must not start).
+    """
+    row = conn.execute(
+        "SELECT t.budget_usd::float8 AS budget,"
+        " (SELECT COALESCE(sum(cost_usd), 0)::float8 FROM runs WHERE team_id = t.id) AS spent"
+        " FROM teams t WHERE t.id = %s",
+        (run["team_id"],),
+    ).fetchone()
+    if row is None or row["budget"] is None:
+        return agent_budget
+    left = row["budget"] - row["spent"]
+    if left <= 0:
+        raise BudgetSpent(f"the team's budget of ${row['budget']:.2f} is spent (${row['spent']:.4f} used); "
+                          "raise it (PATCH /api/teams/<id> {budget_usd}) to continue")
+    return left if agent_budget is None else min(agent_budget, left)
+
+
+class BudgetSpent(Exception):
+    pass
+
+
 # ----------------------------------------------------------------------------------------------------- finish
 
 

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -92,7 +93,7 @@ def _append_team(conn: psycopg.Connection, team_id: str, events: list[NewEvent])
     last = _value(row, "event_seq")
     first = last - len(events) + 1
     rows = [
-        (team_id, first + i, new_id("evt"), e.kind, e.agent_id, e.task_id, e.run_id, Jsonb(e.payload))
+        (team_id, first + i, new_id("evt"), e.kind, e.agent_id, e.task_id, e.run_id, Jsonb(e.payload, dumps=dumps))
         for i, e in enumerate(events)
     ]
     with conn.cursor() as cur:
@@ -195,7 +196,16 @@ def parse_notification(payload: str) -> tuple[str, int] | None:
 
 
 def dumps(event: dict[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    """Database values that JSON lacks: numeric columns arrive as Decimal, timestamps as datetime."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 class BatchWriter:

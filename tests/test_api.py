@@ -37,6 +37,8 @@ def test_create_a_team_with_a_default_lead_then_rename_and_archive_it(client):
     assert "claude_md_hash" not in lead
     renamed = ok(client.patch(f"/api/teams/{team['id']}", json={"name": "Shop 2"}))
     assert renamed["name"] == "Shop 2"
+    budgeted = ok(client.patch(f"/api/teams/{team['id']}", json={"budget_usd": 2.5}))
+    assert float(budgeted["budget_usd"]) == 2.5
     client.post(f"/api/teams/{team['id']}/tasks", json={"title": "First task"})
     listed = {t["id"]: t for t in ok(client.get("/api/teams"))["teams"]}
     assert listed[team["id"]]["task_counts"] == {"backlog": 1}, "the dashboard gets counts without N requests"

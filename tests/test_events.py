@@ -52,3 +52,14 @@ def test_batch_writer_flushes_in_order(team):
         got = events.read(conn, team["id"], limit=5000)
     assert [e["payload"]["i"] for e in got] == list(range(1200))
     assert [e["cursor"] for e in got] == list(range(1, 1201))
+
+
+def test_payloads_may_carry_database_values(team):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    when = datetime(2026, 11, 24, tzinfo=UTC)
+    events.emit([NewEvent("test.values", team["id"], {"budget": Decimal("0.5000"), "at": when})])
+    with db.transaction() as conn:
+        (event,) = events.read(conn, team["id"])
+    assert event["payload"] == {"budget": 0.5, "at": when.isoformat()}

@@ -114,3 +114,14 @@ def test_cancel_mid_run_kills_the_process_group_quickly(stack: Stack, team: dict
     assert (run["state"], run["outcome"]) == ("cancelled", "cancelled")
     assert gone_after < 2.0, f"process group survived {gone_after:.2f}s after the cancel"
 
+
+
+def test_a_spent_team_budget_refuses_new_runs_before_launching_anything(stack: Stack, worker):
+    team = stack.create_team()
+    patched = stack.api("PATCH", f"/api/teams/{team['id']}", json={"budget_usd": 0.0001})
+    assert patched.status_code == 200 and float(patched.json()["budget_usd"]) == 0.0001, patched.text
+    first = stack.wait_run(stack.say(team["id"], "[[brain:echo]] spend a little"))
+    assert float(first["cost_usd"]) > 0.0001, "sanity: one run of the double costs more than this budget"
+    second = stack.wait_run(stack.say(team["id"], "[[brain:echo]] and more"))
+    assert (second["state"], second["outcome"]) == ("failed", "budget_exceeded")
+    assert "budget" in second["error"] and second["pid"] is None, "refused before any process started"

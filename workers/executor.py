@@ -158,10 +158,13 @@ class RunAttempt:
     def _prepare(self) -> RunContext:
         with db.transaction() as conn:
             agent = conn.execute("SELECT * FROM agents WHERE id = %s", (self.run["agent_id"],)).fetchone()
+            try:
+                budget = runs.run_budget(conn, self.run, _float(agent["budget_usd"]))
+            except runs.BudgetSpent as spent:
+                raise LaunchError("budget_exceeded", str(spent)) from None
             workspace_dir = workspace.ensure_agent_workspace(self.run["team_id"], agent["id"])
             lifecycle.on_run_started(conn, self.run)  # also regenerates the agent's CLAUDE.md
         self._resumed_session = agent["session_id"]
-        budget = agent["budget_usd"]
         return RunContext(
             run_id=self.run_id,
             attempt=self.attempt,
@@ -178,7 +181,7 @@ class RunAttempt:
             permission_mode=agent["permission_mode"] or self.settings.permission_mode,
             allowed_tools=tuple(agent["allowed_tools"] or ()),
             disallowed_tools=tuple(agent["disallowed_tools"] or ()),
-            budget_usd=float(budget) if budget is not None else None,
+            budget_usd=budget,
             tools_bin_dir=tools_bin_dir(),
         )
 
@@ -309,6 +312,10 @@ class RunAttempt:
     def _on_stale(self) -> None:
         self.flags.lease_lost = True
         self._stop_process("its attempt was superseded (fencing)")
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
 
 
 def _token_fields(usage: dict[str, Any] | None) -> dict[str, Any]:
