@@ -17,7 +17,7 @@ const summary = $('#dash-summary');
 const setConn = bindConnectionIndicator($('#conn'));
 
 let teams = []; // summaries from GET /api/teams
-const details = new Map(); // team id → {members, tasks, usage, lastEventAt, live}
+const activity = new Map(); // team id → {lastEventAt, live} from the live stream
 const pendingTeams = new Map(); // team id → timer (debounced per-team refresh)
 let showArchived = false;
 let highlightId = null;
@@ -28,57 +28,22 @@ startTicker();
 // --------------------------------------------------------------------------------------------- data
 
 function membersOf(team) {
-  const d = details.get(team.id) || {};
-  const list = Array.isArray(team.members) ? team.members : Array.isArray(team.agents) ? team.agents : d.members || null;
-  return list ? list.filter((a) => a.status !== 'archived') : null;
+  return (team.members || []).filter((a) => a.status !== 'archived');
 }
 
-function taskCounts(team) {
-  const counts = team.task_counts || team.tasks_by_stage || (team.tasks && !Array.isArray(team.tasks) ? team.tasks : null);
-  if (counts && typeof counts === 'object') return counts;
-  const d = details.get(team.id);
-  if (d && Array.isArray(d.tasks)) {
-    const c = {};
-    for (const t of d.tasks) c[t.stage] = (c[t.stage] || 0) + 1;
-    return c;
-  }
-  return null;
-}
-
-function costOf(team) {
-  const d = details.get(team.id) || {};
-  const v = team.cost_usd ?? team.total_cost_usd ?? (team.usage && team.usage.cost_usd)
-    ?? (d.usage && (d.usage.cost_usd ?? d.usage.total_cost_usd ?? (d.usage.total && d.usage.total.cost_usd)));
-  return v === undefined || v === null ? null : Number(v);
-}
+const taskCounts = (team) => team.task_counts || {};
+const costOf = (team) => (team.cost_usd === undefined || team.cost_usd === null ? null : Number(team.cost_usd));
 
 function lastActivity(team) {
-  const d = details.get(team.id) || {};
-  const candidates = [team.last_activity_at, team.last_event_at, d.lastEventAt, team.updated_at, team.created_at];
-  for (const m of membersOf(team) || []) candidates.push(m.last_active_at);
+  const live = activity.get(team.id) || {};
+  const candidates = [live.lastEventAt, team.updated_at, team.created_at];
+  for (const m of membersOf(team)) candidates.push(m.last_active_at);
   let best = null;
   for (const c of candidates) {
     const t = toDate(c);
     if (t && (!best || t > best)) best = t;
   }
   return best ? best.toISOString() : null;
-}
-
-/** Fetch what the list does not carry (members, tasks, usage) for one team. */
-async function enrich(team) {
-  const d = details.get(team.id) || {};
-  const jobs = [];
-  if (!Array.isArray(team.members) && !Array.isArray(team.agents)) {
-    jobs.push(api.getTeam(team.id).then((full) => { d.members = full.members || full.agents || []; Object.assign(team, { ...full, ...team }); }).catch(() => {}));
-  }
-  if (!team.task_counts && !team.tasks_by_stage) {
-    jobs.push(api.listTasks(team.id).then((tasks) => { d.tasks = tasks; }).catch(() => {}));
-  }
-  if (team.cost_usd === undefined && team.total_cost_usd === undefined && !team.usage) {
-    jobs.push(api.usage(team.id).then((u) => { d.usage = u; }).catch(() => {}));
-  }
-  details.set(team.id, d);
-  await Promise.all(jobs);
 }
 
 async function loadTeams() {
@@ -92,24 +57,13 @@ async function loadTeams() {
     return;
   }
   render();
-  const queue = teams.filter((t) => t.status !== 'archived').slice(0, 60);
-  // A few at a time: the dashboard should not hammer the server with one request per team at once.
-  for (let i = 0; i < queue.length; i += 6) {
-    await Promise.all(queue.slice(i, i + 6).map(enrich));
-    render();
-  }
 }
 
 async function refreshTeam(teamId) {
   try {
-    const fresh = await api.getTeam(teamId);
+    const fresh = await api.getTeam(teamId);  // carries members, task_counts and cost_usd like the list
     const i = teams.findIndex((t) => t.id === teamId);
-    const merged = { ...(i >= 0 ? teams[i] : {}), ...fresh };
-    if (i >= 0) teams[i] = merged; else teams.unshift(merged);
-    const d = details.get(teamId) || {};
-    d.members = fresh.members || fresh.agents || d.members;
-    details.set(teamId, d);
-    await enrich(merged);
+    if (i >= 0) teams[i] = fresh; else teams.unshift(fresh);
     render();
   } catch (err) {
     if (err.status === 404) { teams = teams.filter((t) => t.id !== teamId); render(); }
@@ -134,7 +88,7 @@ function card(team) {
   const inProgress = counts ? Number(counts.in_progress || 0) + Number(counts.review || 0) : 0;
   const cost = costOf(team);
   const last = lastActivity(team);
-  const d = details.get(team.id) || {};
+  const d = activity.get(team.id) || {};
   const demo = members && members.some((m) => m.backend === 'demo');
   const archived = team.status === 'archived';
   const titleId = `team-${team.id}-title`;
@@ -262,10 +216,10 @@ const stream = new EventStream('/ws/events', {
   onEvents: (events) => {
     for (const ev of events) {
       if (!ev.team_id) continue;
-      const d = details.get(ev.team_id) || {};
+      const d = activity.get(ev.team_id) || {};
       d.lastEventAt = ev.created_at;
       d.live = true;
-      details.set(ev.team_id, d);
+      activity.set(ev.team_id, d);
       clearTimeout(liveTimers.get(ev.team_id));
       liveTimers.set(ev.team_id, setTimeout(() => { d.live = false; render(); }, 4000));
       scheduleTeam(ev.team_id);
