@@ -21,7 +21,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import secrets
 import statistics
 import sys
 import threading
@@ -37,10 +36,9 @@ import psycopg  # noqa: E402
 import websocket  # noqa: E402
 
 from shared import db  # noqa: E402
-from shared.config import reset_settings_cache  # noqa: E402
-from shared.migrate import migrate  # noqa: E402
 from tests.support import factories  # noqa: E402
-from tests.support.processes import postgres_url, running, start_web  # noqa: E402
+from tests.support.databases import scratch_database  # noqa: E402
+from tests.support.processes import running, start_web  # noqa: E402
 from tests.support.streams import wait_exit, writer_command  # noqa: E402
 
 RUNS = 3
@@ -133,7 +131,7 @@ def ingest_phase(database_url: str, web_ws: str) -> dict[str, Any]:
     total = writers * per_writer
     per_team = total // cfg["teams"]
     urls = [[f"{web_ws}/ws/teams/{team}?after=0" for team in teams]]
-    env = {"DATABASE_URL": postgres_url(database_url)}
+    env = {"DATABASE_URL": database_url}
     with Viewers(urls, per_team) as watching:
         start_at = time.time() + 1.5
         with contextlib.ExitStack() as stack:
@@ -172,7 +170,7 @@ def latency_phase(database_url: str, web_ws: str) -> dict[str, Any]:
     total = cfg["processes"] * cfg["writers_per_process"] * per_writer
     url = f"{web_ws}/ws/teams/{team}?after=0"
     split = cfg["viewers"] // cfg["viewer_processes"]
-    env = {"DATABASE_URL": postgres_url(database_url)}
+    env = {"DATABASE_URL": database_url}
     with Viewers([[url] * split for _ in range(cfg["viewer_processes"])], total) as watching:
         start_at = time.time() + 1.5
         with contextlib.ExitStack() as stack:
@@ -214,32 +212,6 @@ def _pct(samples: list[float], p: float) -> float:
 # -- driver -----------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def scratch_database():
-    admin = os.environ.get("GAMMA_BENCH_DATABASE_URL")
-    if not admin:
-        from shared.embedded_pg import ensure_running  # noqa: PLC0415
-
-        admin = ensure_running(REPO / ".gamma-test" / "pg")
-    name = f"gamma_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-        server_version = conn.info.server_version
-    info = psycopg.conninfo.conninfo_to_dict(admin)
-    info["dbname"] = name
-    url = postgres_url(psycopg.conninfo.make_conninfo(**info))
-    os.environ["DATABASE_URL"] = url
-    reset_settings_cache()
-    migrate(url)
-    db.set_database_url(url)
-    try:
-        yield url, server_version
-    finally:
-        db.set_database_url(None)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def machine(server_version: int) -> dict[str, Any]:
     model = ""
     with contextlib.suppress(OSError):
@@ -258,8 +230,9 @@ def main() -> int:
     started = time.monotonic()
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
-    with scratch_database() as (url, server_version):
-        info = machine(server_version)
+    with scratch_database("gamma_bench", os.environ.get("GAMMA_BENCH_DATABASE_URL")) as url:
+        with psycopg.connect(url) as conn:
+            info = machine(conn.info.server_version)
         for n in range(RUNS):
             with start_web(url) as web:
                 run = {"ingest": ingest_phase(url, web.ws_url), "latency": latency_phase(url, web.ws_url)}

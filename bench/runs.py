@@ -33,7 +33,7 @@ import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from bench.events import scratch_database  # noqa: E402
+from tests.support.databases import scratch_database  # noqa: E402
 from tests.support.processes import start_web  # noqa: E402
 from tests.support.workers import start_worker  # noqa: E402
 
@@ -177,7 +177,7 @@ def main() -> None:
     started = time.monotonic()
     load = os.getloadavg()
     rounds = []
-    with scratch_database() as (url, _server_version):
+    with scratch_database("gamma_bench", os.environ.get("GAMMA_BENCH_DATABASE_URL")) as url:
         for i in range(RUNS):
             result = one_round(url)
             d = result["dispatch_ms"]

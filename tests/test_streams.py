@@ -22,7 +22,7 @@ import websocket
 from shared import db, events
 from shared.events import NewEvent
 from tests.support import factories
-from tests.support.processes import Web, postgres_url, running, start_web
+from tests.support.processes import Web, running, start_web
 from tests.support.streams import (
     Stream,
     StreamClosed,
@@ -70,7 +70,7 @@ def handshake_status(url: str, **options: object) -> int:
 
 
 def writer_env(database_url: str) -> dict[str, str]:
-    return {"DATABASE_URL": postgres_url(database_url)}
+    return {"DATABASE_URL": database_url}
 
 
 # -- replay, live, reconnect ------------------------------------------------------------------------------

@@ -24,10 +24,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import requests
-from psycopg.conninfo import conninfo_to_dict
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -159,15 +157,6 @@ def wait_healthy(proc: Proc, url: str, timeout: float = 60.0) -> None:
     )
 
 
-def postgres_url(conninfo: str) -> str:
-    """A `postgresql://` URL for a conninfo in either form (Gamma's settings accept only URLs)."""
-    if conninfo.startswith(("postgresql://", "postgres://")):
-        return conninfo
-    params = {k: str(v) for k, v in conninfo_to_dict(conninfo).items()}
-    dbname = quote(params.pop("dbname", ""), safe="")
-    return f"postgresql:///{dbname}?{urlencode(params)}" if params else f"postgresql:///{dbname}"
-
-
 @dataclass
 class Web:
     proc: Proc
@@ -194,7 +183,7 @@ def start_web(
     home = (extra_env or {}).get("GAMMA_HOME") or os.environ.get("GAMMA_HOME")
     own_home = None if home else tempfile.mkdtemp(prefix="gamma-home-")
     env = {
-        "DATABASE_URL": postgres_url(database_url),
+        "DATABASE_URL": database_url,
         "GAMMA_HOME": home or own_home,
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),

@@ -7,13 +7,10 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg
 
 from tests.support.processes import VENV_BIN, Proc, ProcessFailed, running
-
-REPO = Path(__file__).resolve().parents[2]
 
 # Short leases and a fast reaper so crash-recovery tests finish in seconds, not minutes.
 FAST_RECOVERY = {
@@ -22,18 +19,6 @@ FAST_RECOVERY = {
     "GAMMA_KILL_GRACE": "3",
     "GAMMA_RESULT_GRACE": "3",
 }
-
-
-def pinned_claude() -> str:
-    """The pinned CLI installed by `make claude` (or GAMMA_TEST_CLAUDE_BIN)."""
-    configured = os.environ.get("GAMMA_TEST_CLAUDE_BIN")
-    if configured:
-        return configured
-    version = (REPO / "tests" / "claude-cli-version").read_text().strip()
-    path = REPO / ".tools" / f"claude-{version}" / "node_modules" / ".bin" / "claude"
-    if not path.exists():
-        raise RuntimeError(f"the pinned claude CLI is not installed at {path}: run `make claude`")
-    return str(path)
 
 
 @contextmanager
