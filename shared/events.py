@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 
 from shared import db
 from shared.ids import new_id
+from shared.safe_text import needs_escaping, storable, storable_value
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ class NewEvent:
     agent_id: str | None = None
     task_id: str | None = None
     run_id: str | None = None
+
+
+RawLine = tuple[str, int, str]  # (stream, line number, text): one verbatim output line of a run attempt
+UNSTORABLE_WARNING = "run.warning"
 
 
 def check_fence(conn: psycopg.Connection, fence: Fence) -> None:
@@ -196,7 +201,11 @@ def parse_notification(payload: str) -> tuple[str, int] | None:
 
 
 def dumps(event: dict[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    """Compact JSON that PostgreSQL's jsonb accepts: NUL and lone surrogates in strings are escaped (safe_text)."""
+    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    if "\\u0000" in text or needs_escaping(text):
+        text = json.dumps(storable_value(event), separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return text
 
 
 def _json_default(value: Any) -> Any:
@@ -229,13 +238,14 @@ class BatchWriter:
         self.on_stale = on_stale
         self._connect = connect or (lambda: db.connect(autocommit=True))
         self._buffer: list[NewEvent] = []
-        self._raw: list[tuple[str, int, str]] = []
+        self._raw: list[RawLine] = []
         self._lock = threading.Condition()
         self._closed = False
         self._stale = False
         self._conn: psycopg.Connection | None = None
         self._inflight = 0
         self.written = 0
+        self.dropped = 0
         self._thread = threading.Thread(target=self._loop, name="event-writer", daemon=True)
         self._thread.start()
 
@@ -263,7 +273,7 @@ class BatchWriter:
             raise RuntimeError("raw lines need a fenced writer (they belong to a run attempt)")
         with self._lock:
             if not self._closed and not self._stale:
-                self._raw.append((stream, line_no, line))
+                self._raw.append((stream, line_no, storable(line)))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything added so far is written (or the writer went stale)."""
@@ -303,29 +313,18 @@ class BatchWriter:
             try:
                 if batch or raw:
                     self._write(batch, raw)
+            except Exception:  # a bug here must not end the run's stream: log it and keep writing
+                log.exception("the event writer failed on a batch of %d events and %d lines", len(batch), len(raw))
+                self.dropped += len(batch)
             finally:
                 with self._lock:
                     self._inflight = 0
                     self._lock.notify_all()
 
-    def _write(self, batch: list[NewEvent], raw: list[tuple[str, int, str]]) -> None:
+    def _write(self, batch: list[NewEvent], raw: list[RawLine]) -> None:
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = self._connect()
-                with self._conn.transaction():
-                    if raw:
-                        assert self.fence is not None
-                        if not batch:
-                            check_fence(self._conn, self.fence)
-                        with self._conn.cursor() as cur:
-                            cur.executemany(
-                                "INSERT INTO run_lines (run_id, attempt, stream, line_no, line)"
-                                " VALUES (%s, %s, %s, %s, %s)",
-                                [(self.fence.run_id, self.fence.attempt, s, n, t) for s, n, t in raw],
-                            )
-                    append(self._conn, batch, self.fence)
-                self.written += len(batch)
+                self._store(batch, raw)
                 return
             except StaleAttempt:
                 self._mark_stale()
@@ -336,7 +335,41 @@ class BatchWriter:
                     self._conn.close()
                 self._conn = None
                 time.sleep(min(0.1 * 2**attempt, 2.0))
+            except psycopg.Error as error:  # the data, not the connection: never retried as a whole
+                log.warning("a batch of %d events was refused (%s); storing its items one by one", len(batch), error)
+                self._store_one_by_one(batch, raw)
+                return
         log.error("dropping %d events after repeated database errors", len(batch))
+        self.dropped += len(batch)
+
+    def _store(self, batch: list[NewEvent], raw: list[RawLine]) -> None:
+        """One transaction: the raw lines and the events (fenced), one NOTIFY per team."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        with self._conn.transaction():
+            if raw:
+                assert self.fence is not None
+                if not batch:
+                    check_fence(self._conn, self.fence)
+                with self._conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO run_lines (run_id, attempt, stream, line_no, line) VALUES (%s, %s, %s, %s, %s)",
+                        [(self.fence.run_id, self.fence.attempt, s, n, t) for s, n, t in raw],
+                    )
+            append(self._conn, batch, self.fence)
+        self.written += len(batch)
+
+    def _store_one_by_one(self, batch: list[NewEvent], raw: list[RawLine]) -> None:
+        """After a permanent error: every item alone, and one that is refused again in a safe form instead."""
+        for line in raw:
+            error = self._try_store([], [line])
+            if error is not None and self._try_store([], [_safe_line(line, error)]) is not None:
+                log.error("dropping a raw line the database refused even in its safe form")
+        for event in batch:
+            error = self._try_store([event], [])
+            if error is not None and self._try_store([_safe_event(event, error)], []) is not None:
+                log.error("dropping a %s event the database refused even in its safe form", event.kind)
+                self.dropped += 1
 
     def _mark_stale(self) -> None:
         with self._lock:
@@ -345,6 +378,36 @@ class BatchWriter:
             self._raw.clear()
         if self.on_stale is not None:
             self.on_stale()
+
+    def _try_store(self, batch: list[NewEvent], raw: list[RawLine]) -> psycopg.Error | None:
+        """Store; None when stored (or the attempt is stale), else the error with which the database refused it."""
+        if self._stale:
+            return None
+        try:
+            self._store(batch, raw)
+        except StaleAttempt:
+            self._mark_stale()
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as error:
+            return error
+        return None
+
+
+def _safe_event(event: NewEvent, error: Exception) -> NewEvent:
+    """What is stored instead of an event the database refused: a warning that says so and shows what it was."""
+    return NewEvent(UNSTORABLE_WARNING, event.team_id, {
+        "message": "an event of this run could not be stored as it was; this warning replaces it",
+        "original_kind": storable(str(event.kind))[:200],
+        "error": storable(str(error))[:1000],
+        "payload_preview": storable(repr(event.payload))[:4000],
+    }, agent_id=event.agent_id, task_id=event.task_id, run_id=event.run_id)
+
+
+def _safe_line(line: RawLine, error: Exception) -> RawLine:
+    stream, line_no, text = line
+    return stream, line_no, f"[gamma: this line could not be stored as it was ({storable(str(error))[:300]}): " \
+                            f"{storable(repr(text))[:20000]}]"
 
 
 def _value(row: Any, key: str) -> Any:

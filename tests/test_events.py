@@ -7,6 +7,7 @@ import pytest
 
 from shared import db, events
 from shared.events import NewEvent
+from shared.safe_text import decode_output
 
 
 def test_append_assigns_consecutive_cursors_and_read_returns_them(team):
@@ -63,3 +64,30 @@ def test_payloads_may_carry_database_values(team):
     with db.transaction() as conn:
         (event,) = events.read(conn, team["id"])
     assert event["payload"] == {"budget": 0.5, "at": when.isoformat()}
+
+
+def test_nul_and_undecodable_bytes_are_stored_escaped_in_events(team):
+    text = decode_output(b"before\x00after \xff\xfe caf\xc3\xa9")
+    events.emit([NewEvent("test.binary", team["id"], {"text": text, "nested": [{"k\x00": text}]})])
+    with db.transaction() as conn:
+        (event,) = events.read(conn, team["id"])
+    expected = "before\\u0000after \\xff\\xfe café"
+    assert event["payload"] == {"text": expected, "nested": [{"k\\u0000": expected}]}
+
+
+def test_a_refused_event_is_stored_as_a_warning_and_the_others_are_kept(team):
+    """A permanent error on one batch (here a kind the CHECK constraint refuses) loses nothing else."""
+    writer = events.BatchWriter(interval=0.2)
+    writer.add(NewEvent("test.before", team["id"], {"i": 1}))
+    writer.add(NewEvent("Not A Kind!", team["id"], {"i": 2}))
+    writer.add(NewEvent("test.after", team["id"], {"i": 3}))
+    writer.flush()
+    writer.add(NewEvent("test.later", team["id"], {"i": 4}))  # the writer is still alive
+    writer.close()
+    with db.transaction() as conn:
+        got = events.read(conn, team["id"])
+    assert [e["kind"] for e in got] == ["test.before", "run.warning", "test.after", "test.later"]
+    warning = got[1]["payload"]
+    assert warning["original_kind"] == "Not A Kind!" and "'i': 2" in warning["payload_preview"]
+    assert "could not be stored" in warning["message"] and warning["error"]
+    assert writer.dropped == 0
