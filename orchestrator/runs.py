@@ -150,6 +150,18 @@ def renew(conn: psycopg.Connection, run_id: str, attempt: int, lease_seconds: fl
     return True, row["cancel_requested_at"] is not None
 
 
+def current_attempt(conn: psycopg.Connection, run_id: str) -> int | None:
+    """The attempt that owns the run right now (running, lease not expired), or None."""
+    row = conn.execute("SELECT attempt FROM runs WHERE id = %s AND state = 'running' AND lease_until >= now()",
+                       (run_id,)).fetchone()
+    return row["attempt"] if row else None
+
+
+def cancel_requested(conn: psycopg.Connection, run_id: str) -> bool:
+    row = conn.execute("SELECT cancel_requested_at FROM runs WHERE id = %s", (run_id,)).fetchone()
+    return row is not None and row["cancel_requested_at"] is not None
+
+
 def record_process(conn: psycopg.Connection, run_id: str, attempt: int, *, pid: int | None,
                    cli_version: str | None) -> bool:
     row = conn.execute(
@@ -352,29 +364,31 @@ def _cancel(conn: psycopg.Connection, where: str, key: str | None) -> list[str]:
 # -------------------------------------------------------------------------------------------------- the reaper
 
 
-def reap_expired(conn: psycopg.Connection, *, limit: int = 100) -> list[dict[str, Any]]:
-    """Runs whose lease expired (their worker died): re-queue them (resuming the session) or end them.
+def reap_expired(conn: psycopg.Connection, *, margin: float = 0.0, limit: int = 100) -> list[dict[str, Any]]:
+    """Runs whose lease expired `margin` seconds ago (their worker died or froze): re-queue them (resuming the
+    session) or end them. The margin is the time the old attempt's supervisor needs to end it for certain.
 
     A run that asked to be cancelled ends `cancelled`; one that used up its attempts ends `interrupted`.
     """
     rows = conn.execute(
         """
         WITH expired AS (
-            SELECT id FROM runs WHERE state = 'running' AND lease_until < now()
+            SELECT id FROM runs WHERE state = 'running' AND lease_until < now() - make_interval(secs => %s)
             ORDER BY lease_until LIMIT %s FOR UPDATE SKIP LOCKED)
         UPDATE runs r SET
             state = CASE WHEN r.cancel_requested_at IS NOT NULL THEN 'cancelled'
-                         WHEN r.attempt >= r.max_attempts THEN 'interrupted' ELSE 'queued' END,
+                         WHEN r.lost_attempts + 1 >= r.max_attempts THEN 'interrupted' ELSE 'queued' END,
             outcome = CASE WHEN r.cancel_requested_at IS NOT NULL THEN 'cancelled' ELSE 'lease_lost' END,
             error = 'the worker running attempt ' || r.attempt || ' (' || COALESCE(r.owner, '?')
                     || ') stopped renewing its lease',
             owner = NULL, lease_until = NULL, token_hash = NULL, updated_at = now(),
-            ended_at = CASE WHEN r.cancel_requested_at IS NOT NULL OR r.attempt >= r.max_attempts
+            lost_attempts = r.lost_attempts + 1,
+            ended_at = CASE WHEN r.cancel_requested_at IS NOT NULL OR r.lost_attempts + 1 >= r.max_attempts
                             THEN now() ELSE NULL END
         FROM expired WHERE r.id = expired.id
         RETURNING r.*
         """,
-        (limit,),
+        (margin, limit),
     ).fetchall()
     for run in rows:
         _after_state_change(conn, run)

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from shared import host_checks
 from shared.config import ConfigError, Settings, load_settings
 from shared.logging import configure_logging
 
@@ -185,6 +186,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             ("workers alive", workers["ok"], f"{workers['alive']} process(es), {workers['threads']} threads")
         )
     checks.append(_claude_check(settings))
+    sandboxed, sandbox_note = host_checks.sandbox_status(settings)
+    checks.append(("agent sandbox", sandboxed, sandbox_note))
     return _report(checks, args.json)
 
 

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     reaper_interval: float = Field(default=5.0, alias="GAMMA_REAPER_INTERVAL", gt=0, le=300)
     kill_grace: float = Field(default=5.0, alias="GAMMA_KILL_GRACE", ge=0, le=120)
     result_grace: float = Field(default=5.0, alias="GAMMA_RESULT_GRACE", ge=0, le=300)
+    sandbox: Literal["auto", "bwrap", "off"] = Field(
+        default="auto", alias="GAMMA_SANDBOX",
+        description="Agent sandbox: bubblewrap when it works (auto), always (bwrap, else runs fail), or off.",
+    )
     roles_path: str = Field(default="", alias="GAMMA_ROLES_PATH", description="Extra role dirs, ':'-separated.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="GAMMA_LOG_LEVEL")
 
@@ -104,6 +108,18 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def heartbeat_timeout(self) -> float:
+        """Seconds an attempt's supervisor waits for its worker's heartbeat before it ends the attempt. A frozen
+        worker's lease expires at least two thirds of a lease after its last renewal, so this is well before."""
+        return max(2.0, self.lease_seconds / 3)
+
+    @property
+    def takeover_margin(self) -> float:
+        """Seconds past a lease's expiry before the reaper gives the run to a new attempt: by then the old
+        attempt's supervisor has ended every process of it, even when its worker is frozen."""
+        return self.heartbeat_timeout + 2.0
 
     @property
     def agent_api_url(self) -> str:

@@ -20,7 +20,7 @@ def check() -> dict[str, Any]:
             broker = conn.execute("SELECT to_regclass('dramatiq.queue') IS NOT NULL AS ok").fetchone()
             report["broker"] = {"ok": bool(broker["ok"])}
             workers = conn.execute(
-                "SELECT id, host, pid, threads, busy, heartbeat_at FROM workers"
+                "SELECT id, host, pid, threads, busy, sandbox, heartbeat_at FROM workers"
                 " WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => %s)"
                 " ORDER BY started_at",
                 (WORKER_ALIVE_SECONDS,),
@@ -30,6 +30,7 @@ def check() -> dict[str, Any]:
                 "alive": len(workers),
                 "threads": sum(w["threads"] for w in workers),
                 "busy": sum(w["busy"] for w in workers),
+                "unsandboxed": [w["id"] for w in workers if (w["sandbox"] or "NONE").startswith("NONE")],
                 "list": [{**w, "heartbeat_at": w["heartbeat_at"].isoformat()} for w in workers],
             }
     except Exception as error:  # the point of a health check is to report, not to raise

@@ -106,7 +106,11 @@ def test_doctor_reports_each_check(database_url: str, tmp_path: Path):
     assert "ok    migrations current" in out
     assert "ok    broker schema present" in out
     assert "claude CLI found" in out and "no-such-claude" in out
+    assert "ok    agent sandbox  (bubblewrap: " in out, out
     assert result.returncode == 1, "a missing CLI is a failed check"
+    unsandboxed = _gamma("doctor", env={**env, "PATH": str(tmp_path / "no-bwrap-here"), "GAMMA_SANDBOX": "auto"})
+    assert "FAIL  agent sandbox  (bubblewrap (bwrap) is not installed" in unsandboxed.stdout, unsandboxed.stdout
+    assert "agents run WITHOUT a boundary" in unsandboxed.stdout
 
 
 def test_migrations_are_idempotent_and_safe_in_parallel(database_url: str, conn, tmp_path: Path):

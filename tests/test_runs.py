@@ -146,6 +146,38 @@ def test_reaper_ends_runs_that_used_their_attempts_or_were_cancelled(team, conn)
     assert run_row(conn, worn_run["id"])["ended_at"] is not None
 
 
+def test_the_reaper_waits_a_margin_past_the_lease_for_the_old_attempt_to_end(team, agent, conn):
+    run = enqueue(team, agent)
+    claim(run["id"])
+    conn.execute("UPDATE runs SET lease_until = now() - interval '2 seconds' WHERE id = %s", (run["id"],))
+    with db.transaction() as tx:
+        assert runs.reap_expired(tx, margin=5) == [], "still inside the margin: the old attempt may be ending"
+    conn.execute("UPDATE runs SET lease_until = now() - interval '6 seconds' WHERE id = %s", (run["id"],))
+    with db.transaction() as tx:
+        assert [r["id"] for r in runs.reap_expired(tx, margin=5)] == [run["id"]]
+
+
+def test_hand_backs_do_not_use_up_attempts_only_lost_ones_do(team, agent, conn):
+    run = enqueue(team, agent)
+    conn.execute("UPDATE runs SET max_attempts = 2 WHERE id = %s", (run["id"],))
+    for _ in range(3):  # three shutdowns in a row: each hands the run back
+        claimed, _ = claim(run["id"])
+        with db.transaction() as tx:
+            runs.finish(tx, run["id"], claimed["attempt"], state="queued", outcome="interrupted",
+                        error="the worker shut down")
+    claim(run["id"])
+    conn.execute("UPDATE runs SET lease_until = now() - interval '1 second' WHERE id = %s", (run["id"],))
+    with db.transaction() as tx:
+        runs.reap_expired(tx)
+    row = run_row(conn, run["id"])
+    assert (row["state"], row["attempt"], row["lost_attempts"]) == ("queued", 4, 1), "one lost attempt of two"
+    claim(run["id"])
+    conn.execute("UPDATE runs SET lease_until = now() - interval '1 second' WHERE id = %s", (run["id"],))
+    with db.transaction() as tx:
+        runs.reap_expired(tx)
+    assert run_row(conn, run["id"])["state"] == "interrupted", "the second lost attempt was its last"
+
+
 def test_cancel_ends_queued_runs_and_signals_running_ones(team, agent, conn, database_url):
     running, waiting = enqueue(team, agent), enqueue(team, agent)
     claim(running["id"])

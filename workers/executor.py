@@ -20,6 +20,8 @@ from orchestrator import lifecycle, runs, workspace
 from shared import db, events
 from shared.config import get_settings
 from shared.events import Fence, NewEvent
+from shared.safe_text import decode_output, storable
+from workers import sandbox
 from workers.agent_tools import tools_bin_dir
 from workers.backend_registry import get_backend
 from workers.outcome import classify
@@ -87,11 +89,19 @@ class RunAttempt:
     def wait_done(self, timeout: float) -> bool:
         return self._done.wait(timeout)
 
+    def beat(self) -> None:
+        if self.process is not None:
+            self.process.beat()
+
     # -------------------------------------------------------------------- the attempt
 
     def execute(self) -> None:
         self.runtime.register(self)
         try:
+            # A cancel committed before we registered found no one to tell: ask the table (one after it
+            # reaches us through the runtime's NOTIFY listener).
+            if self._cancel_requested():
+                self.flags.cancelled = True
             self._execute()
         except Exception as error:
             log.exception("run %s attempt %s crashed", self.run_id, self.attempt)
@@ -107,31 +117,32 @@ class RunAttempt:
         supervisor.start()
         backend = get_backend(self.run["backend"])
         try:
+            if self.flags.cancelled:
+                raise LaunchError("cancelled", "cancelled before it started")
             ctx = self._prepare()
             spec = backend.launch_spec(ctx)
             spec.env.update(GAMMA_RUN_ID=self.run_id, GAMMA_RUN_ATTEMPT=str(self.attempt),
                             GAMMA_WORKER_ID=self.runtime.worker_id)
+            spec, sandbox_warning = sandbox.wrap(spec, self.settings, team_dir=workspace.team_dir(ctx.team_id),
+                                                 tools_dir=ctx.tools_bin_dir)
         except LaunchError as error:
-            self._finish(Outcome(error.outcome, "failed", error.message), RunSummary())
+            state = "cancelled" if error.outcome == "cancelled" else "failed"
+            self._finish(Outcome(error.outcome, state, error.message), RunSummary())
             return
         writer = events.BatchWriter(fence=Fence(self.run_id, self.attempt), on_stale=self._on_stale)
         try:
-            try:
-                self.process = AgentProcess(spec)
-            except (FileNotFoundError, PermissionError) as error:
-                self._finish(Outcome("cli_not_found", "failed", f"cannot start {spec.argv[0]!r}: {error}"),
-                             RunSummary())
-                return
+            self.process = AgentProcess(spec, heartbeat_timeout=self.settings.heartbeat_timeout,
+                                        grace=self.settings.kill_grace)
             if self.flags.cancelled or self.flags.handed_back or self.flags.lease_lost or self.flags.timed_out:
                 self.process.stop_async("stopped while it was being launched", self.settings.kill_grace)
-            self._started(backend.version(), ctx)
+            self._started(backend.version(), ctx, sandbox_warning)
             parser = backend.new_parser()
             stderr_reader = threading.Thread(target=self._read_stderr, args=(writer,), daemon=True)
             stderr_reader.start()
             assert self.process.popen.stdout is not None
             session_recorded = False
-            for line_no, line in enumerate(self.process.popen.stdout, start=1):
-                line = line.rstrip("\n")
+            for line_no, raw in enumerate(self.process.popen.stdout, start=1):
+                line = decode_output(raw.rstrip(b"\n"))
                 writer.add_raw("stdout", line_no, line)
                 for parsed in parser.feed(line):
                     writer.add(NewEvent(parsed.kind, self.run["team_id"], parsed.payload,
@@ -143,11 +154,13 @@ class RunAttempt:
                     self.result_seen_at = time.monotonic()
             exit_code = self.process.popen.wait()
             stderr_reader.join(timeout=5)
-            self.process.reap_group(self.settings.kill_grace)
+            self.process.kill_leftovers()
             writer.flush(timeout=30)
         finally:
             self._stop_supervising.set()
             writer.close(timeout=30)
+            if self.process is not None:
+                self.process.close()
         if self.flags.lease_lost or writer.stale:
             log.warning("run %s attempt %s lost its lease; not recording its end", self.run_id, self.attempt)
             return
@@ -185,19 +198,23 @@ class RunAttempt:
             tools_bin_dir=tools_bin_dir(),
         )
 
-    def _started(self, cli_version: str | None, ctx: RunContext) -> None:
+    def _started(self, cli_version: str | None, ctx: RunContext, sandbox_warning: str | None) -> None:
         assert self.process is not None
         with db.transaction() as conn:
             if not runs.record_process(conn, self.run_id, self.attempt, pid=self.process.pid, cli_version=cli_version):
                 self.flags.lease_lost = True
                 self.process.stop_async("lease lost", self.settings.kill_grace)
                 return
-            events.append(conn, [NewEvent(
+            ids = {"agent_id": self.run["agent_id"], "task_id": self.run["task_id"], "run_id": self.run_id}
+            started = [NewEvent(
                 "run.started", self.run["team_id"],
                 {"attempt": self.attempt, "pid": self.process.pid, "backend": self.run["backend"],
                  "cli_version": cli_version, "resume_session": ctx.session_id, "host": self.runtime.host,
-                 "worker": self.runtime.worker_id},
-                agent_id=self.run["agent_id"], task_id=self.run["task_id"], run_id=self.run_id)])
+                 "worker": self.runtime.worker_id, "sandboxed": sandbox_warning is None}, **ids)]
+            if sandbox_warning is not None:
+                started.append(NewEvent(events.UNSTORABLE_WARNING, self.run["team_id"],
+                                        {"message": sandbox_warning, "topic": "sandbox"}, **ids))
+            events.append(conn, started)
 
     def _record_session(self, session_id: str) -> bool:
         try:
@@ -241,6 +258,7 @@ class RunAttempt:
         }
         if summary.cli_version:
             fields["cli_version"] = summary.cli_version
+        fields = {key: storable(value) if isinstance(value, str) else value for key, value in fields.items()}
         if outcome.fresh_session:
             fields["session_note"] = (
                 f"session {self._resumed_session} could not be resumed; the next attempt starts a fresh session"
@@ -250,8 +268,8 @@ class RunAttempt:
                 with db.transaction() as conn:
                     recorded = runs.finish(
                         conn, self.run_id, self.attempt, state=outcome.state, outcome=outcome.outcome,
-                        error=outcome.error, not_before=outcome.not_before, fresh_session=outcome.fresh_session,
-                        fields=fields,
+                        error=storable(outcome.error) if outcome.error else None, not_before=outcome.not_before,
+                        fresh_session=outcome.fresh_session, fields=fields,
                     )
                 if recorded is None:
                     log.warning("run %s attempt %s was superseded; its end is not recorded", self.run_id,
@@ -266,9 +284,9 @@ class RunAttempt:
 
     def _read_stderr(self, writer: events.BatchWriter) -> None:
         assert self.process is not None and self.process.popen.stderr is not None
-        for line_no, line in enumerate(self.process.popen.stderr, start=1):
-            line = line.rstrip("\n")
-            self._stderr_tail.append(line[:2000])
+        for line_no, raw in enumerate(self.process.popen.stderr, start=1):
+            line = decode_output(raw.rstrip(b"\n"))
+            self._stderr_tail.append(storable(line[:2000]))
             writer.add_raw("stderr", line_no, line)
 
     def _supervise(self) -> None:
@@ -303,6 +321,10 @@ class RunAttempt:
                     self._stop_process("lost its lease")
                 elif cancel_requested and not self.flags.cancelled:
                     self.cancel()
+
+    def _cancel_requested(self) -> bool:
+        with db.transaction() as conn:
+            return runs.cancel_requested(conn, self.run_id)
 
     def _stop_process(self, reason: str) -> None:
         if self.process is not None:

@@ -16,6 +16,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from workers.attempt_supervisor import CANNOT_START
 from workers.runtime_types import Outcome, RunSummary
 
 STDERR_IN_ERROR = 1500  # characters of stderr quoted in an error message
@@ -97,6 +98,9 @@ def _from_result(summary: RunSummary, *, resumed: bool, now: datetime) -> Outcom
 
 
 def _without_result(exit_code: int | None, stderr_tail: str, *, resumed: bool) -> Outcome:
+    if CANNOT_START in stderr_tail:
+        return Outcome("cli_not_found", "failed",
+                       "The agent's command could not be started." + _stderr_note(stderr_tail))
     if _ROOT_BYPASS in stderr_tail:
         return Outcome("config_error", "failed",
                        "claude refuses bypassPermissions when running as root. Run Gamma as a normal user, choose "

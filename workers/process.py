@@ -1,187 +1,161 @@
-"""Agent processes: spawned in their own process group, stopped as a group (SIGTERM, then SIGKILL)."""
+"""Agent processes: each attempt runs under its own supervisor (workers/attempt_supervisor.py).
+
+    process = AgentProcess(spec, heartbeat_timeout=10, grace=5)
+    for raw in process.popen.stdout: …        # bytes: the agent's output, verbatim
+    process.beat()                            # the worker's heartbeat (WorkerRuntime calls it every 0.5 s)
+    process.stop("cancelled", grace=5)        # SIGTERM everything of the attempt, SIGKILL after the grace
+
+The supervisor holds every process of the attempt in its subtree (it is a child subreaper) and ends them all
+when the worker stops it, when the agent's command exits, or when the worker's heartbeat stops — also when the
+worker died or froze. The marker sweep (`sweep_orphans`) remains a second line of defence for processes whose
+supervisor was itself killed outright when no sandbox holds them.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable
+from pathlib import Path
+
+import psutil
 
 from workers.runtime_types import LaunchSpec
 
+SUPERVISOR = Path(__file__).resolve().parent / "attempt_supervisor.py"
+SUPERVISOR_EXIT_MARGIN = 3.0  # seconds past the grace before the supervisor itself is killed
+MARKERS = ("GAMMA_RUN_ID", "GAMMA_RUN_ATTEMPT", "GAMMA_WORKER_ID")
+
 
 class AgentProcess:
-    def __init__(self, spec: LaunchSpec) -> None:
+    def __init__(self, spec: LaunchSpec, *, heartbeat_timeout: float, grace: float) -> None:
         self.spec = spec
         self._stop_lock = threading.Lock()
         self.stop_reason: str | None = None
-        self.popen = subprocess.Popen(
-            spec.argv,
-            cwd=spec.cwd,
-            env=spec.env,
-            stdin=subprocess.PIPE if spec.stdin_text is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group: killpg reaches the tools it spawned too
-            preexec_fn=_die_with_parent,
-            bufsize=1,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-        )
-        self.pgid = self.popen.pid
+        beat_read, self._beat_write = os.pipe()
+        os.set_blocking(self._beat_write, False)
+        argv = [sys.executable, "-I", str(SUPERVISOR), "--heartbeat-fd", str(beat_read),
+                "--heartbeat-timeout", f"{heartbeat_timeout:g}", "--grace", f"{grace:g}", "--", *spec.argv]
+        try:
+            self.popen = subprocess.Popen(
+                argv,
+                cwd=spec.cwd,
+                env=spec.env,
+                stdin=subprocess.PIPE if spec.stdin_text is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # a signal to the worker's process group (a terminal's) is not for it
+                pass_fds=(beat_read,),
+                bufsize=0,
+            )
+        except BaseException:
+            os.close(self._beat_write)
+            raise
+        finally:
+            os.close(beat_read)
         self.marker = (spec.env.get("GAMMA_RUN_ID"), spec.env.get("GAMMA_RUN_ATTEMPT"))
         if spec.stdin_text is not None:
-            threading.Thread(target=self._feed_stdin, args=(spec.stdin_text,), daemon=True).start()
+            threading.Thread(target=self._feed_stdin, args=(spec.stdin_text.encode(),), daemon=True).start()
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
-    def _feed_stdin(self, text: str) -> None:
+    def beat(self) -> None:
+        """Tell the supervisor the worker is alive (it ends the attempt when these stop)."""
+        with contextlib.suppress(OSError):  # full pipe (it reads soon), or closed (the attempt is over)
+            os.write(self._beat_write, b".")
+
+    def close(self) -> None:
+        """After the attempt ended: release the heartbeat pipe."""
+        with contextlib.suppress(OSError):
+            os.close(self._beat_write)
+
+    def _feed_stdin(self, data: bytes) -> None:
         assert self.popen.stdin is not None
         with contextlib.suppress(BrokenPipeError, OSError, ValueError):
-            self.popen.stdin.write(text)
+            self.popen.stdin.write(data)
         with contextlib.suppress(BrokenPipeError, OSError, ValueError):
             self.popen.stdin.close()
 
     def stop(self, reason: str, grace: float) -> None:
-        """SIGTERM everything of this attempt, SIGKILL what is left after `grace` s. Idempotent; first reason wins.
-
-        "Everything" is the CLI's process group plus every process carrying this attempt's GAMMA_RUN_ID and
-        GAMMA_RUN_ATTEMPT: the CLI starts each Bash tool in a session of its own, out of the group's reach.
-        """
+        """SIGTERM everything of this attempt, SIGKILL what is left after `grace` s. Idempotent; first reason wins."""
         with self._stop_lock:
             if self.stop_reason is None:
                 self.stop_reason = reason
-        self._signal_all(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not self.alive():
-                return
-            time.sleep(0.05)
-        self._signal_all(signal.SIGKILL)
-
-    def alive(self) -> bool:
-        return group_alive(self.pgid) or bool(self._marked())
-
-    def _signal_all(self, sig: int) -> None:
-        kill_group(self.pgid, sig)
-        for pid in self._marked():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-
-    def _marked(self) -> list[int]:
-        run_id, attempt = self.marker
-        if run_id is None or attempt is None:
-            return []
-        return [pid for pid in _pids() if (m := _run_marker(pid)) and (m[0], str(m[1])) == (run_id, attempt)
-                and _is_live(pid)]
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(signal.SIGTERM)  # the supervisor passes it on, and kills after the grace
+            try:
+                self.popen.wait(grace + SUPERVISOR_EXIT_MARGIN)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.popen.kill()
+        self.kill_leftovers()
 
     def stop_async(self, reason: str, grace: float) -> None:
         threading.Thread(target=self.stop, args=(reason, grace), daemon=True, name="agent-stop").start()
 
-    def reap_group(self, grace: float) -> None:
-        """After the CLI exited: make sure nothing it spawned lingers."""
-        if self.alive():
-            self.stop(self.stop_reason or "leftover", grace)
+    def alive(self) -> bool:
+        return self.popen.poll() is None or bool(self._marked())
+
+    def kill_leftovers(self) -> None:
+        """After the supervisor exited: nothing of the attempt may remain (it only could if the supervisor was
+        killed outright, without a sandbox around its processes)."""
+        for process in self._marked():
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+    def _marked(self) -> list[psutil.Process]:
+        run_id, attempt = self.marker
+        if run_id is None or attempt is None:
+            return []
+        return [process for process, found in marked_processes()
+                if (found[0], str(found[1])) == (run_id, attempt)]
 
 
-_PR_SET_PDEATHSIG = 1
+def marked_processes() -> list[tuple[psutil.Process, tuple[str, int, str]]]:
+    """Live processes of agent attempts on this host, with their (run id, attempt, worker id) markers."""
+    found = []
+    for process in psutil.process_iter():
+        marker = run_marker(process)
+        if marker is not None:
+            found.append((process, marker))
+    return found
 
 
-def _die_with_parent() -> None:
-    """In the child: if the worker dies (even by SIGKILL) the kernel kills the CLI too, so a crashed worker
-    never leaves a CLI running beside the run's next attempt. Its own children are swept by `sweep_orphans`."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def run_marker(process: psutil.Process) -> tuple[str, int, str] | None:
+    try:
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        environ = process.environ()
+    except psutil.Error:
+        return None
+    run_id, attempt, worker_id = (environ.get(name) for name in MARKERS)
+    if run_id is None or worker_id is None or attempt is None or not attempt.isdigit():
+        return None
+    return run_id, int(attempt), worker_id
 
 
 def sweep_orphans(is_current: Callable[[str, int, str], bool | None]) -> list[int]:
-    """Kill process groups left by dead attempts on this host.
+    """Kill agent processes on this host whose attempt no longer owns its run.
 
     Every agent process (and everything it spawns) carries GAMMA_RUN_ID, GAMMA_RUN_ATTEMPT and GAMMA_WORKER_ID
     in its environment; `is_current(run_id, attempt, worker_id)` says whether that attempt still owns its run
     (None: not ours to judge — another Gamma installation's process — so it is left alone).
     """
     killed = []
-    seen: set[int] = set()
-    for pid in _pids():
-        marker = _run_marker(pid)
-        if marker is None:
-            continue
-        try:
-            pgid = os.getpgid(pid)
-        except ProcessLookupError:
-            continue
-        if pgid in seen:
-            continue
-        seen.add(pgid)
-        if is_current(*marker) is False:
-            kill_group(pgid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-            killed.append(pgid)
+    verdicts: dict[tuple[str, int, str], bool | None] = {}
+    for process, marker in marked_processes():
+        if marker not in verdicts:
+            verdicts[marker] = is_current(*marker)
+        if verdicts[marker] is False:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+                killed.append(process.pid)
     return killed
 
-
-def _run_marker(pid: int) -> tuple[str, int, str] | None:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            environ = f.read().split(b"\0")
-    except OSError:
-        return None
-    run_id = attempt = worker_id = None
-    for item in environ:
-        if item.startswith(b"GAMMA_RUN_ID="):
-            run_id = item[13:].decode(errors="replace")
-        elif item.startswith(b"GAMMA_RUN_ATTEMPT="):
-            attempt = item[18:].decode(errors="replace")
-        elif item.startswith(b"GAMMA_WORKER_ID="):
-            worker_id = item[16:].decode(errors="replace")
-    if run_id is None or worker_id is None or attempt is None or not attempt.isdigit():
-        return None
-    return run_id, int(attempt), worker_id
-
-
-def kill_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # Zombies count as gone: the group exists only until they are reaped.
-    return any(_is_live_member(pid, pgid) for pid in _pids())
-
-
-def _pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2:].split()
-
-
-def _is_live_member(pid: int, pgid: int) -> bool:
-    fields = _stat_fields(pid)
-    return fields is not None and int(fields[2]) == pgid and fields[0] != "Z"
-
-
-def _is_live(pid: int) -> bool:
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] != "Z"

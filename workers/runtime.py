@@ -3,7 +3,9 @@
 - heartbeat: a `workers` row renewed every reaper interval (health, doctor);
 - reaper: re-queues or ends runs whose lease expired (a killed worker), within lease + interval seconds,
   without waiting for dramatiq-pg's random rescan, and re-sends queued runs whose message was not taken;
-- control: one LISTEN connection on `gamma_control`, so a cancel reaches the run's process on any host.
+- control: one LISTEN connection on `gamma_control`, so a cancel reaches the run's process on any host;
+- pulse: every half second a heartbeat to each attempt's supervisor, which ends the attempt when they stop
+  (this process died or froze), before the reaper can hand the run to another attempt.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import Protocol
 import psycopg
 
 from orchestrator import runs
-from shared import db
+from shared import db, host_checks
 from shared.config import get_settings
 from shared.ids import new_id
 from workers import process
 
 log = logging.getLogger(__name__)
+
+PULSE_SECONDS = 0.5
 
 
 class ActiveRun(Protocol):
@@ -34,6 +38,8 @@ class ActiveRun(Protocol):
     def hand_back(self) -> None: ...
 
     def wait_done(self, timeout: float) -> bool: ...
+
+    def beat(self) -> None: ...
 
 
 class WorkerRuntime:
@@ -51,12 +57,17 @@ class WorkerRuntime:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        sandboxed, sandbox_note = host_checks.sandbox_status(self.settings)
+        if not sandboxed:
+            log.warning("agent sandbox: %s", sandbox_note)
         with db.transaction() as conn:
             conn.execute(
-                "INSERT INTO workers (id, host, pid, threads, version) VALUES (%s, %s, %s, %s, %s)",
-                (self.worker_id, self.host, os.getpid(), self.settings.worker_threads, "gamma"),
+                "INSERT INTO workers (id, host, pid, threads, version, sandbox) VALUES (%s, %s, %s, %s, %s, %s)",
+                (self.worker_id, self.host, os.getpid(), self.settings.worker_threads, "gamma",
+                 sandbox_note if sandboxed else f"NONE: {sandbox_note}"),
             )
-        for target, name in ((self._maintenance_loop, "gamma-reaper"), (self._control_loop, "gamma-control")):
+        for target, name in ((self._maintenance_loop, "gamma-reaper"), (self._control_loop, "gamma-control"),
+                             (self._pulse_loop, "gamma-pulse")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -110,6 +121,13 @@ class WorkerRuntime:
             except Exception:  # keep the loop alive through database hiccups
                 log.exception("worker maintenance failed")
 
+    def _pulse_loop(self) -> None:
+        while not self._stopped.wait(PULSE_SECONDS):
+            with self._lock:
+                active = list(self._active.values())
+            for run in active:
+                run.beat()
+
     def maintain_once(self) -> None:
         with db.transaction() as conn:
             conn.execute(
@@ -120,11 +138,13 @@ class WorkerRuntime:
                 " AND heartbeat_at < now() - make_interval(secs => %s)",
                 (max(60.0, self.settings.lease_seconds * 2),),
             )
-        self.sweep_orphans()
+        # Reap first: a run taken from a dead attempt is no longer current, so the sweep below ends what is left
+        # of that attempt on this host (its supervisor normally has already).
         with db.transaction() as conn:
-            reaped = runs.reap_expired(conn)
+            reaped = runs.reap_expired(conn, margin=self.settings.takeover_margin)
         if reaped:
             log.warning("reaped %d run(s) with expired leases: %s", len(reaped), [r["id"] for r in reaped])
+        self.sweep_orphans()
         if not self.shutting_down.is_set():
             with db.transaction() as conn:
                 runs.redispatch_stale(conn)
@@ -133,7 +153,7 @@ class WorkerRuntime:
         """Kill local agent processes whose attempt no longer owns its run (e.g. left by a killed worker)."""
         with self._lock:
             local = {(run.run_id, getattr(run, "attempt", -1)) for run in self._active.values()}
-        cache: dict[str, tuple[str, int] | None] = {}
+        cache: dict[str, int | None] = {}
         ours: dict[str, bool] = {}
 
         def is_current(run_id: str, attempt: int, worker_id: str) -> bool | None:
@@ -146,10 +166,9 @@ class WorkerRuntime:
                 if not ours[worker_id]:
                     return None  # started by a worker of another database: not ours to judge
                 if run_id not in cache:
-                    row = conn.execute("SELECT state, attempt FROM runs WHERE id = %s", (run_id,)).fetchone()
-                    cache[run_id] = (row["state"], row["attempt"]) if row else None
-            # Another worker on this host may own it: only its exact running attempt is left alone.
-            return cache[run_id] == ("running", attempt)
+                    cache[run_id] = runs.current_attempt(conn, run_id)
+            # Another worker on this host may own it: only its exact attempt, while its lease holds, is left alone.
+            return cache[run_id] == attempt
 
         killed = process.sweep_orphans(is_current)
         if killed:

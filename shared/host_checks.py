@@ -1,0 +1,59 @@
+"""Facts about this host that decide what Gamma can do here, for the worker, `gamma doctor` and the health API.
+
+- `sandbox_availability()`: whether bubblewrap runs here with the namespaces the agent sandbox uses
+  (workers/sandbox.py explains the sandbox itself);
+- `sandbox_status(settings)`: that, as one sentence, with what it means under GAMMA_SANDBOX.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+
+from shared.config import Settings
+
+# The namespaces and base mounts of every sandbox (workers/sandbox.py adds the per-run mounts).
+SANDBOX_BASE_ARGS = ("--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                     "--unshare-cgroup-try", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev",
+                     "--proc", "/proc", "--tmpfs", "/tmp")
+
+
+@dataclass(frozen=True)
+class Availability:
+    usable: bool
+    detail: str  # the bwrap path and version, or why it cannot be used
+
+
+@cache
+def sandbox_availability(binary: str = "bwrap") -> Availability:
+    """Whether bubblewrap runs here with the namespaces Gamma asks for (checked once per process)."""
+    path = shutil.which(binary)
+    if path is None:
+        return Availability(False, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    try:
+        probe = subprocess.run([path, *SANDBOX_BASE_ARGS, "--", "true"], capture_output=True, text=True, timeout=30,
+                               stdin=subprocess.DEVNULL, check=False)
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30,
+                                 check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        return Availability(False, f"{path} cannot run: {error}")
+    if probe.returncode != 0:
+        why = probe.stderr.strip() or f"exit code {probe.returncode}"
+        return Availability(False, f"{path} cannot create its namespaces here ({why}); allow unprivileged user "
+                                   "namespaces (sysctl kernel.unprivileged_userns_clone=1) or run Gamma as root")
+    return Availability(True, f"{path} ({version})")
+
+
+def sandbox_status(settings: Settings) -> tuple[bool, str]:
+    """(ok, sentence) for `gamma doctor` and the health API."""
+    chosen = settings.sandbox
+    if chosen == "off":
+        return False, "off (GAMMA_SANDBOX=off): agents can read the worker's environment and Gamma's files"
+    found = sandbox_availability()
+    if found.usable:
+        return True, f"bubblewrap: {found.detail}"
+    consequence = ("runs fail until it works" if chosen == "bwrap"
+                   else "agents run WITHOUT a boundary: they can read the worker's environment and Gamma's files")
+    return False, f"{found.detail}; {consequence}"

@@ -1,0 +1,186 @@
+"""The attempt supervisor: the one process a worker starts per run attempt. It starts the agent's command and
+makes sure that nothing of the attempt outlives it.
+
+    python -I attempt_supervisor.py --heartbeat-fd 3 --heartbeat-timeout 10 --grace 5 -- COMMAND [ARG…]
+
+- It is a child subreaper (PR_SET_CHILD_SUBREAPER): every process the command starts stays in its subtree, also
+  one that double-forks or calls setsid (the CLI starts each Bash tool in a session of its own), so "every
+  process of this attempt" is exactly its descendants.
+- The worker writes a byte to the heartbeat pipe every half second. When the pipe closes (the worker died, even
+  by SIGKILL) or stays silent for --heartbeat-timeout seconds (the worker is frozen: SIGSTOP, a stalled host),
+  it kills every descendant at once and exits — before the run's lease can expire, so no second attempt ever
+  runs beside this one.
+- SIGTERM (the worker stops the attempt: cancel, timeout, hand-back): SIGTERM to every descendant, SIGKILL to
+  whatever is left after --grace seconds.
+- When the command exits, whatever it left behind gets the same treatment, and the supervisor exits with the
+  command's status (a death by signal is reproduced), so the worker sees the command's exit as its own child's.
+
+It writes only to stderr (stdout is the agent's stream) and uses only the standard library, so it starts in a
+few milliseconds; run it with `python -I` as a file, not as a module of the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import errno
+import os
+import select
+import signal
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+POLL_SECONDS = 0.5  # upper bound between checks; a child's exit or a signal wakes the loop at once
+PREFIX = "gamma-supervisor:"
+CANNOT_START = f"{PREFIX} cannot start"
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below `root` (zombies excluded), parents before children."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != b"Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    queue = list(children.get(root, ()))
+    while queue:
+        pid = queue.pop(0)
+        found.append(pid)
+        queue.extend(children.get(pid, ()))
+    return found
+
+
+def signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class Supervisor:
+    def __init__(self, argv: list[str], heartbeat_fd: int, heartbeat_timeout: float, grace: float) -> None:
+        self.argv = argv
+        self.heartbeat_fd = heartbeat_fd
+        self.heartbeat_timeout = heartbeat_timeout
+        self.grace = grace
+        self.me = os.getpid()
+        self.child: int | None = None
+        self.child_status: int | None = None
+        self.stop_requested = False
+        self.kill_at: float | None = None  # when a stop's grace ends
+
+    def run(self) -> int:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        signal.set_wakeup_fd(wake_write)  # a signal (SIGCHLD, SIGTERM) makes select() return at once
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the worker's to handle
+        os.set_inheritable(self.heartbeat_fd, False)  # the command has no business with it
+        try:
+            self.child = os.posix_spawnp(self.argv[0], self.argv, os.environ,
+                                         setsigdef=(signal.SIGINT, signal.SIGTERM, signal.SIGCHLD))
+        except OSError as error:
+            print(f"{CANNOT_START} {self.argv[0]!r}: {error.strerror}", file=sys.stderr, flush=True)
+            return 127 if error.errno == errno.ENOENT else 126
+        last_beat = time.monotonic()
+        while self.child_status is None:
+            self._reap()
+            if self.child_status is not None:
+                break
+            now = time.monotonic()
+            if self.kill_at is not None and now >= self.kill_at:
+                signal_all(descendants(self.me), signal.SIGKILL)
+                self.kill_at = None
+            if now - last_beat > self.heartbeat_timeout:
+                return self._abandon(f"no heartbeat from the worker for {self.heartbeat_timeout:.0f} s")
+            ready, _, _ = select.select([self.heartbeat_fd, wake_read], [], [], POLL_SECONDS)
+            if wake_read in ready:
+                os.read(wake_read, 4096)
+            if self.heartbeat_fd in ready:
+                if not os.read(self.heartbeat_fd, 4096):
+                    return self._abandon("the worker is gone")
+                last_beat = time.monotonic()
+        self._clear_leftovers()
+        return self._exit_like_child()
+
+    def _on_stop(self, signum: int, frame: object) -> None:
+        if not self.stop_requested:
+            self.stop_requested = True
+            signal_all(descendants(self.me), signal.SIGTERM)
+            self.kill_at = time.monotonic() + self.grace
+
+    def _reap(self) -> None:
+        """Collect every exited child (orphans are ours to reap too), remembering the command's status."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.child:
+                self.child_status = status
+
+    def _clear_leftovers(self) -> None:
+        """The command exited: SIGTERM what it left running, SIGKILL what is left once the grace is over."""
+        left = descendants(self.me)
+        if not left:
+            return
+        signal_all(left, signal.SIGTERM)
+        deadline = self.kill_at if self.kill_at is not None else time.monotonic() + self.grace
+        while time.monotonic() < deadline and descendants(self.me):
+            time.sleep(0.05)
+            self._reap()
+        self._kill_all()
+
+    def _kill_all(self) -> None:
+        while left := descendants(self.me):
+            signal_all(left, signal.SIGKILL)
+            time.sleep(0.01)
+            self._reap()
+        self._reap()
+
+    def _abandon(self, why: str) -> int:
+        """The worker cannot look after this attempt any more: end all of it now."""
+        print(f"{PREFIX} {why}; stopping the attempt", file=sys.stderr, flush=True)
+        self._kill_all()
+        return 75  # EX_TEMPFAIL: the attempt did not end by itself
+
+    def _exit_like_child(self) -> int:
+        status = self.child_status
+        assert status is not None
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            if signum not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be caught anyway
+                signal.signal(signum, signal.SIG_DFL)
+            os.kill(self.me, signum)
+            return 128 + signum  # not reached for deadly signals
+        return os.waitstatus_to_exitcode(status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="attempt_supervisor", description=__doc__.splitlines()[0])
+    parser.add_argument("--heartbeat-fd", type=int, required=True)
+    parser.add_argument("--heartbeat-timeout", type=float, required=True)
+    parser.add_argument("--grace", type=float, required=True)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("a command is required after --")
+    return Supervisor(command, args.heartbeat_fd, args.heartbeat_timeout, args.grace).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
