@@ -125,3 +125,22 @@ def test_a_spent_team_budget_refuses_new_runs_before_launching_anything(stack: S
     second = stack.wait_run(stack.say(team["id"], "[[brain:echo]] and more"))
     assert (second["state"], second["outcome"]) == ("failed", "budget_exceeded")
     assert "budget" in second["error"] and second["pid"] is None, "refused before any process started"
+
+
+def test_a_binary_file_streamed_through_a_real_run_loses_nothing(stack: Stack, team: dict):
+    """`cat` of a binary (NUL bytes, invalid UTF-8) through the CLI's Bash tool: every event and line is kept."""
+    binary = "printf 'head\\000nul \\377\\376 tail'; head -c 2048 /bin/true"
+    run_id = stack.say(team["id"], f'[[brain:write_file cmd="{binary}" path=after-binary.txt]] cat a binary')
+    run = stack.wait_run(run_id)
+    assert (run["state"], run["outcome"]) == ("succeeded", "success"), run["error"]
+    events = stack.events(team["id"], run_id=run_id)
+    kinds = [e["kind"] for e in events]
+    assert kinds[-1] == "run.finished" and "agent.result" in kinds, "events after the binary output were kept"
+    bash = next(e["payload"]["content"] for e in events if e["kind"] == "agent.tool_result" and "head" in
+                e["payload"]["content"])
+    assert "head\\u0000nul" in bash, "the NUL is kept, escaped"
+    assert [e for e in events if e["kind"] == "run.warning" and e["payload"].get("topic") != "sandbox"] == []
+    lines = stack.api("GET", f"/api/runs/{run_id}/lines", params={"limit": 5000}).json()["lines"]
+    assert any("head\\\\u0000nul" in line["line"] or "head\\u0000nul" in line["line"] for line in lines)
+    assert json.loads(lines[-1]["line"])["type"] == "result", "the last raw line is the CLI's result"
+

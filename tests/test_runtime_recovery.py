@@ -128,6 +128,23 @@ def test_a_cli_that_lingers_after_its_result_is_reaped(stack: Stack, tmp_path):
         assert agent_processes(run["id"]) == {}
 
 
+def test_raw_nul_and_invalid_utf8_on_the_clis_stdout_and_stderr_are_stored_escaped(stack: Stack, tmp_path):
+    sample = REPO / "tests" / "fixtures" / "claude-stream-json" / "01-simple-success.stdout.jsonl"
+    cli = _fake_cli(tmp_path, "cat > /dev/null\nprintf 'raw\\000nul \\377 end\\n'\n"
+                              f"printf 'err\\000 \\376\\n' >&2\ncat \"{sample}\"")
+    with stack.worker({"GAMMA_CLAUDE_BIN": cli}):
+        team = stack.create_team()
+        run = stack.wait_run(stack.say(team["id"], "print binary, then a result"))
+        assert (run["state"], run["outcome"]) == ("succeeded", "success"), run["error"]
+        stdout = stack.api("GET", f"/api/runs/{run['id']}/lines").json()["lines"]
+        stderr = stack.api("GET", f"/api/runs/{run['id']}/lines", params={"stream": "stderr"}).json()["lines"]
+        assert stdout[0]["line"] == "raw\\u0000nul \\xff end"
+        assert stderr[0]["line"] == "err\\u0000 \\xfe"
+        raw = next(e for e in stack.events(team["id"], run_id=run["id"]) if e["kind"] == "agent.raw")
+        assert raw["payload"]["data"]["text"] == "raw\\u0000nul \\xff end"
+        assert stack.events(team["id"], run_id=run["id"])[-1]["kind"] == "run.finished"
+
+
 def test_a_missing_cli_fails_the_run_saying_so(stack: Stack):
     with stack.worker({"GAMMA_CLAUDE_BIN": "/nonexistent/claude"}):
         team = stack.create_team()
