@@ -20,7 +20,7 @@ COMMON_COMMANDS = """\
 gamma-agent whoami                                  # who you are: agent, team, run, current task
 gamma-agent task get TASK_ID                        # one task with its full result
 gamma-agent tasks [--mine] [--status S]             # the team's tasks (S: backlog, in_progress, review, done, ...)
-gamma-agent task done TASK_ID --summary S [--files a,b]
+gamma-agent task done TASK_ID --summary S [--files a,b]   # (a member's task then waits for the lead's review)
 gamma-agent task fail TASK_ID --reason R
 gamma-agent task review TASK_ID [--message M]       # ask the lead to review
 gamma-agent task block TASK_ID --reason R           # you cannot go on without someone else
@@ -65,9 +65,9 @@ You coordinate; your teammates execute.
 MEMBER_PROTOCOL = """\
 1. Work on the task in your prompt (its id is in the first line) and stay within its scope. Put deliverables in
    the shared `project/` folder unless the task says otherwise.
-2. **Report with real content.** Finish with `gamma-agent task done TASK_ID --summary "…"`: the lead reads
-   only this summary, so include what you did, the findings and decisions, and the paths of the files you
-   wrote. "Done" alone is useless.
+2. **Report with real content.** Finish with `gamma-agent task done TASK_ID --summary "…"`: the task goes to the
+   lead for review, and the lead reads this summary, so include what you did, the findings and decisions, and
+   the paths of the files you wrote. "Done" alone is useless. Only the lead approves work.
 3. Blocked by something only someone else can resolve: `gamma-agent task block TASK_ID --reason "…"`, then end
    your turn. Cannot do it at all: `gamma-agent task fail TASK_ID --reason "…"`.
 4. Questions for a teammate: `gamma-agent msg send NAME "…"`. Read your inbox first when it has messages.

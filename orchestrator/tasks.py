@@ -120,10 +120,13 @@ def open_task_ids(conn: psycopg.Connection, *, team_id: str | None = None, assig
 
 
 def create(conn: psycopg.Connection, team_id: str, specs: list[TaskSpec], actor: Actor = USER, *,
-           retry_of: str | None = None) -> list[dict[str, Any]]:
+           retry_of: str | None = None, plan: bool = False) -> list[dict[str, Any]]:
     """Create tasks (a plan is several) in the team's open round, each with a queued run for its assignee."""
     from orchestrator import teams  # noqa: PLC0415
 
+    if plan and not actor.is_user and not actor.is_lead:
+        raise Forbidden("only the team lead plans; create a task for yourself with `gamma-agent task create`, "
+                        "or ask the lead with `gamma-agent msg send <lead> ...`")
     if not specs:
         raise Invalid("no tasks given")
     if not actor.is_user and actor.team_id != team_id:
@@ -265,11 +268,16 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
         return request_review(conn, actor, task_id, message, summary=summary, files=files)
     task = get(conn, task_id)
     _check_access(task, actor, write=True)
-    if not actor.is_user and not actor.is_lead and status not in MEMBER_TARGETS:
+    member = not actor.is_user and not actor.is_lead
+    if member and status not in MEMBER_TARGETS:
         raise Forbidden(f"members can set their task to {', '.join(MEMBER_TARGETS)}; {status!r} is for the lead")
     approving = task["stage"] == "review"
+    if member and status == "done" and approving:
+        raise Forbidden(f"task {task_id} is waiting for the lead's review; only the lead approves work")
     if status == "done" and not summary and not approving and not (task["result"] or {}).get("summary"):
         raise Invalid("a summary is required to mark a task done: say what was done, the findings and file paths")
+    if member and status == "done":  # a member's "done" submits the work; the lead approves it (or not)
+        return request_review(conn, actor, task_id, message, summary=summary, files=files)
     if status == "failed" and not (reason or summary):
         raise Invalid("a reason is required to fail a task")
     rework = status == "in_progress" and task["stage"] == "review" and task["assigned_to"] not in (

@@ -114,6 +114,8 @@ def test_lead_only_actions_are_refused_to_members(client, crew, lead):
     refused(client.post("/agent/v1/tasks", json={"title": "for bob", "assignee": "Bob"}, headers=alice), 403,
             "only the team lead")
     refused(client.post("/agent/v1/plan", json={"tasks": [{"title": "a", "assignee": "Bob"}]}, headers=alice), 403)
+    refused(client.post("/agent/v1/plan", json={"tasks": [{"title": "for me"}]}, headers=alice), 403,
+            "only the team lead plans")
     refused(client.post("/agent/v1/broadcast", json={"message": "hey all"}, headers=alice), 403, "only the team lead")
     refused(client.post("/agent/v1/goal-done", json={"summary": "done!"}, headers=alice), 403, "only the team lead")
     refused(client.post(f"/agent/v1/tasks/{task['id']}/assign", json={"assignee": "Bob"}, headers=alice), 403)
@@ -160,9 +162,14 @@ def test_a_member_reports_with_real_content(client, crew, lead):
     done = ok(client.post(f"/agent/v1/tasks/{task['id']}/status",
                           json={"status": "done", "summary": "Endpoints in project/api.py; 12 tests pass",
                                 "files": ["project/api.py"]}, headers=alice))
-    assert done["stage"] == "done" and done["result"]["files"] == ["project/api.py"]
+    assert done["stage"] == "review" and done["result"]["files"] == ["project/api.py"], "submitted for review"
+    refused(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "done", "summary": "me again"},
+                        headers=alice), 403, "only the lead approves")
     got = ok(client.get(f"/agent/v1/tasks/{task['id']}", headers=lead["headers"]))
     assert got["result"]["summary"].startswith("Endpoints")
+    approved = ok(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "done"},
+                              headers=lead["headers"]))
+    assert approved["stage"] == "done"
     refused(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "in_progress"}, headers=alice), 409,
             "final state")
 

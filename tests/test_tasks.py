@@ -123,14 +123,31 @@ def test_final_states_are_immutable(crew):
     run, _ = start(crew.alice["id"])
     alice = actor_of(run)
     with db.transaction() as conn:
-        done = tasks.update_status(conn, alice, task["id"], "done", summary="Built it: api.py", files=["api.py"])
+        submitted = tasks.update_status(conn, alice, task["id"], "done", summary="Built it: api.py", files=["api.py"])
+    assert submitted["stage"] == "review", "a member's done submits the work for the lead's review"
+    assert submitted["result"] == {"summary": "Built it: api.py", "files": ["api.py"]}
+    with db.transaction() as conn:
+        done = tasks.update_status(conn, lead_actor(crew)[0], task["id"], "done")
     assert done["stage"] == "done" and done["result"] == {"summary": "Built it: api.py", "files": ["api.py"]}
     assert done["completed_at"] is not None
     for status in ("in_progress", "failed", "review"):
         with pytest.raises(Conflict, match="final state"), db.transaction() as conn:
             tasks.update_status(conn, alice, task["id"], status, reason="again", summary="x")
     events = event_kinds(crew.team_id, task_id=task["id"])
-    assert events.count("task.updated") == 2  # backlog → in_progress (run start), in_progress → done
+    assert events.count("task.updated") == 3  # backlog → in_progress (run start) → review → done (the lead)
+
+
+def test_members_cannot_approve_their_own_work_or_plan(crew):
+    (task,) = create(crew, TaskSpec("t", assignee="Alice"))
+    run, _ = start(crew.alice["id"])
+    alice = actor_of(run)
+    with db.transaction() as conn:
+        tasks.update_status(conn, alice, task["id"], "review", summary="please look")
+    with pytest.raises(Forbidden, match="only the lead approves"), db.transaction() as conn:
+        tasks.update_status(conn, alice, task["id"], "done", summary="approving myself")
+    with pytest.raises(Forbidden, match="only the team lead plans"), db.transaction() as conn:
+        tasks.create(conn, crew.team_id, [TaskSpec("mine")], alice, plan=True)
+    assert row("tasks", task["id"])["stage"] == "review"
 
 
 def test_members_change_only_their_own_tasks_and_need_real_content(crew):
@@ -177,7 +194,7 @@ def test_a_task_the_agent_settled_itself_is_left_alone(crew):
         tasks.update_status(conn, actor_of(run), task["id"], "done", summary="real summary")
     finish(run, "failed", text="crashed afterwards", error="exit 1")
     settled = row("tasks", task["id"])
-    assert settled["stage"] == "done" and settled["result"]["summary"] == "real summary"
+    assert settled["stage"] == "review" and settled["result"]["summary"] == "real summary"
 
 
 def test_finishing_a_queued_task_early_drops_its_waiting_run(crew):
@@ -186,7 +203,7 @@ def test_finishing_a_queued_task_early_drops_its_waiting_run(crew):
     with db.transaction() as conn:
         tasks.update_status(conn, actor_of(run), second["id"], "done", summary="did both in one go")
     assert [r["task_id"] for r in queued(crew.alice["id"])] == []
-    assert row("tasks", second["id"])["stage"] == "done"
+    assert row("tasks", second["id"])["stage"] == "review"
 
 
 def test_cancel_cancels_the_runs_and_settles_the_task(crew):

@@ -44,14 +44,18 @@ def test_a_goal_becomes_delegated_work_one_wake_a_review_and_an_answer(stack: St
     tasks = stack.api("GET", f"/api/teams/{team_id}/tasks").json()["tasks"]
     assert sorted(t["assignee"]["name"] for t in tasks) == ["Alice", "Bob"]
     for task in tasks:
-        assert task["stage"] == "done" and task["created_by_name"] == "Lead"
+        assert task["stage"] == "done" and task["created_by_name"] == "Lead", "the lead approved it"
         assert task["result"]["summary"].startswith("Wrote ")
         assert (stack.home / "workspaces" / team_id / "project" / f"{task['id']}.md").exists()
-        assert f'- {task["id"]} — "{task["title"]}" by {task["assignee"]["name"]} [done]' in wake["prompt"]
+        assert f'- {task["id"]} — "{task["title"]}" by {task["assignee"]["name"]} [review]' in wake["prompt"]
 
-    kinds = [e["kind"] for e in stack.events(team_id)]
+    log = stack.events(team_id)
+    kinds = [e["kind"] for e in log]
     assert kinds.count("round.waking") == 1 and kinds.count("task.created") == 2
-    assert kinds.index("round.waking") > max(i for i, k in enumerate(kinds) if k == "task.updated")
+    settling = [i for i, e in enumerate(log) if e["kind"] == "task.updated" and e["payload"]["to"] == "review"]
+    approvals = [i for i, e in enumerate(log) if e["kind"] == "task.updated" and e["payload"]["to"] == "done"]
+    assert len(settling) == 2 and len(approvals) == 2
+    assert max(settling) < kinds.index("round.waking") < min(approvals), "woken once both were settled"
 
     chat = wait_for(lambda: _chat_when(stack, team_id, 4), what="the lead's review in the chat")
     # The lead's first reply and the wake notice may land in either order; the review always comes last.

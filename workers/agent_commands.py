@@ -25,6 +25,11 @@ def task_done(task_id: str, summary: str) -> list[str]:
     return [PROGRAM, "task", "done", task_id, "--summary", summary]
 
 
+def approve(task_id: str) -> list[str]:
+    """The lead accepts a task that waits in review."""
+    return [PROGRAM, "task", "update", task_id, "--status", "done"]
+
+
 def list_tasks() -> list[str]:
     return [PROGRAM, "tasks"]
 
@@ -61,6 +66,12 @@ def teammate_names(output: str) -> list[str]:
         str(item["name"]) for item in records(output)
         if item.get("name") and not (item.get("is_lead") or item.get("lead") or item.get("role") == "lead")
     ]
+
+
+def task_ids_in_stage(output: str, stage: str) -> list[str]:
+    """Ids of the tasks in `gamma-agent tasks` output that are in `stage` (e.g. the ones to review)."""
+    return [str(item["id"]) for item in records(output) if TASK_ID_RE.fullmatch(str(item.get("id", "")))
+            and str(item.get("stage") or item.get("status") or "").lower() == stage]
 
 
 def open_task_ids(output: str) -> list[str]:

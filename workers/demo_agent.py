@@ -126,6 +126,11 @@ def lead_plan(session: DemoSession, prompt: str) -> str:
 def lead_review(session: DemoSession, prompt: str) -> str:
     session.say("My teammates reported back; let me read their results.")
     ok, output = session.run(cmd.list_tasks(), "List the team's tasks")
+    to_approve = cmd.task_ids_in_stage(output, "review")
+    for task_id in to_approve:
+        session.run(cmd.approve(task_id), f"Approve {task_id}")
+    if to_approve:
+        ok, output = session.run(cmd.list_tasks(), "List the team's tasks again")
     lines = []
     for record in cmd.records(output):
         if cmd.TASK_ID_RE.fullmatch(str(record.get("id", ""))):

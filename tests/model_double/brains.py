@@ -19,7 +19,8 @@ Requests the CLI makes on the side (the session title) never reach a brain.
 - `lead` [members=A,B, member_brain=member]: plans one `gamma-agent task create` per member (the description
   carries `[[brain:member]]`; `member_brain=none` leaves it out; no `members`: asks `gamma-agent teammates`)
   and ends its turn. On a later prompt in a session where it already planned, it reviews (`lead_review`).
-- `lead_review`: `gamma-agent tasks`, then a summary of the output.
+- `lead_review`: `gamma-agent tasks`, approves every task in review (`gamma-agent task update ID --status done`),
+  then a summary of the task list.
 - `member` [file]: takes its task id from the prompt (else from `gamma-agent tasks`), writes `file` (default
   ../../project/<task id>.md, i.e. the team's project folder), runs `gamma-agent task done <id> --summary …`,
   then answers.
@@ -94,6 +95,7 @@ _CREATE = runs(cmd.task_create("", "", "")[:3])
 _DONE = runs(cmd.task_done("", "")[:3])
 _TASKS = runs(cmd.list_tasks())
 _TEAMMATES = runs(cmd.list_teammates())
+_APPROVE = runs(cmd.approve("")[:3])
 
 
 # ---------------------------------------------------------------------------------------------- simple brains
@@ -208,6 +210,10 @@ def lead_review(conv: Conversation) -> Reply:
     if not listed:
         return Turn([Text("My teammates reported back; let me read their results."),
                      bash(cmd.shell(cmd.list_tasks()), "List the team's tasks")])
+    to_approve = cmd.task_ids_in_stage(listed[-1].content, "review")
+    if to_approve and not conv.results_of(_APPROVE):
+        return Turn([Text(f"The work looks right; approving {len(to_approve)} task(s)."),
+                     *(bash(cmd.shell(cmd.approve(task_id)), f"Approve {task_id}") for task_id in to_approve)])
     return Turn([Text(f"Review done. Summary of the team's results:\n{listed[-1].content.strip()[:2000]}")])
 
 

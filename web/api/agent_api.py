@@ -2,7 +2,8 @@
 
 The caller is identified only by `Authorization: Bearer <GAMMA_AGENT_TOKEN>`, the per-run token, which is valid
 while its run is running. Ids in bodies never say who the caller is. An agent acts only inside its team; the
-lead-only actions (assigning to others, reassigning, cancelling, broadcast, goal done) answer 403 to members.
+lead-only actions (planning, assigning to others, reassigning, cancelling, broadcast, approving work in review,
+goal done) answer 403 to members; a member's `done` submits its task for the lead's review.
 
 GET  /agent/v1/me                          who am I: agent, team, run, current task, workspace paths
 POST /agent/v1/tasks                       {title, assignee?, description?, kind?, priority?} → 201
@@ -188,7 +189,7 @@ def create_task():
 def create_plan():
     body = json_body(Plan)
     specs = [t.spec() for t in body.tasks]
-    return reply({"tasks": as_caller(lambda c, a: tasks.create(c, a.team_id, specs, a))}, 201)
+    return reply({"tasks": as_caller(lambda c, a: tasks.create(c, a.team_id, specs, a, plan=True))}, 201)
 
 
 @bp.get("/tasks")
