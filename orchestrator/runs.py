@@ -370,25 +370,39 @@ def reap_expired(conn: psycopg.Connection, *, margin: float = 0.0, limit: int = 
 
     A run that asked to be cancelled ends `cancelled`; one that used up its attempts ends `interrupted`.
     """
+    return _take_back(conn, "state = 'running' AND lease_until < now() - make_interval(secs => %(margin)s)",
+                      {"margin": margin, "limit": limit},
+                      "stopped renewing its lease")
+
+
+def reap_owned_by(conn: psycopg.Connection, worker_ids: list[str]) -> list[dict[str, Any]]:
+    """Runs of worker processes known to be dead (checked on their own machine): taken back at once."""
+    if not worker_ids:
+        return []
+    return _take_back(conn, "state = 'running' AND owner = ANY(%(owners)s)",
+                      {"owners": worker_ids, "limit": 1000}, "died")
+
+
+def _take_back(conn: psycopg.Connection, where: str, params: dict[str, Any], what: str) -> list[dict[str, Any]]:
     rows = conn.execute(
-        """
-        WITH expired AS (
-            SELECT id FROM runs WHERE state = 'running' AND lease_until < now() - make_interval(secs => %s)
-            ORDER BY lease_until LIMIT %s FOR UPDATE SKIP LOCKED)
+        f"""
+        WITH lost AS (
+            SELECT id FROM runs WHERE {where}
+            ORDER BY lease_until LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
         UPDATE runs r SET
             state = CASE WHEN r.cancel_requested_at IS NOT NULL THEN 'cancelled'
                          WHEN r.lost_attempts + 1 >= r.max_attempts THEN 'interrupted' ELSE 'queued' END,
             outcome = CASE WHEN r.cancel_requested_at IS NOT NULL THEN 'cancelled' ELSE 'lease_lost' END,
             error = 'the worker running attempt ' || r.attempt || ' (' || COALESCE(r.owner, '?')
-                    || ') stopped renewing its lease',
+                    || ') ' || %(what)s,
             owner = NULL, lease_until = NULL, token_hash = NULL, updated_at = now(),
             lost_attempts = r.lost_attempts + 1,
             ended_at = CASE WHEN r.cancel_requested_at IS NOT NULL OR r.lost_attempts + 1 >= r.max_attempts
                             THEN now() ELSE NULL END
-        FROM expired WHERE r.id = expired.id
+        FROM lost WHERE r.id = lost.id
         RETURNING r.*
         """,
-        (margin, limit),
+        {**params, "what": what},
     ).fetchall()
     for run in rows:
         _after_state_change(conn, run)

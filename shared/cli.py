@@ -16,10 +16,13 @@ from pathlib import Path
 
 from shared import host_checks
 from shared.config import ConfigError, Settings, load_settings
+from shared.launcher import run_procfile
 from shared.logging import configure_logging
+from shared.process_control import supervise
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = REPO_ROOT / "Procfile"
+DB_STOP_EXTRA_SECONDS = 15  # beyond the kill grace: how long the database waits for workers to hand back
 
 
 def _settings() -> Settings:
@@ -65,7 +68,12 @@ def cmd_db_serve(args: argparse.Namespace) -> int:
     print(f"embedded PostgreSQL running: {url}", flush=True)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    print("stopping embedded PostgreSQL", flush=True)
+    # Under `gamma up` everything is told to stop at once; workers need the database to hand their runs back.
+    left = embedded_pg.wait_for_clients_to_leave(url, timeout=settings.kill_grace + DB_STOP_EXTRA_SECONDS)
+    if left:
+        print(f"stopping embedded PostgreSQL with {left} client(s) still connected", flush=True)
+    else:
+        print("stopping embedded PostgreSQL", flush=True)
     embedded_pg.stop(settings.pg_data_dir)
     return 0
 
@@ -113,8 +121,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "--threads", str(settings.worker_threads),
         "--worker-shutdown-timeout", str(int((settings.kill_grace + 5) * 1000)),
     ]
-    os.execvpe(argv[0], argv, env)
-    return 0  # not reached
+    # dramatiq's master exits when one of its processes dies; started again here, the web stays up meanwhile.
+    return supervise(argv, env, name="the dramatiq worker")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -125,36 +133,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     _migrate(settings)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    # honcho stays in our process group, so a terminal's Ctrl-C reaches it (and it stops the others); it also
-    # dies with us if we are killed outright, instead of running on as an orphan.
-    honcho = subprocess.Popen(
-        [_bin("honcho"), "-f", str(PROCFILE), "-d", str(REPO_ROOT), "start", *processes],
-        env=env,
-        preexec_fn=_terminate_with_parent,
-    )
     url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}/"
-    threading.Thread(target=_announce_when_ready, args=(url, honcho), daemon=True).start()
-
-    def _forward(signum: int, _frame: object) -> None:
-        if honcho.poll() is None:
-            honcho.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal sends it to honcho too: one stop, not two
-    signal.signal(signal.SIGTERM, _forward)
-    code = honcho.wait()
-    return 0 if code in (0, -signal.SIGTERM, 130, 143) else code
+    threading.Thread(target=_announce_when_ready, args=(url,), daemon=True).start()
+    stop_timeout = settings.kill_grace + DB_STOP_EXTRA_SECONDS + 10
+    code = run_procfile(PROCFILE, processes, env=env, cwd=REPO_ROOT, stop_timeout=stop_timeout)
+    return 0 if code in (0, 130, 143) else code
 
 
-def _terminate_with_parent() -> None:
-    import ctypes  # noqa: PLC0415
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-
-def _announce_when_ready(url: str, process: subprocess.Popen) -> None:
+def _announce_when_ready(url: str) -> None:
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url + "api/health", timeout=2):
                 print(f"\n  Gamma is running at {url}\n  Press Ctrl-C to stop.\n", flush=True)

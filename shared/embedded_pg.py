@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -72,6 +73,27 @@ def _pg_ctl(data_dir: Path, action: str) -> None:
 
     user = "pgserver" if os.geteuid() == 0 else None
     pg_ctl(["-w", "-m", "fast", action], pgdata=data_dir, user=user)
+
+
+def wait_for_clients_to_leave(uri: str, timeout: float) -> int:
+    """Wait until no other session is connected (Gamma's web and workers have exited), at most `timeout`
+    seconds. Returns how many were still connected."""
+    import psycopg  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    others = 0
+    try:
+        with psycopg.connect(uri, autocommit=True, application_name="gamma-db-serve") as conn:
+            while True:
+                others = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                    " AND pid <> pg_backend_pid()").fetchone()[0]
+                if others == 0 or time.monotonic() >= deadline:
+                    return others
+                time.sleep(0.2)
+    except psycopg.Error as error:
+        log.warning("could not watch the database's sessions: %s", error)
+        return others
 
 
 def stop(data_dir: Path) -> None:

@@ -2,15 +2,19 @@
 
 - `sandbox_availability()`: whether bubblewrap runs here with the namespaces the agent sandbox uses
   (workers/sandbox.py explains the sandbox itself);
-- `sandbox_status(settings)`: that, as one sentence, with what it means under GAMMA_SANDBOX.
+- `sandbox_status(settings)`: that, as one sentence, with what it means under GAMMA_SANDBOX;
+- `machine_id()`: which running kernel this is (processes on the same one can check each other's pids).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from shared.config import Settings
 
@@ -18,6 +22,18 @@ from shared.config import Settings
 SANDBOX_BASE_ARGS = ("--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                      "--unshare-cgroup-try", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev",
                      "--proc", "/proc", "--tmpfs", "/tmp")
+
+
+@cache
+def machine_id() -> str:
+    """The kernel's boot id and this process's PID namespace: equal for two processes exactly when each can see
+    the other's pid (containers on one host differ)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return socket.gethostname()
+    return f"{boot}/{namespace}"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ from workers.runtime_types import LaunchError, Outcome, RunContext, RunSummary
 
 log = logging.getLogger(__name__)
 
+# Past this share of the lease without a renewal the attempt stops itself; the reaper waits for the whole lease
+# plus a margin, so the two can never overlap.
+FENCE_FRACTION = 0.8
 STDERR_TAIL_LINES = 200
 STDERR_TAIL_CHARS = 8000
 
@@ -75,6 +78,7 @@ class RunAttempt:
         self._stop_supervising = threading.Event()
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._resumed_session: str | None = None
+        self._last_renewed = time.monotonic()
 
     # -------------------------------------------------------------------- ActiveRun protocol
 
@@ -290,11 +294,13 @@ class RunAttempt:
             writer.add_raw("stderr", line_no, line)
 
     def _supervise(self) -> None:
+        """Time limits and the lease's deadline. Renewals run in a thread of their own: a renewal stuck on an
+        unreachable database must not keep this loop from stopping the CLI before another attempt may start."""
         lease = self.settings.lease_seconds
-        renew_every = max(1.0, lease / 3)
         started = time.monotonic()
-        last_renew_ok = time.monotonic()
-        next_renew = started + renew_every
+        self._last_renewed = started
+        renewer = threading.Thread(target=self._renew_loop, name=f"renew-{self.run_id}", daemon=True)
+        renewer.start()
         while not self._stop_supervising.wait(0.25):
             now = time.monotonic()
             if now - started > self.settings.run_timeout and not self.flags.timed_out:
@@ -305,22 +311,29 @@ class RunAttempt:
             if lingering and not self.flags.lingered:
                 self.flags.lingered = True
                 self._stop_process("lingered after its result line")
-            if now >= next_renew:
-                next_renew = now + renew_every
-                try:
-                    with db.transaction() as conn:
-                        owner, cancel_requested = runs.renew(conn, self.run_id, self.attempt, lease)
-                    last_renew_ok = now
-                except psycopg.Error as error:
-                    log.warning("lease renewal of run %s failed: %s", self.run_id, error)
-                    owner, cancel_requested = True, False
-                    if now - last_renew_ok > lease * 0.8:
-                        owner = False  # we can no longer prove we own it: stop before someone else starts
-                if not owner:
-                    self.flags.lease_lost = True
-                    self._stop_process("lost its lease")
-                elif cancel_requested and not self.flags.cancelled:
-                    self.cancel()
+            if now - self._last_renewed > lease * FENCE_FRACTION and not self.flags.lease_lost:
+                # We can no longer prove we own the run: stop before someone else may start it.
+                self.flags.lease_lost = True
+                self._stop_process(f"could not renew its lease for {now - self._last_renewed:.0f} s")
+
+    def _renew_loop(self) -> None:
+        lease = self.settings.lease_seconds
+        renew_every = max(1.0, lease / 3)
+        while not self._stop_supervising.wait(renew_every):
+            asked_at = time.monotonic()
+            try:
+                with db.transaction() as conn:
+                    owner, cancel_requested = runs.renew(conn, self.run_id, self.attempt, lease)
+            except psycopg.Error as error:
+                log.warning("lease renewal of run %s failed: %s", self.run_id, error)
+                continue
+            if not owner:
+                self.flags.lease_lost = True
+                self._stop_process("lost its lease")
+                return
+            self._last_renewed = asked_at
+            if cancel_requested and not self.flags.cancelled:
+                self.cancel()
 
     def _cancel_requested(self) -> bool:
         with db.transaction() as conn:

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Protocol
 
+import psutil
 import psycopg
 
 from orchestrator import runs
@@ -62,9 +63,10 @@ class WorkerRuntime:
             log.warning("agent sandbox: %s", sandbox_note)
         with db.transaction() as conn:
             conn.execute(
-                "INSERT INTO workers (id, host, pid, threads, version, sandbox) VALUES (%s, %s, %s, %s, %s, %s)",
+                "INSERT INTO workers (id, host, pid, threads, version, sandbox, machine_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (self.worker_id, self.host, os.getpid(), self.settings.worker_threads, "gamma",
-                 sandbox_note if sandboxed else f"NONE: {sandbox_note}"),
+                 sandbox_note if sandboxed else f"NONE: {sandbox_note}", host_checks.machine_id()),
             )
         for target, name in ((self._maintenance_loop, "gamma-reaper"), (self._control_loop, "gamma-control"),
                              (self._pulse_loop, "gamma-pulse")):
@@ -141,13 +143,31 @@ class WorkerRuntime:
         # Reap first: a run taken from a dead attempt is no longer current, so the sweep below ends what is left
         # of that attempt on this host (its supervisor normally has already).
         with db.transaction() as conn:
-            reaped = runs.reap_expired(conn, margin=self.settings.takeover_margin)
+            reaped = runs.reap_owned_by(conn, self._dead_siblings(conn))
+            reaped += runs.reap_expired(conn, margin=self.settings.takeover_margin)
         if reaped:
             log.warning("reaped %d run(s) with expired leases: %s", len(reaped), [r["id"] for r in reaped])
         self.sweep_orphans()
         if not self.shutting_down.is_set():
             with db.transaction() as conn:
                 runs.redispatch_stale(conn)
+
+    def _dead_siblings(self, conn: psycopg.Connection) -> list[str]:
+        """Worker processes of this machine that died (a crash, SIGKILL) and left no process of their attempts
+        behind: their runs need not wait for their leases to expire. Marked stopped here."""
+        rows = conn.execute(
+            "SELECT id, pid, started_at FROM workers WHERE machine_id = %s AND stopped_at IS NULL AND id <> %s",
+            (host_checks.machine_id(), self.worker_id),
+        ).fetchall()
+        dead = [row["id"] for row in rows if not _process_alive_since(row["pid"], row["started_at"].timestamp())]
+        if not dead:
+            return []
+        left = {marker[2] for _, marker in process.marked_processes()}
+        gone = [worker_id for worker_id in dead if worker_id not in left]  # else: next pass, or the lease
+        if gone:
+            conn.execute("UPDATE workers SET stopped_at = now(), busy = 0 WHERE id = ANY(%s)", (gone,))
+            log.warning("worker process(es) %s died; taking their runs back", gone)
+        return gone
 
     def sweep_orphans(self) -> list[int]:
         """Kill local agent processes whose attempt no longer owns its run (e.g. left by a killed worker)."""
@@ -208,6 +228,14 @@ class WorkerRuntime:
         action, _, run_id = payload.partition(":")
         if action == "cancel":
             self._cancel_local(run_id)
+
+
+def _process_alive_since(pid: int, registered_at: float) -> bool:
+    """Whether `pid` is still the process that registered at `registered_at` (a reused pid is younger)."""
+    try:
+        return psutil.Process(pid).create_time() <= registered_at + 1.0
+    except psutil.Error:
+        return False
 
 
 _runtime: WorkerRuntime | None = None

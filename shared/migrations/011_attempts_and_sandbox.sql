@@ -5,3 +5,7 @@ ALTER TABLE runs ADD COLUMN lost_attempts integer NOT NULL DEFAULT 0 CHECK (lost
 
 -- What each worker process found about the agent sandbox on its host (for `gamma doctor` and the UI).
 ALTER TABLE workers ADD COLUMN sandbox text;
+
+-- The kernel a worker runs on (its boot id): workers on the same machine can tell that a crashed sibling's
+-- process is gone and take its runs back without waiting for their leases to expire.
+ALTER TABLE workers ADD COLUMN machine_id text;

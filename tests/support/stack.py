@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,9 @@ class Stack:
     # ------------------------------------------------------------------ processes
 
     def worker(
-        self, extra_env: Mapping[str, str] | None = None, threads: int = 4
+        self, extra_env: Mapping[str, str] | None = None, threads: int = 4, wrap: Sequence[str] = (),
     ) -> contextlib.AbstractContextManager[Proc]:
-        return start_worker(self.database_url, {**self.worker_env, **(extra_env or {})}, threads=threads)
+        return start_worker(self.database_url, {**self.worker_env, **(extra_env or {})}, threads=threads, wrap=wrap)
 
     # ------------------------------------------------------------------ API
 

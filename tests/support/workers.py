@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import psycopg
 
 from tests.support.processes import VENV_BIN, Proc, ProcessFailed, running
+
+# As if on another host: a PID namespace of its own (root only, as CI and this project's machines run), so the
+# worker can neither see nor signal the processes of the others.
+OTHER_HOST = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
 
 # Short leases and a fast reaper so crash-recovery tests finish in seconds, not minutes.
 FAST_RECOVERY = {
@@ -24,8 +28,10 @@ FAST_RECOVERY = {
 @contextmanager
 def start_worker(
     database_url: str, extra_env: Mapping[str, str] | None = None, *, threads: int = 4, processes: int = 1,
+    wrap: Sequence[str] = (),
 ) -> Iterator[Proc]:
-    """`gamma worker` in its own process group; returns once its heartbeat row exists."""
+    """`gamma worker` in its own process group; returns once its heartbeat row exists. `wrap` is a command
+    prefix (e.g. OTHER_HOST: a PID namespace of its own, so it sees no other worker's processes)."""
     env = {
         "DATABASE_URL": database_url,
         "GAMMA_HOME": os.environ.get("GAMMA_HOME") or tempfile.mkdtemp(prefix="gamma-home-"),
@@ -35,7 +41,7 @@ def start_worker(
         **FAST_RECOVERY,
         **(extra_env or {}),
     }
-    args = [str(VENV_BIN / "gamma"), "worker", "--processes", str(processes)]
+    args = [*wrap, str(VENV_BIN / "gamma"), "worker", "--processes", str(processes)]
     with psycopg.connect(database_url, autocommit=True) as conn:
         started = conn.execute("SELECT now()").fetchone()[0]
         with running(args, env) as proc:
