@@ -18,13 +18,12 @@ from psycopg.types.json import Jsonb
 from shared import events
 from shared.events import NewEvent
 from shared.ids import new_id
-from shared.run_queue import send_run
+from shared.run_queue import has_pending_message, send_run
 
 ACTIVE_STATES = ("queued", "running")
 TERMINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted", "timed_out")
 REASONS = ("chat", "task", "wake", "message", "retry")
 CONTROL_CHANNEL = "gamma_control"
-REDISPATCH_AFTER_SECONDS = 15
 
 _FIRST_IN_LINE = """
     NOT EXISTS (
@@ -410,18 +409,18 @@ def _take_back(conn: psycopg.Connection, where: str, params: dict[str, Any], wha
 
 
 def redispatch_stale(conn: psycopg.Connection) -> list[str]:
-    """Re-send queued runs that can start now but whose message was not taken (lost, or a not_before passed)."""
+    """Re-send queued runs that can start now but have no message waiting: it was taken by a worker that was
+    shutting down, lost, or never sent because a not_before had not passed yet."""
     rows = conn.execute(
         f"""
         SELECT id FROM runs
         WHERE state = 'queued' AND cancel_requested_at IS NULL
           AND (not_before IS NULL OR not_before <= now())
-          AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => %s))
           AND {_FIRST_IN_LINE}
           AND NOT EXISTS (SELECT 1 FROM runs busy WHERE busy.agent_id = runs.agent_id AND busy.state = 'running')
+          AND NOT {has_pending_message("runs.id")}
         ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED
-        """,
-        (REDISPATCH_AFTER_SECONDS,),
+        """
     ).fetchall()
     for row in rows:
         _dispatch(conn, row["id"])

@@ -59,23 +59,31 @@ def _bin(name: str) -> str:
 def cmd_db_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     if settings.database_url:
-        print("gamma db serve: DATABASE_URL is set; the embedded server is not needed. Idling.", flush=True)
+        _tell("gamma db serve: DATABASE_URL is set; the embedded server is not needed. Idling.")
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
         return 0
     from shared import embedded_pg
 
     url = _database_url(settings)
-    print(f"embedded PostgreSQL running: {url}", flush=True)
+    _tell(f"embedded PostgreSQL running: {url}")
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     signal.sigwait({signal.SIGINT, signal.SIGTERM})
     # Under `gamma up` everything is told to stop at once; workers need the database to hand their runs back.
     left = embedded_pg.wait_for_clients_to_leave(url, timeout=settings.kill_grace + DB_STOP_EXTRA_SECONDS)
     if left:
-        print(f"stopping embedded PostgreSQL with {left} client(s) still connected", flush=True)
+        _tell(f"stopping embedded PostgreSQL with {left} client(s) still connected")
     else:
-        print("stopping embedded PostgreSQL", flush=True)
+        _tell("stopping embedded PostgreSQL")
     embedded_pg.stop(settings.pg_data_dir)
     return 0
+
+
+def _tell(message: str) -> None:
+    """Print, also when whoever read our output is gone (`gamma up` killed): stopping must go on regardless."""
+    try:
+        print(message, flush=True)
+    except OSError:
+        pass
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:

@@ -29,6 +29,9 @@ class _DiesWithUs(honcho.process.Process):
 
     def run(self, events=None, ignore_signals=False):  # noqa: ANN001 - honcho's signature
         die_with_parent(signal.SIGKILL)
+        # honcho runs the command with `sh -c`; `exec` makes the command the child (dash would otherwise stay in
+        # between, and the death signal would reach only the shell).
+        self.cmd = f"exec {self.cmd}"
         self._child_ctor = functools.partial(honcho.process.Popen, preexec_fn=die_with_parent)
         super().run(events, ignore_signals)
 

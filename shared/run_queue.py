@@ -25,3 +25,18 @@ def send_run(conn: psycopg.Connection, run_id: str) -> str:
     with psycopg.ClientCursor(conn) as cur:
         cur.execute(QUERIES.ENQUEUE, (QUEUE_NAME, message.message_id, Jsonb(body), message.message_id))
     return message.message_id
+
+
+def has_pending_message(run_column: str) -> str:
+    """SQL: the run whose id is in `run_column` has a message waiting in the queue or being consumed."""
+    return (f"EXISTS (SELECT 1 FROM dramatiq.queue q WHERE q.queue_name = '{QUEUE_NAME}'"
+            f" AND q.state IN ('queued', 'consumed') AND q.message->'args'->>0 = {run_column})")
+
+
+def purge_finished(conn: psycopg.Connection, older_than_seconds: float) -> int:
+    """Delete messages that were acked (or rejected) long ago; the `runs` table keeps what matters."""
+    return conn.execute(
+        "DELETE FROM dramatiq.queue WHERE state IN ('done', 'rejected')"
+        " AND mtime < (now() AT TIME ZONE 'UTC') - make_interval(secs => %s)",
+        (older_than_seconds,),
+    ).rowcount

@@ -21,7 +21,7 @@ import psutil
 import psycopg
 
 from orchestrator import runs
-from shared import db, host_checks
+from shared import db, host_checks, run_queue
 from shared.config import get_settings
 from shared.ids import new_id
 from workers import process
@@ -29,6 +29,8 @@ from workers import process
 log = logging.getLogger(__name__)
 
 PULSE_SECONDS = 0.5
+PURGE_EVERY_PASSES = 120  # the queue's acked messages: deleted about every ten minutes…
+PURGE_AFTER_SECONDS = 3600  # …once they are an hour old
 
 
 class ActiveRun(Protocol):
@@ -116,12 +118,18 @@ class WorkerRuntime:
     # ------------------------------------------------------------------ background loops
 
     def _maintenance_loop(self) -> None:
+        """A first pass at once (a fresh worker re-sends what a stopping one left without a message), then one
+        every reaper interval."""
         interval = self.settings.reaper_interval
-        while not self._stopped.wait(interval):
+        passes = 0
+        while True:
             try:
-                self.maintain_once()
+                self.maintain_once(purge=passes % PURGE_EVERY_PASSES == 0)
             except Exception:  # keep the loop alive through database hiccups
                 log.exception("worker maintenance failed")
+            passes += 1
+            if self._stopped.wait(interval):
+                return
 
     def _pulse_loop(self) -> None:
         while not self._stopped.wait(PULSE_SECONDS):
@@ -130,7 +138,7 @@ class WorkerRuntime:
             for run in active:
                 run.beat()
 
-    def maintain_once(self) -> None:
+    def maintain_once(self, *, purge: bool = False) -> None:
         with db.transaction() as conn:
             conn.execute(
                 "UPDATE workers SET heartbeat_at = now(), busy = %s WHERE id = %s", (self.busy(), self.worker_id)
@@ -151,6 +159,9 @@ class WorkerRuntime:
         if not self.shutting_down.is_set():
             with db.transaction() as conn:
                 runs.redispatch_stale(conn)
+        if purge:
+            with db.transaction() as conn:
+                run_queue.purge_finished(conn, older_than_seconds=PURGE_AFTER_SECONDS)
 
     def _dead_siblings(self, conn: psycopg.Connection) -> list[str]:
         """Worker processes of this machine that died (a crash, SIGKILL) and left no process of their attempts
