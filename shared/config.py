@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     run_timeout: float = Field(default=3600.0, alias="GAMMA_RUN_TIMEOUT", gt=0, description="Seconds.")
     lease_seconds: float = Field(default=30.0, alias="GAMMA_LEASE_SECONDS", ge=2, le=3600)
     reaper_interval: float = Field(default=5.0, alias="GAMMA_REAPER_INTERVAL", gt=0, le=300)
+    agent_retry_seconds: float = Field(
+        default=60.0, alias="GAMMA_AGENT_RETRY_SECONDS", ge=0, le=3600,
+        description="How long gamma-agent retries a refused connection or a 502/503/504 (a web restart).",
+    )
     kill_grace: float = Field(default=5.0, alias="GAMMA_KILL_GRACE", ge=0, le=120)
     result_grace: float = Field(default=5.0, alias="GAMMA_RESULT_GRACE", ge=0, le=300)
     sandbox: Literal["auto", "bwrap", "off"] = Field(

@@ -37,8 +37,9 @@ def api_url(database_url: str) -> Iterator[str]:
 
 
 def gamma_agent(*args: str, url: str | None = None, token: str | None = None,
-                stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+                stdin: str | None = None, retry_seconds: float = 1) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAMMA_")}
+    env["GAMMA_AGENT_RETRY_SECONDS"] = str(retry_seconds)
     if url:
         env["GAMMA_API_URL"] = url
     if token:
@@ -95,6 +96,7 @@ def test_api_errors_exit_1_with_the_servers_message(api_url, crew, lead_token):
     assert unknown.returncode == 1 and "404: no teammate named 'Nobody'" in unknown.stderr
     unreachable = gamma_agent("team", url="http://127.0.0.1:9", token=lead_token)
     assert unreachable.returncode == 1 and "cannot reach Gamma" in unreachable.stderr
+    assert "retrying in" in unreachable.stderr, "it tried again before giving up, and said so"
 
 
 def test_a_lead_and_a_member_work_through_gamma_agent(api_url, crew, lead_token):
@@ -119,7 +121,7 @@ def test_a_lead_and_a_member_work_through_gamma_agent(api_url, crew, lead_token)
     summary = "Endpoints in project/api.py\nAll 12 tests pass"
     done = as_json(gamma_agent("task", "done", created[0]["id"], "--summary", "-", "--files",
                                "project/api.py,project/test_api.py", stdin=summary, **alice))
-    assert done["stage"] == "done" and done["result"]["summary"] == summary
+    assert done["stage"] == "review" and done["result"]["summary"] == summary, "submitted for the lead to approve"
     assert done["result"]["files"] == ["project/api.py", "project/test_api.py"]
     assert as_json(gamma_agent("status", "moving", "on", "--blocker", "none", **alice))["lead_notified"]
 
@@ -132,6 +134,8 @@ def test_a_lead_and_a_member_work_through_gamma_agent(api_url, crew, lead_token)
     assert agent_commands.teammate_names(teammates.stdout) == ["Alice", "Bob"]
     listed = gamma_agent(*agent_commands.list_tasks()[1:], **lead)
     assert agent_commands.open_task_ids(listed.stdout) == [extra["id"], created[1]["id"]]
+    approved = as_json(gamma_agent(*agent_commands.approve(created[0]["id"])[1:], **lead))
+    assert approved["stage"] == "done", "the lead approves the work in review"
     context = as_json(gamma_agent("context", **lead))
     assert context["task_summary"]["done"] == 1
     got = as_json(gamma_agent("task", "get", created[0]["id"], **lead))

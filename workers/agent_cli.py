@@ -26,9 +26,11 @@ Commands (CLAUDE.md and the test brains use exactly these forms):
 from FILE or from stdin (`-`). A text value given as `-` (TEXT, --summary, --description, --reason, --message,
 --blocker) is read from stdin. TEXT may also be several words without quotes.
 
-Environment: GAMMA_API_URL and GAMMA_AGENT_TOKEN, set by Gamma in every agent run.
+Environment: GAMMA_API_URL and GAMMA_AGENT_TOKEN, set by Gamma in every agent run (and GAMMA_AGENT_RETRY_SECONDS,
+how long a refused connection or a 502/503/504 is retried).
 Output: the API's JSON answer on stdout. Exit status: 0 done; 1 the API refused (its message on stderr) or could
-not be reached; 2 a usage error (what was wrong on stderr).
+not be reached for a minute (connection errors and 502/503/504 are retried with backoff, said on stderr); 2 a
+usage error (what was wrong on stderr).
 
 Only the standard library is used, so the command starts fast.
 """
@@ -39,6 +41,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -48,6 +51,12 @@ from typing import Any
 PROG = "gamma-agent"
 API_PREFIX = "/agent/v1"
 TIMEOUT_SECONDS = 60
+# Connection errors and 502/503/504 are retried this long (a web restart takes seconds); the worker passes
+# GAMMA_AGENT_RETRY_SECONDS from its settings.
+DEFAULT_RETRY_SECONDS = 60.0
+RETRIED_STATUSES = (502, 503, 504)
+FIRST_RETRY_DELAY = 0.25
+MAX_RETRY_DELAY = 8.0
 TASK_KINDS = ("generic", "backend", "frontend", "mobile", "qa", "design", "devops", "security", "data", "ml",
               "research", "writing", "marketing", "sales", "support", "product", "planning", "review", "docs")
 STATUSES = ("backlog", "planning", "in_progress", "review", "done", "failed", "cancelled")
@@ -88,14 +97,32 @@ def call(method: str, path: str, body: dict[str, Any] | None = None, params: dic
         **({"Content-Type": "application/json"} if data is not None else {})})
     # Gamma's API is local to the agent: never route it through an HTTP proxy from the environment.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + _retry_seconds()
+    delay = FIRST_RETRY_DELAY
+    while True:
+        try:
+            with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            if error.code not in RETRIED_STATUSES or time.monotonic() + delay > deadline:
+                raise ApiFailure(f"{error.code}: {_message(error)}") from None
+            why = f"Gamma answered {error.code}"
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            if time.monotonic() + delay > deadline:
+                raise ApiFailure(f"cannot reach Gamma at {base}: {reason}") from None
+            why = f"cannot reach Gamma at {base} ({reason})"
+        # The web may be restarting; every action is safe to repeat (the server keeps them idempotent).
+        print(f"{PROG}: {why}; retrying in {delay:.1f} s", file=sys.stderr, flush=True)
+        time.sleep(delay)
+        delay = min(delay * 2, MAX_RETRY_DELAY)
+
+
+def _retry_seconds() -> float:
     try:
-        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        raise ApiFailure(f"{error.code}: {_message(error)}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise ApiFailure(f"cannot reach Gamma at {base}: {reason}") from None
+        return max(0.0, float(os.environ.get("GAMMA_AGENT_RETRY_SECONDS", DEFAULT_RETRY_SECONDS)))
+    except ValueError:
+        return DEFAULT_RETRY_SECONDS
 
 
 def _message(error: urllib.error.HTTPError) -> str:

@@ -75,8 +75,9 @@ def task_ids_in_stage(output: str, stage: str) -> list[str]:
 
 
 def open_task_ids(output: str) -> list[str]:
-    """Ids of the tasks in `gamma-agent tasks` output that are not finished (any task id, if it is not JSON)."""
-    finished = {"done", "failed", "cancelled", "completed"}
+    """Ids of the tasks in `gamma-agent tasks` output that still need work — not in review or finished (any task
+    id, if it is not JSON)."""
+    finished = {"review", "done", "failed", "cancelled", "completed"}
     tasks = [item for item in records(output) if TASK_ID_RE.fullmatch(str(item.get("id", "")))]
     if not tasks:
         return task_ids(output)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from shared.config import get_settings
 from workers.runtime_types import LaunchError, RunContext
 
 SESSION_ENV = frozenset({
@@ -42,6 +43,7 @@ def agent_env(base: dict[str, str], ctx: RunContext) -> dict[str, str]:
     env["GAMMA_API_URL"] = ctx.api_url
     env["GAMMA_AGENT_TOKEN"] = ctx.agent_token
     env["GAMMA_RUN_ID"] = ctx.run_id
+    env["GAMMA_AGENT_RETRY_SECONDS"] = f"{get_settings().agent_retry_seconds:g}"
     if ctx.tools_bin_dir is not None:
         env["PATH"] = os.pathsep.join(part for part in (str(ctx.tools_bin_dir), env.get("PATH", "")) if part)
         # The CLI's Bash tool runs commands in a login-shell snapshot, and login shells may reset PATH

@@ -1,0 +1,75 @@
+"""Agent calls survive a web restart: members whose `gamma-agent task done` runs while the web is down keep
+retrying (and say so), and no task fails. Real gunicorn (stopped and started on the same port), a real worker,
+the real CLI and the model double.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from orchestrator import tasks
+from orchestrator.tasks import TaskSpec
+from shared import db
+from tests.model_double import ModelDouble
+from tests.support.claude import claude_bin, cli_env
+from tests.support.processes import free_port, start_web
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.slow
+
+
+def test_members_reporting_while_the_web_restarts_fail_no_task(database_url: str, tmp_path: Path):
+    home, config, port = tmp_path / "home", tmp_path / "claude-config", free_port()
+    config.mkdir()
+    with ModelDouble() as double, contextlib.ExitStack() as cleanup:
+        web = cleanup.enter_context(start_web(database_url, port, {"GAMMA_HOME": str(home)}))
+        worker_env = {**cli_env(double.url, config), "GAMMA_HOME": str(home), "GAMMA_CLAUDE_BIN": claude_bin(),
+                      "GAMMA_API_URL": web.url}
+        stack = Stack(database_url, double, web, home, worker_env)
+        team = stack.create_team(members=[{"name": "Alice", "role_id": "engineering/backend-architect"},
+                                          {"name": "Bob", "role_id": "engineering/frontend-engineer"}])
+        web.proc.kill()  # the web goes down before the members get to report
+        with stack.worker():
+            with db.transaction() as conn:  # created directly, as the lead's call would (the web is down)
+                created = tasks.create(conn, team["id"], [
+                    TaskSpec(f"Part for {name}", assignee=name, description="[[brain:member]]")
+                    for name in ("Alice", "Bob")])
+            reporting = _wait(lambda: _tool_calls(stack, team["id"], "task done") >= 2, "both to try to report")
+            assert reporting
+            time.sleep(2)  # they keep retrying while the web is down
+            restarted = cleanup.enter_context(start_web(database_url, port, {"GAMMA_HOME": str(home)}))
+            assert restarted.url == web.url
+            for task in created:
+                settled = _wait(lambda t=task: (r := requests.get(f"{web.url}/api/tasks/{t['id']}",
+                                                                   timeout=10).json())["stage"] != "in_progress"
+                                and r, "the task to settle")
+                assert settled["stage"] == "review", settled
+                assert settled["result"]["summary"].startswith("Wrote "), "reported by the member, not auto-settled"
+            results = [e["payload"]["content"] for e in stack.events(team["id"])
+                       if e["kind"] == "agent.tool_result" and "task" in str(e["payload"]["content"])]
+            assert any("retrying in" in content for content in results), "gamma-agent said it was retrying"
+
+
+def _tool_calls(stack: Stack, team_id: str, words: str) -> int:
+    with stack.connect() as conn:
+        return conn.execute(
+            "SELECT count(*) AS n FROM events WHERE team_id = %s AND kind = 'agent.tool_use'"
+            " AND payload->'input'->>'command' LIKE %s", (team_id, f"%{words}%")).fetchone()["n"]
+
+
+def _wait(check, what: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except requests.RequestException:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
