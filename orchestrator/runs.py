@@ -24,6 +24,7 @@ ACTIVE_STATES = ("queued", "running")
 TERMINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted", "timed_out")
 REASONS = ("chat", "task", "wake", "message", "retry")
 CONTROL_CHANNEL = "gamma_control"
+STRANDED_AFTER_SECONDS = 15  # a queued run's message not taken in this long is sent again
 
 _FIRST_IN_LINE = """
     NOT EXISTS (
@@ -409,8 +410,9 @@ def _take_back(conn: psycopg.Connection, where: str, params: dict[str, Any], wha
 
 
 def redispatch_stale(conn: psycopg.Connection) -> list[str]:
-    """Re-send queued runs that can start now but have no message waiting: it was taken by a worker that was
-    shutting down, lost, or never sent because a not_before had not passed yet."""
+    """Re-send queued runs that can start now but whose message will not start them: none is waiting (a worker
+    that was shutting down took it, or a not_before had not passed when it would have been sent), or the one
+    waiting was sent long ago and nobody took it (stranded without its NOTIFY)."""
     rows = conn.execute(
         f"""
         SELECT id FROM runs
@@ -418,9 +420,11 @@ def redispatch_stale(conn: psycopg.Connection) -> list[str]:
           AND (not_before IS NULL OR not_before <= now())
           AND {_FIRST_IN_LINE}
           AND NOT EXISTS (SELECT 1 FROM runs busy WHERE busy.agent_id = runs.agent_id AND busy.state = 'running')
-          AND NOT {has_pending_message("runs.id")}
+          AND (NOT {has_pending_message("runs.id")}
+               OR dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => %s))
         ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED
-        """
+        """,
+        (STRANDED_AFTER_SECONDS,),
     ).fetchall()
     for row in rows:
         _dispatch(conn, row["id"])

@@ -40,3 +40,12 @@ def purge_finished(conn: psycopg.Connection, older_than_seconds: float) -> int:
         " AND mtime < (now() AT TIME ZONE 'UTC') - make_interval(secs => %s)",
         (older_than_seconds,),
     ).rowcount
+
+
+def renotify_waiting(conn: psycopg.Connection) -> int:
+    """NOTIFY every message waiting in the queue again. dramatiq-pg puts the messages a stopping worker had
+    prefetched back to `queued` without a NOTIFY, so the workers still running would not see them."""
+    return len(conn.execute(
+        "SELECT pg_notify('dramatiq.' || queue_name || '.enqueue',"
+        " jsonb_build_object('message_id', message_id::text)::text)"
+        " FROM dramatiq.queue WHERE queue_name = %s AND state = 'queued'", (QUEUE_NAME,)).fetchall())

@@ -183,3 +183,24 @@ def test_a_slow_launch_keeps_its_lease(stack: Stack, tmp_path):
         team = stack.create_team()
         run = stack.wait_run(stack.say(team["id"], "take your time starting"), timeout=90)
         assert (run["state"], run["outcome"], run["attempt"]) == ("succeeded", "success", 1)
+
+
+def test_a_cancel_at_claim_time_is_never_lost(stack: Stack, tmp_path):
+    """Cancels sent right around the moment a worker claims the run (many times, at varied delays). The lease is
+    long, so a cancel the worker missed would only be noticed at a renewal minutes later: each must stop its run
+    at once instead."""
+    sleeper = _fake_cli(tmp_path, "cat > /dev/null\nexec sleep 600")
+    with stack.worker({"GAMMA_CLAUDE_BIN": sleeper, "GAMMA_LEASE_SECONDS": "900"}, threads=2):
+        team = stack.create_team()
+        took = []
+        for index in range(20):
+            run_id = stack.say(team["id"], f"cancel me {index}")
+            time.sleep((index % 10) * 0.03)  # 0 … 270 ms: before, during and after the claim
+            sent = time.monotonic()
+            response = stack.api("POST", f"/api/runs/{run_id}/cancel")
+            assert response.status_code in (200, 409), response.text  # 409: it had not even been queued long
+            run = stack.wait_run(run_id, timeout=30)
+            took.append(time.monotonic() - sent)
+            assert run["state"] == "cancelled", run
+            wait_gone(run_id, timeout=30)
+        print(f"cancel → run ended: median {sorted(took)[len(took) // 2]:.2f} s, max {max(took):.2f} s")

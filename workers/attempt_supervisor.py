@@ -32,6 +32,7 @@ import time
 
 PR_SET_CHILD_SUBREAPER = 36
 POLL_SECONDS = 0.5  # upper bound between checks; a child's exit or a signal wakes the loop at once
+STOPPING_POLL_SECONDS = 0.1
 PREFIX = "gamma-supervisor:"
 CANNOT_START = f"{PREFIX} cannot start"
 
@@ -77,6 +78,7 @@ class Supervisor:
         self.child_status: int | None = None
         self.stop_requested = False
         self.kill_at: float | None = None  # when a stop's grace ends
+        self.terminated: set[int] = set()  # descendants already sent SIGTERM
 
     def run(self) -> int:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -99,12 +101,16 @@ class Supervisor:
             if self.child_status is not None:
                 break
             now = time.monotonic()
-            if self.kill_at is not None and now >= self.kill_at:
-                signal_all(descendants(self.me), signal.SIGKILL)
-                self.kill_at = None
+            if self.kill_at is not None:
+                if now >= self.kill_at:
+                    signal_all(descendants(self.me), signal.SIGKILL)
+                    self.kill_at = None
+                else:  # processes started since the stop began (a sandbox still setting up, a new tool) too
+                    self._terminate_new()
             if now - last_beat > self.heartbeat_timeout:
                 return self._abandon(f"no heartbeat from the worker for {self.heartbeat_timeout:.0f} s")
-            ready, _, _ = select.select([self.heartbeat_fd, wake_read], [], [], POLL_SECONDS)
+            wait = STOPPING_POLL_SECONDS if self.kill_at is not None else POLL_SECONDS
+            ready, _, _ = select.select([self.heartbeat_fd, wake_read], [], [], wait)
             if wake_read in ready:
                 os.read(wake_read, 4096)
             if self.heartbeat_fd in ready:
@@ -117,8 +123,14 @@ class Supervisor:
     def _on_stop(self, signum: int, frame: object) -> None:
         if not self.stop_requested:
             self.stop_requested = True
-            signal_all(descendants(self.me), signal.SIGTERM)
             self.kill_at = time.monotonic() + self.grace
+            self._terminate_new()
+
+    def _terminate_new(self) -> None:
+        """SIGTERM every descendant that has not had one yet."""
+        fresh = [pid for pid in descendants(self.me) if pid not in self.terminated]
+        self.terminated.update(fresh)
+        signal_all(fresh, signal.SIGTERM)
 
     def _reap(self) -> None:
         """Collect every exited child (orphans are ours to reap too), remembering the command's status."""
@@ -134,12 +146,9 @@ class Supervisor:
 
     def _clear_leftovers(self) -> None:
         """The command exited: SIGTERM what it left running, SIGKILL what is left once the grace is over."""
-        left = descendants(self.me)
-        if not left:
-            return
-        signal_all(left, signal.SIGTERM)
         deadline = self.kill_at if self.kill_at is not None else time.monotonic() + self.grace
-        while time.monotonic() < deadline and descendants(self.me):
+        while descendants(self.me) and time.monotonic() < deadline:
+            self._terminate_new()  # including any that appear meanwhile (a sandbox finishing its set-up)
             time.sleep(0.05)
             self._reap()
         self._kill_all()

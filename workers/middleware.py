@@ -21,6 +21,16 @@ class GammaWorkerMiddleware(Middleware):
             signal.signal(signum, _first_stop_wins(signal.getsignal(signum), runtime.handed_back))
         _warm_up()
 
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        """Messages this worker had prefetched went back to the queue silently: tell the other workers."""
+        from shared import db, run_queue  # noqa: PLC0415
+
+        try:
+            with db.transaction() as conn:
+                run_queue.renotify_waiting(conn)
+        except Exception as error:  # the database may be gone already; the reaper re-sends them later
+            log.warning("could not announce the messages handed back to the queue: %s", error)
+
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         from workers.runtime import current_runtime  # noqa: PLC0415
 
