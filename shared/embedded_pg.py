@@ -96,6 +96,11 @@ def wait_for_clients_to_leave(uri: str, timeout: float) -> int:
         return others
 
 
+def restart(data_dir: Path) -> None:
+    """Restart the server (fast: sessions are cut), as an upgrade or a crash-and-recover would."""
+    _pg_ctl(data_dir, "restart")
+
+
 def stop(data_dir: Path) -> None:
     """Stop the embedded server (fast shutdown: open sessions are disconnected)."""
     _import_pgserver()

@@ -260,3 +260,30 @@ def test_cancel_all_reaches_every_team(conn):
         cancelled = runs.cancel_all(tx)
     assert {r["id"] for r in queued} <= set(cancelled)
     assert all(run_row(conn, r["id"])["state"] == "cancelled" for r in queued)
+
+
+def test_an_ack_through_a_restarted_consumer_is_not_an_error(team, agent, conn, database_url):
+    """After a connection error dramatiq replaces a queue's consumer; messages still being processed are acked
+    through the new one. dramatiq-pg's own consumer raises KeyError there ("You've found a bug in Dramatiq");
+    Gamma's acks them."""
+    from dramatiq_pg.broker import PostgresConsumer
+
+    from workers.broker import GammaBroker, broker_connection_params
+
+    enqueue(team, agent)
+    broker = GammaBroker(url=broker_connection_params(database_url, maxconn=4), results=False, middleware=[])
+    try:
+        before = broker.consume(QUEUE_NAME, prefetch=1, timeout=100)
+        message = next(m for m in iter(lambda: next(before), "never") if m is not None)
+        replaced_by = broker.consume(QUEUE_NAME, prefetch=1, timeout=100)  # what dramatiq does after an error
+        replaced_by.ack(message)
+        state = conn.execute("SELECT state FROM dramatiq.queue WHERE message_id = %s",
+                             (message.message_id,)).fetchone()["state"]
+        assert state == "done"
+        plain = PostgresConsumer(pool=broker.pool, queue_name=QUEUE_NAME, prefetch=1, timeout=100)
+        with pytest.raises(KeyError):
+            plain.ack(message)  # the upstream behaviour this works around
+    finally:
+        before.close()
+        replaced_by.close()
+        broker.close()

@@ -5,12 +5,14 @@
   enforces the run timeout itself and kills the process group.
 - No Prometheus: it would open an unauthenticated port on 0.0.0.0:9191.
 - No results backend: outcomes live in our own table (dramatiq-pg's results break above 8000 bytes).
+- A consumer that forgives acks it does not know (see `_Consumer`).
 """
 
 from __future__ import annotations
 
 from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines
 from dramatiq_pg import PostgresBroker
+from dramatiq_pg.broker import PostgresConsumer
 from psycopg.conninfo import conninfo_to_dict
 
 from shared import db
@@ -26,6 +28,29 @@ def broker_connection_params(url: str, maxconn: int) -> dict[str, str]:
     return params
 
 
+class _Consumer(PostgresConsumer):
+    """dramatiq-pg 0.12's consumer, tolerant of acks for messages it did not consume itself.
+
+    After a connection error (a PostgreSQL restart) dramatiq replaces the queue's consumer with a new one, and
+    the messages still being processed are acked through the new one, whose `in_processing` set never held
+    them: dramatiq-pg's `ack` then raises KeyError after its SQL committed, and dramatiq logs "You've found a bug
+    in Dramatiq". The ack itself is right (the message is done), so the id is registered before acking.
+    """
+
+    def ack(self, message):  # noqa: ANN001 - dramatiq's signature
+        self.in_processing.add(message.message_id)
+        super().ack(message)
+
+    def nack(self, message):  # noqa: ANN001
+        self.in_processing.add(message.message_id)
+        super().nack(message)
+
+
+class GammaBroker(PostgresBroker):
+    def consume(self, queue_name, prefetch=1, timeout=30000):  # noqa: ANN001 - dramatiq's signature
+        return _Consumer(pool=self.pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout)
+
+
 def make_broker() -> PostgresBroker:
     settings = get_settings()
     url = db.database_url()
@@ -35,5 +60,5 @@ def make_broker() -> PostgresBroker:
     from workers.middleware import GammaWorkerMiddleware  # noqa: PLC0415
 
     middleware = [AgeLimit(), Callbacks(), Pipelines(), CurrentMessage(), GammaWorkerMiddleware()]
-    return PostgresBroker(url=broker_connection_params(url, maxconn), results=False, middleware=middleware)
+    return GammaBroker(url=broker_connection_params(url, maxconn), results=False, middleware=middleware)
 

@@ -11,8 +11,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -30,6 +31,7 @@ from workers.runtime import WorkerRuntime
 from workers.runtime_types import LaunchError, Outcome, RunContext, RunSummary
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Past this share of the lease without a renewal the attempt stops itself; the reaper waits for the whole lease
 # plus a margin, so the two can never overlap.
@@ -104,9 +106,15 @@ class RunAttempt:
         try:
             # A cancel committed before we registered found no one to tell: ask the table (one after it
             # reaches us through the runtime's NOTIFY listener).
-            if self._cancel_requested():
+            if self._retrying("check for a cancel", self._cancel_requested):
                 self.flags.cancelled = True
             self._execute()
+        except psycopg.OperationalError as error:
+            # The database stayed away longer than we wait for it: nothing is recorded, and the reaper takes the
+            # run back once its lease expires (the process, if any, is stopped by the lease deadline).
+            log.warning("run %s attempt %s gave up on the database: %s", self.run_id, self.attempt, error)
+            if self.process is not None:
+                self.process.stop(f"the database is unreachable ({error})", self.settings.kill_grace)
         except Exception as error:
             log.exception("run %s attempt %s crashed", self.run_id, self.attempt)
             self._finish(Outcome("cli_error", "failed", f"internal error in the worker: {error}"), RunSummary())
@@ -123,7 +131,7 @@ class RunAttempt:
         try:
             if self.flags.cancelled:
                 raise LaunchError("cancelled", "cancelled before it started")
-            ctx = self._prepare()
+            ctx = self._retrying("prepare the run", self._prepare)
             spec = backend.launch_spec(ctx)
             spec.env.update(GAMMA_RUN_ID=self.run_id, GAMMA_RUN_ATTEMPT=str(self.attempt),
                             GAMMA_WORKER_ID=self.runtime.worker_id)
@@ -139,7 +147,7 @@ class RunAttempt:
                                         grace=self.settings.kill_grace)
             if self.flags.cancelled or self.flags.handed_back or self.flags.lease_lost or self.flags.timed_out:
                 self.process.stop_async("stopped while it was being launched", self.settings.kill_grace)
-            self._started(backend.version(), ctx, sandbox_warning)
+            self._retrying("record the start", lambda: self._started(backend.version(), ctx, sandbox_warning))
             parser = backend.new_parser()
             stderr_reader = threading.Thread(target=self._read_stderr, args=(writer,), daemon=True)
             stderr_reader.start()
@@ -334,6 +342,20 @@ class RunAttempt:
             self._last_renewed = asked_at
             if cancel_requested and not self.flags.cancelled:
                 self.cancel()
+
+    def _retrying(self, what: str, step: Callable[[], T]) -> T:
+        """Run a database step again while the database is briefly away (a restart), for up to half a lease."""
+        deadline = time.monotonic() + self.settings.lease_seconds / 2
+        delay = 0.2
+        while True:
+            try:
+                return step()
+            except psycopg.OperationalError as error:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("could not %s for run %s (%s); retrying in %.1f s", what, self.run_id, error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _cancel_requested(self) -> bool:
         with db.transaction() as conn:

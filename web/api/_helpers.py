@@ -39,6 +39,8 @@ def in_transaction(work: Callable[[psycopg.Connection], T]) -> T:
             if attempt == _RETRIES - 1:
                 raise ApiError(503, "the database is busy; please retry") from None
             time.sleep(0.05 * 2**attempt)
+        except psycopg.OperationalError:
+            raise ApiError(503, "the database is not reachable right now (restarting?); please retry") from None
         except pg_errors.UniqueViolation as error:
             raise ApiError(409, f"conflicts with an existing record ({_constraint(error)})") from None
         except (pg_errors.IntegrityError, pg_errors.DataError) as error:
