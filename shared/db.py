@@ -41,7 +41,8 @@ def set_database_url(url: str | None) -> None:
 
 
 def connect(autocommit: bool = False, **kwargs: object) -> psycopg.Connection:
-    """A dedicated connection (for LISTEN, long transactions, or tools)."""
+    """A dedicated connection (for LISTEN, long transactions, or tools), named after this process unless told."""
+    kwargs.setdefault("application_name", f"gamma:{os.getpid()}")
     return psycopg.connect(database_url(), autocommit=autocommit, row_factory=dict_row, **kwargs)
 
 
