@@ -260,3 +260,19 @@ def test_pages_send_a_strict_content_security_policy(web: Web) -> None:
     assert response.status_code == 200
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+def test_the_dashboard_says_plainly_when_agents_run_without_a_sandbox(web: Web, page: tuple[Any, list[str]],
+                                                                      conn) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    p, errors = page
+    worker_id = f"test-host:1:{time.monotonic_ns()}"
+    conn.execute("INSERT INTO workers (id, host, pid, threads, sandbox) VALUES (%s, 'test-host', 1, 1, %s)",
+                 (worker_id, "NONE: bubblewrap (bwrap) is not installed"))
+    try:
+        p.goto(web.url + "/")
+        expect(p.locator("#health")).to_contain_text("run without a sandbox", timeout=TIMEOUT_MS)
+    finally:
+        conn.execute("DELETE FROM workers WHERE id = %s", (worker_id,))
+    assert _real_errors(errors) == []

@@ -177,6 +177,8 @@ async function checkHealth() {
     if (report.database && report.database.ok === false) problems.push(`database unavailable${report.database.error ? ` (${report.database.error})` : ''}`);
     if (report.migrations && report.migrations.ok === false) problems.push('database migrations pending');
     if (report.workers && report.workers.ok === false) problems.push('no worker is running: messages will queue until one starts (gamma worker)');
+    const unsandboxed = (report.workers && report.workers.unsandboxed) || [];
+    if (unsandboxed.length) problems.push(`agents on ${unsandboxed.length === 1 ? 'a worker' : `${unsandboxed.length} workers`} run without a sandbox and can read that worker's secrets and files (install bubblewrap; see gamma doctor)`);
     banner.hidden = problems.length === 0;
     banner.textContent = problems.length ? `Heads up: ${problems.join('; ')}.` : '';
   } catch (err) {
