@@ -98,8 +98,20 @@ class StreamParser(Protocol):
     def summary(self) -> RunSummary: ...
 
 
+class OutcomeRules(Protocol):
+    """How one CLI says what happened; `workers.outcome.classify` applies them after the rules every CLI shares
+    (cancelled, lost lease, timed out)."""
+
+    def from_result(self, summary: RunSummary, *, resumed: bool, now: datetime) -> Outcome:
+        """The attempt printed its result line (`summary.result_seen`)."""
+
+    def without_result(self, exit_code: int | None, stderr_tail: str, *, resumed: bool) -> Outcome:
+        """The CLI ended without a result line (exit code and the end of its stderr are all there is)."""
+
+
 class Backend(Protocol):
     name: str
+    outcome_rules: OutcomeRules
 
     def launch_spec(self, ctx: RunContext) -> LaunchSpec: ...
 
