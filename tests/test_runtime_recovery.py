@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.stack import Stack, agent_processes, wait_gone
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cli]
 pytest_plugins = ("tests.support.stack_fixtures",)
 REPO = Path(__file__).resolve().parent.parent
 
