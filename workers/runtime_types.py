@@ -121,6 +121,25 @@ class Backend(Protocol):
         """The CLI's version string, or None when it cannot be found."""
 
 
+@dataclass(frozen=True)
+class LoginStatus:
+    """Whether a CLI has credentials; `logged_in` is None when that cannot be told."""
+
+    logged_in: bool | None
+    method: str | None = None
+    detail: str = ""
+
+
+class AgentCli(Backend, Protocol):
+    """A backend that runs a real, installed CLI (every backend but `demo`)."""
+
+    def binary(self) -> str:
+        """The CLI's absolute path; raises LaunchError("cli_not_found", …) when it is not installed."""
+
+    def login_status(self) -> LoginStatus:
+        """Whether the CLI is logged in, asked locally (no tokens spent)."""
+
+
 class LaunchError(Exception):
     """The run cannot be launched; `outcome` is recorded on the run with `message` as its reason."""
 

@@ -81,12 +81,16 @@ class ClaudeBackend:
 
     def version(self) -> str | None:
         """`claude --version` ("2.1.332 (Claude Code)" → "2.1.332"), asked once per binary."""
-        return self._versions.get(lambda: self._binary(os.environ.get("PATH")))
+        return self._versions.get(self.binary)
+
+    def binary(self) -> str:
+        """The CLI's absolute path on the worker's PATH (LaunchError `cli_not_found` when it is not there)."""
+        return self._binary(os.environ.get("PATH"))
 
     def login_status(self) -> LoginStatus:
         """`claude auth status --json` (local, no tokens spent): loggedIn and authMethod."""
         try:
-            binary = self._binary(os.environ.get("PATH"))
+            binary = self.binary()
         except LaunchError as error:
             return LoginStatus(None, None, error.message)
         done = ask([binary, "auth", "status", "--json"])

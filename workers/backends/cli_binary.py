@@ -13,23 +13,15 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from workers.runtime_types import LaunchError
+from workers.runtime_types import LaunchError, LoginStatus
+
+__all__ = ["LoginStatus", "VersionCache", "ask", "find_binary", "parse_json", "version_of"]
 
 log = logging.getLogger(__name__)
 
 _VERSION = re.compile(r"\d+\.\d+\.\d+[\w.+-]*")
 ASK_TIMEOUT = 30
-
-
-@dataclass(frozen=True)
-class LoginStatus:
-    """Whether the CLI has credentials; `logged_in` is None when that cannot be told."""
-
-    logged_in: bool | None
-    method: str | None = None
-    detail: str = ""
 
 
 def find_binary(configured: str, setting: str, install_hint: str, search_path: str | None) -> str:

@@ -78,12 +78,16 @@ class CodexBackend:
 
     def version(self) -> str | None:
         """`codex --version` ("codex-cli 0.171.0" → "0.171.0"), asked once per binary."""
-        return self._versions.get(lambda: self._binary(os.environ.get("PATH")))
+        return self._versions.get(self.binary)
+
+    def binary(self) -> str:
+        """The CLI's absolute path on the worker's PATH (LaunchError `cli_not_found` when it is not there)."""
+        return self._binary(os.environ.get("PATH"))
 
     def login_status(self) -> LoginStatus:
         """`codex login status` (local: exit 0 when logged in), else CODEX_API_KEY, which `codex exec` reads."""
         try:
-            binary = self._binary(os.environ.get("PATH"))
+            binary = self.binary()
         except LaunchError as error:
             return LoginStatus(None, None, error.message)
         done = ask([binary, "login", "status"])
