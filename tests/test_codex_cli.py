@@ -7,6 +7,7 @@ commands and applies the patches for real. A missing binary fails these tests wi
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -142,3 +143,23 @@ def test_samples_match_what_the_parser_expects(codex_setup: CodexSetup) -> None:
     run = codex_setup.run("[[brain:echo text=sample]] hi")
     types = [json.loads(line)["type"] for line in run.lines]
     assert types[0] == "thread.started" and types[-1] == "turn.completed" and "turn.started" in types
+
+
+def test_with_accept_edits_codex_sandboxes_commands_to_the_workspace_and_the_team_dirs(codex_setup: CodexSetup,
+                                                                                      tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    outside = codex_setup.home.parent / f"outside-{uuid.uuid4().hex[:8]}"  # not under /tmp: codex lets /tmp be
+    outside.mkdir()  # written by default (sandbox_workspace_write.exclude_slash_tmp = false)
+    command = f"touch {project}/shared.txt; touch {outside}/escaped.txt; echo finished"
+    run = codex_setup.run(f'[[brain:write_file path=notes.txt content=boxed cmd="{command}"]] go',
+                          permission_mode="acceptEdits", team_dirs=(project,))
+    assert "--sandbox" in run.spec.argv and "--dangerously-bypass-approvals-and-sandbox" not in run.spec.argv
+    assert run.outcome.outcome == "success", run.outcome
+    assert (codex_setup.workspace / "notes.txt").read_text().strip() == "boxed"
+    assert (project / "shared.txt").exists(), "the team's folders are writable (--add-dir)"
+    escaped = (outside / "escaped.txt").exists()
+    shutil.rmtree(outside)
+    assert not escaped, "anything else is not"
+    shell = next(result for result in run.of_kind("agent.tool_result") if result["name"] == "shell")
+    assert "finished" in shell["content"]

@@ -57,7 +57,12 @@ def test_a_codex_run_streams_its_work_runs_gamma_agent_and_writes_a_file(stack: 
     assert written.read_text().strip() == "Written by the model double."
 
 
-def test_a_codex_member_does_its_task_and_reports_it_through_gamma_agent(stack: Stack, team: dict):
+@pytest.mark.parametrize("mode", ["bypassPermissions", "acceptEdits"])
+def test_a_codex_member_does_its_task_and_reports_it_through_gamma_agent(stack: Stack, team: dict, mode: str):
+    """With acceptEdits, codex's own sandbox (workspace-write) runs the commands: the team's project folder is
+    writable and the agent API reachable, and the run's command line says so."""
+    member = next(m for m in team["members"] if not m["is_lead"])
+    stack.set_agent(member["id"], permission_mode=mode)
     created = stack.api("POST", f"/api/teams/{team['id']}/tasks",
                         json={"title": "Write the notes", "assignee": "Cy", "description": "[[brain:member]]"})
     assert created.status_code == 201, created.text
@@ -68,9 +73,17 @@ def test_a_codex_member_does_its_task_and_reports_it_through_gamma_agent(stack: 
         if task["stage"] in ("done", "failed", "cancelled"):
             break
         time.sleep(0.2)
-    assert task["stage"] == "done", task
+    with stack.connect() as conn:
+        run_id = conn.execute("SELECT id FROM runs WHERE task_id = %s", (task_id,)).fetchone()["id"]
+    run = stack.wait_run(run_id)
+    results = [e["payload"] for e in stack.events(team["id"], run_id=run_id) if e["kind"] == "agent.tool_result"]
+    assert task["stage"] == "done", (task["stage"], run["error"], results)
     assert task["result"]["summary"].startswith("Wrote ")
     assert (stack.home / "workspaces" / team["id"] / "project" / f"{task_id}.md").exists()
+    assert run["state"] == "succeeded" and all(not r["is_error"] for r in results), results
+    lines = stack.api("GET", f"/api/runs/{run_id}/lines").json()
+    raw = "\n".join(r["line"] for r in (lines["lines"] if isinstance(lines, dict) else lines))
+    assert '"type":"turn.completed"' in raw
 
 
 def test_the_next_codex_run_resumes_the_thread(stack: Stack, team: dict):

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -183,6 +184,7 @@ class RunAttempt:
             disallowed_tools=tuple(agent["disallowed_tools"] or ()),
             budget_usd=budget,
             tools_bin_dir=tools_bin_dir(),
+            team_dirs=tuple(Path(path) for path in workspace.paths(self.run["team_id"]).values()),
         )
 
     def _started(self, cli_version: str | None, ctx: RunContext) -> None:

@@ -29,6 +29,7 @@ class RunContext:
     disallowed_tools: tuple[str, ...] = ()
     budget_usd: float | None = None
     tools_bin_dir: Path | None = None  # directory holding `gamma-agent`, prepended to PATH
+    team_dirs: tuple[Path, ...] = ()  # the team's shared folders (project, plans, shared): writable too
 
 
 @dataclass

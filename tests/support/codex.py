@@ -4,18 +4,25 @@
 - `codex_home(url, directory)`: makes `directory` a CODEX_HOME whose config.toml points codex at the double (a
   custom `model_providers` entry with `wire_api = "responses"`, no retries) and returns the environment that
   uses it: CODEX_HOME, HOME and a dummy CODEX_API_KEY (the provider's key variable).
+- `scratch_codex_home()`: a fresh directory for that, under .gamma-test/ — not under /tmp: codex refuses to
+  create its helper links (`codex-linux-sandbox`, which its workspace-write sandbox execs inside bubblewrap) in a
+  temporary directory, and sandboxed commands then fail with "bwrap: execvp codex-linux-sandbox".
 - fixture `codex_setup` (tests/support/codex_fixtures.py): one test's codex world, like `claude_setup`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.model_double import ModelDouble
-from tests.support.cli_run import CliRun, pinned_bin, pinned_version, run_context, run_spec
+from tests.support.cli_run import REPO, CliRun, pinned_bin, pinned_version, run_context, run_spec
 from workers.backends.codex import CodexBackend
 from workers.runtime_types import RunContext
 
@@ -26,6 +33,17 @@ MODEL = "gpt-double"
 
 def codex_bin() -> str:
     return pinned_bin("codex")
+
+
+@contextlib.contextmanager
+def scratch_codex_home() -> Iterator[Path]:
+    parent = REPO / ".gamma-test" / "codex-homes"
+    parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="home-", dir=parent))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def codex_home(url: str, directory: Path) -> dict[str, str]:

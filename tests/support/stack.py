@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env
-from tests.support.codex import codex_bin, codex_home
+from tests.support.codex import codex_bin, codex_home, scratch_codex_home
 from tests.support.processes import Proc, Web, start_web
 from tests.support.workers import start_worker
 
@@ -108,9 +108,10 @@ def running_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
     home = Path(os.environ.get("GAMMA_HOME") or tmp_path / "home")
     config_dir = tmp_path / "claude-config"
     config_dir.mkdir(parents=True, exist_ok=True)
-    with ModelDouble() as double, start_web(database_url, extra_env={"GAMMA_HOME": str(home)}) as web:
+    with ModelDouble() as double, scratch_codex_home() as codex_dir, \
+            start_web(database_url, extra_env={"GAMMA_HOME": str(home)}) as web:
         worker_env = {
-            **codex_home(double.url, tmp_path / "codex-home"),
+            **codex_home(double.url, codex_dir),
             **cli_env(double.url, config_dir),  # HOME: claude's config dir (codex keeps to CODEX_HOME)
             "GAMMA_HOME": str(home),
             "GAMMA_CLAUDE_BIN": claude_bin(),

@@ -16,7 +16,7 @@ agent's thread (the id of `thread.started`); the flags are passed again, as code
 - Sandbox: the agent's permission mode (claude's names) maps onto codex's: `bypassPermissions` →
   `--dangerously-bypass-approvals-and-sandbox` (exec never asks for approval anyway); `plan` → `--sandbox
   read-only`; anything else → `--sandbox workspace-write` with network access (the agent API is reached over
-  HTTP). Why bypass is the default here: docs/backends.md.
+  HTTP) and the team's folders (`--add-dir`) writable besides the agent's own. See docs/backends.md.
 - The model: the agent's model unless it is a Claude alias or id (roles are written for claude); otherwise
   codex's configured default. Max turns, budgets and tool lists have no codex flag and are not applied.
 
@@ -64,7 +64,7 @@ class CodexBackend:
                           stdin_text=ctx.prompt)
 
     def arguments(self, ctx: RunContext) -> list[str]:
-        args = ["exec", "--json", "--skip-git-repo-check", *sandbox_flags(ctx.permission_mode)]
+        args = ["exec", "--json", "--skip-git-repo-check", *sandbox_flags(ctx.permission_mode, ctx.team_dirs)]
         for setting in SETTINGS:
             args += ["-c", setting]
         if ctx.model and not _CLAUDE_MODEL.match(ctx.model):
@@ -105,12 +105,15 @@ class CodexBackend:
         return find_binary(self.settings.codex_bin, "GAMMA_CODEX_BIN", "npm install -g @openai/codex", search_path)
 
 
-def sandbox_flags(permission_mode: str | None) -> list[str]:
+def sandbox_flags(permission_mode: str | None, team_dirs: tuple[Path, ...] = ()) -> list[str]:
     if permission_mode == BYPASS:
         return ["--dangerously-bypass-approvals-and-sandbox"]
     if permission_mode == "plan":
         return ["--sandbox", "read-only"]
-    return ["--sandbox", "workspace-write", "-c", "sandbox_workspace_write.network_access=true"]
+    flags = ["--sandbox", "workspace-write", "-c", "sandbox_workspace_write.network_access=true"]
+    for directory in team_dirs:  # the team's project folder is where members deliver their work
+        flags += ["--add-dir", str(directory)]
+    return flags
 
 
 BACKEND = CodexBackend
