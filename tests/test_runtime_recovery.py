@@ -46,6 +46,15 @@ def test_timeout_stops_the_run_and_its_processes(stack: Stack):
         wait_gone(run_id, timeout=10)
 
 
+def test_timeout_stops_a_codex_run_and_its_command(stack: Stack):
+    with stack.worker({"GAMMA_RUN_TIMEOUT": "6"}):
+        team = stack.create_team(backend="codex")
+        run_id = stack.say(team["id"], "[[brain:slow seconds=600]] too slow")
+        run = stack.wait_run(run_id, timeout=60)
+        assert (run["state"], run["outcome"], run["backend"]) == ("timed_out", "timeout", "codex")
+        wait_gone(run_id, timeout=10)
+
+
 def test_a_sigkilled_worker_run_is_resumed_on_another_attempt(stack: Stack):
     team = stack.create_team()
     with stack.worker() as doomed:
