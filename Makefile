@@ -6,15 +6,30 @@ BIN := $(VENV)/bin
 CLAUDE_VERSION := $(shell cat tests/claude-cli-version)
 CLAUDE_DIR := .tools/claude-$(CLAUDE_VERSION)
 CLAUDE := $(CLAUDE_DIR)/node_modules/.bin/claude
+CODEX_VERSION := $(shell cat tests/codex-cli-version)
+CODEX_DIR := .tools/codex-$(CODEX_VERSION)
+CODEX := $(CODEX_DIR)/node_modules/.bin/codex
 INSTALLED := $(VENV)/.installed
+# `make test-cli-latest`: the CLI-facing tests (marker `cli`) against the newest releases on the npm registry.
+LATEST_DIR := .tools/latest
+CLI_TESTS := -m cli
 
-.PHONY: up test setup claude lint bench clean
+.PHONY: up test test-cli-latest setup claude codex lint bench clean
 
 up: setup
 	$(BIN)/gamma up
 
-test: setup claude
-	GAMMA_TEST_CLAUDE_BIN=$(abspath $(CLAUDE)) $(BIN)/pytest $(PYTEST_ARGS)
+test: setup claude codex
+	GAMMA_TEST_CLAUDE_BIN=$(abspath $(CLAUDE)) GAMMA_TEST_CODEX_BIN=$(abspath $(CODEX)) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-cli-latest: setup
+	rm -rf $(LATEST_DIR) && mkdir -p $(LATEST_DIR)
+	npm install --silent --no-audit --no-fund --prefix $(LATEST_DIR) @anthropic-ai/claude-code@latest @openai/codex@latest
+	$(LATEST_DIR)/node_modules/.bin/claude --version
+	$(LATEST_DIR)/node_modules/.bin/codex --version
+	GAMMA_TEST_CLAUDE_BIN=$(abspath $(LATEST_DIR))/node_modules/.bin/claude \
+	GAMMA_TEST_CODEX_BIN=$(abspath $(LATEST_DIR))/node_modules/.bin/codex \
+	$(BIN)/pytest $(CLI_TESTS) $(PYTEST_ARGS)
 
 setup: $(INSTALLED)
 
@@ -31,6 +46,13 @@ $(CLAUDE): tests/claude-cli-version
 	mkdir -p $(CLAUDE_DIR)
 	npm install --silent --no-audit --no-fund --prefix $(CLAUDE_DIR) @anthropic-ai/claude-code@$(CLAUDE_VERSION)
 	$(CLAUDE) --version
+
+codex: $(CODEX)
+
+$(CODEX): tests/codex-cli-version
+	mkdir -p $(CODEX_DIR)
+	npm install --silent --no-audit --no-fund --prefix $(CODEX_DIR) @openai/codex@$(CODEX_VERSION)
+	$(CODEX) --version
 
 lint: setup
 	$(BIN)/ruff check .

@@ -182,7 +182,8 @@ def create(conn: psycopg.Connection, team_id: str, spec: AgentSpec, outbox: Outb
 
 
 def _with_role_defaults(spec: AgentSpec) -> dict[str, Any]:
-    """The row values: explicit settings first, then the role's (emoji, tools, model), then Gamma's defaults."""
+    """The row values: explicit settings first, then the role's (emoji, tools, model, backend), then Gamma's
+    defaults."""
     role = find_role(spec.role_id)
     allowed = spec.allowed_tools if spec.allowed_tools is not None else (role.tools if role else None)
     disallowed = spec.disallowed_tools if spec.disallowed_tools is not None else (
@@ -193,7 +194,7 @@ def _with_role_defaults(spec: AgentSpec) -> dict[str, Any]:
         "specialization": spec.specialization,
         "is_lead": spec.is_lead,
         "emoji": spec.emoji or (role.emoji if role else None) or "🤖",
-        "backend": spec.backend or get_settings().backend,
+        "backend": spec.backend or (role.backend if role else None) or get_settings().backend,
         "model": spec.model or (role.model if role else None),
         "max_turns": spec.max_turns,
         "permission_mode": spec.permission_mode,

@@ -111,6 +111,7 @@ def parse_role(path: Path, relative: Path) -> Role:
         tools=meta.tools,
         disallowed_tools=meta.disallowed_tools,
         model=meta.model,
+        backend=meta.backend,
         task_kinds=list(meta.task_kinds),
         lead=meta.lead,
         body=body,

@@ -53,6 +53,7 @@ class RoleFrontMatter(BaseModel):
     tools: list[str] | None = None
     disallowed_tools: list[str] | None = None
     model: str | None = None
+    backend: str | None = None  # the agent CLI this role's agents run on by default (claude, codex, …)
     task_kinds: list[TaskKind] = Field(default_factory=list)
     lead: bool = False
 
@@ -76,6 +77,15 @@ class RoleFrontMatter(BaseModel):
     @classmethod
     def _unique_kinds(cls, value: list[str]) -> list[str]:
         return _dedupe(value)
+
+    @field_validator("backend", mode="after")
+    @classmethod
+    def _backend(cls, value: str | None) -> str | None:
+        from workers.backend_registry import NAMES  # noqa: PLC0415
+
+        if value is not None and value not in NAMES:
+            raise ValueError(f"unknown backend {value!r} (one of {', '.join(NAMES)})")
+        return value
 
     @field_validator("model", mode="before")
     @classmethod
@@ -107,6 +117,7 @@ class Role:
     lead: bool
     body: str
     path: Path
+    backend: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The role as a list entry (no body)."""
@@ -130,6 +141,7 @@ class Role:
             "tools": self.tools,
             "disallowed_tools": self.disallowed_tools,
             "model": self.model,
+            "backend": self.backend,
             "body": self.body,
             "path": str(self.path),
         }

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -161,7 +159,7 @@ def _announce_when_ready(url: str) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     settings = _settings()
-    checks: list[tuple[str, bool, str]] = []
+    checks: list[tuple[str, bool | None, str]] = []
     try:
         url = _database_url(settings)
         checks.append(("database reachable", True, _redact(url)))
@@ -181,31 +179,44 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         checks.append(
             ("workers alive", workers["ok"], f"{workers['alive']} process(es), {workers['threads']} threads")
         )
-    checks.append(_claude_check(settings))
+    for status in report["clis"]:
+        checks += _cli_checks(status, needed=status["backend"] == settings.backend)
     sandboxed, sandbox_note = host_checks.sandbox_status(settings)
     checks.append(("agent sandbox", sandboxed, sandbox_note))
     return _report(checks, args.json)
 
 
-def _claude_check(settings: Settings) -> tuple[str, bool, str]:
-    path = shutil.which(settings.claude_bin)
-    if not path:
-        return ("claude CLI found", False, f"{settings.claude_bin!r} not on PATH (set GAMMA_CLAUDE_BIN)")
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-        version = out.stdout.strip() or out.stderr.strip()
-        return ("claude CLI found", out.returncode == 0, f"{path}: {version}")
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return ("claude CLI found", False, f"{path}: {error}")
+def _cli_checks(status: dict, *, needed: bool) -> list[tuple[str, bool | None, str]]:
+    """found / version tested / logged in, for one agent CLI. A CLI that is not the default backend's is optional:
+    its problems are warnings (None), not failures."""
+    name = status["backend"]
+    bad: bool | None = False if needed else None
+    if not status["found"]:
+        return [(f"{name} CLI found", bad, status["path_or_error"] + ("" if needed else " (optional)"))]
+    oldest, newest = status["tested_range"]
+    tested = status["version_tested"]
+    checks: list[tuple[str, bool | None, str]] = [
+        (f"{name} CLI found", True, f"{status['path_or_error']}: {status['version'] or 'version unknown'}"),
+        (f"{name} CLI version tested", True if tested else None,
+         f"{status['version']} within {oldest} … {newest}" if tested else
+         status["version_warning"] or f"version unknown; tested {oldest} … {newest}"),
+    ]
+    logged_in = status["logged_in"]
+    checks.append((f"{name} CLI logged in", True if logged_in else (bad if logged_in is False else None),
+                   status["auth"]))
+    return checks
 
 
-def _report(checks: list[tuple[str, bool, str]], as_json: bool) -> int:
+def _report(checks: list[tuple[str, bool | None, str]], as_json: bool) -> int:
+    """ok (True), WARN (None: reported, not failing) or FAIL (False); the exit code is 1 when anything failed."""
     if as_json:
-        print(json.dumps([{"check": c, "ok": ok, "detail": d} for c, ok, d in checks], indent=2))
+        print(json.dumps([{"check": c, "ok": ok is not False, "warning": ok is None, "detail": d}
+                          for c, ok, d in checks], indent=2))
     else:
         for check, ok, detail in checks:
-            print(f"  {'ok  ' if ok else 'FAIL'}  {check}" + (f"  ({detail})" if detail else ""))
-    return 0 if all(ok for _, ok, _ in checks) else 1
+            word = {True: "ok  ", None: "WARN", False: "FAIL"}[ok]
+            print(f"  {word}  {check}" + (f"  ({detail})" if detail else ""))
+    return 0 if all(ok is not False for _, ok, _ in checks) else 1
 
 
 def _redact(url: str) -> str:

@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     web_threads: int = Field(default=100, alias="GAMMA_WEB_THREADS", ge=4, le=2000)
     worker_processes: int = Field(default=1, alias="GAMMA_WORKER_PROCESSES", ge=1, le=64)
     worker_threads: int = Field(default=8, alias="GAMMA_WORKER_THREADS", ge=1, le=512)
-    backend: Literal["claude", "demo"] = Field(default="claude", alias="GAMMA_BACKEND")
+    backend: str = Field(default="claude", alias="GAMMA_BACKEND", description="Default backend for new agents.")
     claude_bin: str = Field(default="claude", alias="GAMMA_CLAUDE_BIN", description="Path or name of `claude`.")
+    codex_bin: str = Field(default="codex", alias="GAMMA_CODEX_BIN", description="Path or name of `codex`.")
     allow_root_bypass: bool = Field(
         default=False,
         alias="GAMMA_ALLOW_ROOT_BYPASS",
@@ -81,6 +82,15 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("backend", mode="after")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from workers.backend_registry import NAMES  # noqa: PLC0415 - the registry knows the backends
+
+        if value not in NAMES:
+            raise ValueError(f"must be one of {', '.join(NAMES)}")
+        return value
 
     @field_validator("database_url", "api_token", "api_url", "model", mode="before")
     @classmethod

@@ -1,4 +1,8 @@
-"""Health facts shared by `GET /api/health` and `gamma doctor`."""
+"""Health facts shared by `GET /api/health` and `gamma doctor`.
+
+`clis` (the agent CLIs: found, version inside the tested range, logged in) is informational: it never makes the
+report not ok, since a Gamma that only uses claude needs no codex. It is cached for a minute (workers/cli_status.py).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ WORKER_ALIVE_SECONDS = 30
 
 
 def check() -> dict[str, Any]:
-    report: dict[str, Any] = {"ok": False, "database": {"ok": False}, "migrations": {}, "workers": {}}
+    from workers import cli_status  # noqa: PLC0415 - asks the installed CLIs, only when a report is wanted
+
+    report: dict[str, Any] = {"ok": False, "database": {"ok": False}, "migrations": {}, "workers": {},
+                              "clis": [status.as_dict() for status in cli_status.statuses()]}
     try:
         with db.pool().connection() as conn:
             conn.execute("SELECT 1")

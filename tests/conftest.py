@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from shared import db
+from tests.model_double import ModelDouble
 from tests.support import factories
 from tests.support.databases import scratch_database
 
@@ -35,3 +36,10 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def team(database_url: str) -> dict:
     return factories.create_team()
+
+
+@pytest.fixture
+def model_double() -> Iterator[ModelDouble]:
+    """The model double (Messages and Responses APIs) in a thread of the test process."""
+    with ModelDouble() as double:
+        yield double

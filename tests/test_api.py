@@ -82,6 +82,18 @@ def test_agents_can_be_added_edited_reset_stopped_and_archived(client, crew):
     refused(client.patch(f"/api/agents/{agent['id']}", json={"name": "Back"}), 409)
 
 
+def test_each_agent_chooses_its_backend_and_runs_record_it(client, crew, conn):
+    codex = ok(client.post(f"/api/teams/{crew.team_id}/agents",
+                           json={"name": "Cody", "role_id": "engineering/frontend-engineer", "backend": "codex"}), 201)
+    assert codex["backend"] == "codex"
+    assert ok(client.patch(f"/api/agents/{codex['id']}", json={"backend": "claude"}))["backend"] == "claude"
+    assert ok(client.patch(f"/api/agents/{codex['id']}", json={"backend": "codex"}))["backend"] == "codex"
+    task = ok(client.post(f"/api/teams/{crew.team_id}/tasks", json={"title": "Style it", "assignee": "Cody"}), 201)
+    runs = conn.execute("SELECT backend FROM runs WHERE task_id = %s", (task["id"],)).fetchall()
+    assert [r["backend"] for r in runs] == ["codex"], "migration 090 lets runs use codex"
+    ok(client.post(f"/api/tasks/{task['id']}/cancel"))
+
+
 def test_reset_session_is_refused_while_the_agent_runs(client, crew):
     ok(client.post(f"/api/teams/{crew.team_id}/messages", json={"message": "hi"}), 202)
     run, _ = start(crew.lead["id"])

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.claude import PINNED_VERSION, ClaudeSetup
+from tests.support.claude import ClaudeSetup
 from workers import agent_commands as cmd
 
+pytestmark = pytest.mark.cli
 pytest_plugins = ("tests.support.claude_fixtures",)
 
 FAKE_GAMMA_AGENT = """#!/bin/sh
@@ -41,14 +42,19 @@ def _user_text(request_body: dict) -> str:
     return "\n".join(parts)
 
 
-def test_tools_run_for_real_and_every_event_is_parsed(claude_setup: ClaudeSetup) -> None:
+def test_tools_run_for_real_and_every_event_is_parsed(claude_setup: ClaudeSetup, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     _install_fake_gamma_agent(claude_setup.tools_bin_dir)
+    elsewhere = tmp_path / "elsewhere"  # the test process's cwd: the double must never write relative to it
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     command = cmd.shell(cmd.list_tasks())
     run = claude_setup.run(f'[[brain:write_file path=notes.txt content=hello-file cmd="{command}"]] Please work.')
 
     assert run.exit_code == 0, run.stderr
     assert (run.outcome.outcome, run.outcome.state) == ("success", "succeeded")
     assert (claude_setup.workspace / "notes.txt").read_text() == "hello-file"
+    assert list(elsewhere.iterdir()) == []
     kinds = [kind for kind in run.kinds() if kind != "agent.system"]  # thinking_tokens progress lines
     assert kinds == ["agent.init", "agent.thinking", "agent.text", "agent.tool_use", "agent.tool_use",
                      "agent.tool_result", "agent.tool_result", "agent.text", "agent.result"], run.kinds()
@@ -62,7 +68,7 @@ def test_tools_run_for_real_and_every_event_is_parsed(claude_setup: ClaudeSetup)
     assert "token=agent-token-for-tests" in bash_output
 
     summary = run.summary
-    assert summary.cli_version == PINNED_VERSION
+    assert summary.cli_version == claude_setup.backend.version()  # the binary under test, pinned or newest
     assert uuid.UUID(summary.session_id or "")
     assert summary.num_turns and summary.num_turns >= 2 and summary.result_seen and summary.is_error is False
     assert summary.usage and summary.usage["input_tokens"] > 0 and summary.usage["output_tokens"] > 0
@@ -109,17 +115,13 @@ def test_unknown_session_is_recognised(claude_setup: ClaudeSetup) -> None:
     assert claude_setup.double.messages_requests() == []
 
 
-@pytest.mark.parametrize(("brain", "status", "words"), [
-    ("error_401", 401, "Invalid API key"),
-    ("error_429", 429, "Request rejected (429)"),
-    ("error_529", 529, "Overloaded"),
-])
-def test_api_errors_carry_their_status(claude_setup: ClaudeSetup, brain: str, status: int, words: str) -> None:
+@pytest.mark.parametrize(("brain", "status"), [("error_401", 401), ("error_429", 429), ("error_529", 529)])
+def test_api_errors_carry_their_status(claude_setup: ClaudeSetup, brain: str, status: int) -> None:
     run = claude_setup.run(f"[[brain:{brain}]] hello")
     assert run.exit_code == 1
     assert run.summary.api_error_status == status
     assert (run.outcome.outcome, run.outcome.state) == ("api_error", "failed")
-    assert str(status) in (run.outcome.error or "") and words in (run.outcome.error or "")
+    assert (run.outcome.error or "").startswith(f"API error {status}: ")
     assert run.of_kind("agent.text")[0]["error"]  # the CLI's synthetic message names the error
 
 
@@ -129,7 +131,6 @@ def test_usage_limit_requeues_after_the_reset(claude_setup: ClaudeSetup) -> None
     run = claude_setup.run("[[brain:usage_limit reset_in=7200]] hello")
     assert run.exit_code == 1
     assert run.of_kind("agent.rate_limit")[0]["status"] == "rejected"
-    assert "You've hit your session limit" in (run.summary.result_text or "")
     assert (run.outcome.outcome, run.outcome.state) == ("usage_limit", "queued")
     assert run.outcome.not_before is not None
     assert before + 7100 < run.outcome.not_before.timestamp() < time.time() + 7300
@@ -139,7 +140,7 @@ def test_max_turns(claude_setup: ClaudeSetup) -> None:
     run = claude_setup.run("[[brain:many_turns]] keep going", max_turns=2)
     assert run.exit_code == 1
     assert (run.outcome.outcome, run.outcome.state) == ("max_turns", "failed")
-    assert "Reached maximum number of turns (2)" in (run.outcome.error or "")
+    assert (run.outcome.error or "").startswith("Stopped at the turn limit")
 
 
 def test_budget_exceeded(claude_setup: ClaudeSetup) -> None:

@@ -180,3 +180,94 @@ def test_side_requests_get_a_neutral_answer(double: ModelDouble) -> None:
     code, _, body = post(double.url, "/v1/messages", title)
     assert code == 200 and json.loads(json.loads(body)["content"][0]["text"]) == {"title": "Model double session"}
     assert double.messages_requests() == [] and double.requests[-1].brain == "(side request)"
+
+
+ENVIRONMENT = "# Environment\n - Primary working directory: /work/team/agents/bob\n - Platform: linux\n"
+
+
+@pytest.mark.parametrize("layout", ["system prompt (2.1.197)", "system message (2.1.332)", "user message"])
+def test_the_working_directory_is_found_wherever_the_cli_sends_it(layout: str) -> None:
+    body = request("[[brain:echo]] hi")
+    body["system"] = [{"type": "text", "text": "You are an agent."}]
+    block = {"type": "text", "text": ENVIRONMENT}
+    if layout.startswith("system prompt"):
+        body["system"].append(block)
+    elif layout.startswith("system message"):
+        body["messages"].append({"role": "system", "content": [block]})
+    else:
+        body["messages"][0]["content"].insert(0, block)
+    conv = Conversation(body)
+    assert conv.cwd == "/work/team/agents/bob"
+    assert conv.prompt == "[[brain:echo]] hi" and not conv.is_side_request
+
+
+def test_a_request_without_a_working_directory_never_writes_relative_to_the_double(
+        double: ModelDouble, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    body = request("[[brain:write_file path=notes.txt]] go", stream=True)
+    body["system"] = [{"type": "text", "text": "You are an agent."}]
+    body["tools"] = [{"name": "Bash"}]
+    code, _, answer = post(double.url, "/v1/messages", body)
+    assert code == 400 and "no working directory" in json.loads(answer)["error"]["message"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def _responses_request(prompt: str, history: list | None = None) -> dict[str, Any]:
+    context = "<environment_context>\n  <cwd>/work/team/agents/cy</cwd>\n  <shell>bash</shell>\n</environment_context>"
+    return {"model": "gpt-double", "stream": True, "instructions": "", "tools": [{"type": "function",
+            "name": "exec_command"}], "input": [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "You are codex."}]},
+        {"type": "message", "role": "user", "content": [
+            {"type": "input_text", "text": "# AGENTS.md instructions for /work/team/agents/cy\n\n<INSTRUCTIONS>\n"
+                                           "[[brain:echo text=from-agents-md]]\n</INSTRUCTIONS>"},
+            {"type": "input_text", "text": context}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]},
+        *(history or [])]}
+
+
+def test_responses_api_streams_the_brains_turn_as_codex_reads_it(double: ModelDouble) -> None:
+    code, headers, body = post(double.url, "/v1/responses",
+                               _responses_request('[[brain:write_file path=out.txt cmd="echo hi"]] go'))
+    assert code == 200 and headers["content-type"].startswith("text/event-stream")
+    events = sse(body)
+    names = [name for name, _ in events]
+    assert names[0] == "response.created" and names[-1] == "response.completed"
+    done = [data["item"] for name, data in events if name == "response.output_item.done"]
+    assert [item["type"] for item in done] == ["reasoning", "message", "function_call", "function_call"]
+    shell, patch = (json.loads(item["arguments"]) for item in done[2:])
+    assert done[2]["name"] == done[3]["name"] == "exec_command" and shell["cmd"] == "echo hi"
+    assert patch["cmd"].startswith("apply_patch") and "*** Add File: /work/team/agents/cy/out.txt" in patch["cmd"]
+    usage = events[-1][1]["response"]["usage"]
+    assert usage["input_tokens"] > usage["input_tokens_details"]["cached_tokens"] > 0
+    assert double.responses_requests()[-1].brain == "write_file"
+
+
+def test_responses_history_is_read_back_as_the_brains_own_calls() -> None:
+    from tests.model_double.responses import ResponsesConversation, patch_command
+
+    history = [
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "working"}]},
+        {"type": "function_call", "name": "exec_command", "call_id": "c1",
+         "arguments": json.dumps({"cmd": patch_command("/x/a.md", "one\ntwo")})},
+        {"type": "function_call_output", "call_id": "c1", "output": "Exit code: 0\nOutput:\nSuccess."},
+        {"type": "function_call", "name": "exec_command", "call_id": "c2", "arguments": json.dumps({"cmd": "sleep"})},
+        {"type": "function_call_output", "call_id": "c2",
+         "output": "Chunk ID: 1\nProcess running with session ID 7\nOutput:\n"},
+    ]
+    conv = ResponsesConversation(_responses_request("[[brain:member]] work", history))
+    assert conv.cwd == "/work/team/agents/cy" and conv.prompt == "[[brain:member]] work" and conv.step == 2
+    assert [(c.name, c.input) for c in conv.calls] == [("Write", {"file_path": "/x/a.md", "content": "one\ntwo"}),
+                                                       ("Bash", {"command": "sleep"})]
+    assert [r.content for r in conv.results] == ["Success.", ""]
+    waiting = conv.running_command()
+    assert waiting is not None and (waiting.name, waiting.input["session_id"]) == ("write_stdin", 7)
+    plain = ResponsesConversation(_responses_request("hello"))
+    assert plain.brain_name == "echo" and plain.args == {"text": "from-agents-md"}  # the marker in AGENTS.md
+
+
+def test_responses_api_errors_are_openai_shaped(double: ModelDouble) -> None:
+    code, _, body = post(double.url, "/v1/responses", _responses_request("[[brain:error_401]] hi"))
+    assert code == 401 and json.loads(body)["error"]["code"] == "invalid_api_key"
+    code, _, body = post(double.url, "/v1/responses", _responses_request("[[brain:usage_limit reset_in=60]] hi"))
+    error = json.loads(body)["error"]
+    assert code == 429 and error["type"] == "usage_limit_reached" and abs(error["resets_at"] - time.time() - 60) < 30

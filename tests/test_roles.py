@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.role_files import BLUEPRINTS_DIR
 from orchestrator.roles import REPO_ROLES_DIR, RoleLibrary, get_library, load_library, reload_library
-from shared.config import reset_settings_cache
+from shared.config import get_settings, reset_settings_cache
 from tests.support.similarity import SHINGLE_WORDS, all_pairs, compare, paragraphs, shingles
 from web.api import roles as roles_api
 
@@ -189,6 +189,8 @@ def test_loader_reports_each_bad_file_by_name_and_reason_and_keeps_going(tmp_pat
         "bad/lead-not-bool.md": (GOOD.format(name="X").replace("lead: true", "lead: maybe"), "lead:"),
         "bad/latin1.md": (None, "not UTF-8"),
         "bad/Bad Name.md": (GOOD.format(name="X"), "not usable in a role id"),
+        "bad/unknown-backend.md": (GOOD.format(name="X").replace("lead: true", "lead: true\nbackend: gpt"),
+                                   "unknown backend 'gpt'"),
     }
     for relative, (text, _) in bad.items():
         if text is None:
@@ -273,6 +275,20 @@ def test_gamma_roles_path_adds_dirs_and_later_ones_override_by_id(tmp_path, role
     assert library.dirs == [REPO_ROLES_DIR, first, second]
     library = roles_path(second, first)
     assert library.get("engineering/software-architect").name == "First Architect"
+
+
+def test_a_role_can_choose_the_backend_its_agents_run_on(tmp_path, roles_path):
+    from orchestrator.agents import AgentSpec, _with_role_defaults  # noqa: PLC0415
+
+    _write(tmp_path, "engineering/codex-dev.md", GOOD.format(name="Codex Dev").replace("lead: true", "backend: codex"))
+    library = roles_path(tmp_path)
+    assert library.get("engineering/codex-dev").detail()["backend"] == "codex"
+    assert library.get("engineering/tech-lead").backend is None
+    from_role = _with_role_defaults(AgentSpec(name="C", role_id="engineering/codex-dev"))
+    chosen = _with_role_defaults(AgentSpec(name="C", role_id="engineering/codex-dev", backend="claude"))
+    default = _with_role_defaults(AgentSpec(name="L", role_id="engineering/tech-lead"))
+    assert (from_role["backend"], chosen["backend"]) == ("codex", "claude")
+    assert default["backend"] == get_settings().backend
 
 
 def test_gamma_roles_path_loads_the_community_pack(roles_path):

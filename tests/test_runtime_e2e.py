@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.stack import Stack, agent_processes, wait_gone
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cli]
 pytest_plugins = ("tests.support.stack_fixtures",)
 
 

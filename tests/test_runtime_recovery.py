@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.stack import Stack, agent_processes, wait_gone
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cli]
 pytest_plugins = ("tests.support.stack_fixtures",)
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,6 +43,15 @@ def test_timeout_stops_the_run_and_its_processes(stack: Stack):
         run_id = stack.say(team["id"], "[[brain:slow seconds=600]] too slow")
         run = stack.wait_run(run_id, timeout=60)
         assert (run["state"], run["outcome"]) == ("timed_out", "timeout")
+        wait_gone(run_id, timeout=10)
+
+
+def test_timeout_stops_a_codex_run_and_its_command(stack: Stack):
+    with stack.worker({"GAMMA_RUN_TIMEOUT": "6"}):
+        team = stack.create_team(backend="codex")
+        run_id = stack.say(team["id"], "[[brain:slow seconds=600]] too slow")
+        run = stack.wait_run(run_id, timeout=60)
+        assert (run["state"], run["outcome"], run["backend"]) == ("timed_out", "timeout", "codex")
         wait_gone(run_id, timeout=10)
 
 

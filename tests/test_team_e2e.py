@@ -1,5 +1,6 @@
-"""A team end to end with the real `claude` CLI and the model double: the user's goal becomes tasks (created by the
-lead through `gamma-agent`), members do them and report, the lead is woken exactly once, reviews and answers.
+"""A team end to end with the real CLIs and the model double: the user's goal becomes tasks (created by the lead
+through `gamma-agent`), members do them and report, the lead is woken exactly once, reviews and answers. Once with
+claude everywhere, once with a claude lead and a codex member in the same team.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 
 from tests.support.stack import Stack, running_stack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cli]
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +31,14 @@ def wait_for(check, timeout: float = 180, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_goal_becomes_delegated_work_one_wake_a_review_and_an_answer(stack: Stack):
-    team = stack.create_team(members=[{"name": "Alice", "role_id": "engineering/backend-architect"},
-                                      {"name": "Bob", "role_id": "engineering/frontend-engineer"}])
+@pytest.mark.parametrize("bob_backend", ["claude", "codex"])
+def test_a_goal_becomes_delegated_work_one_wake_a_review_and_an_answer(stack: Stack, bob_backend: str):
+    team = stack.create_team(members=[
+        {"name": "Alice", "role_id": "engineering/backend-architect"},
+        {"name": "Bob", "role_id": "engineering/frontend-engineer", "backend": bob_backend}])
     team_id = team["id"]
+    assert {m["name"]: m["backend"] for m in team["members"]} == {"Lead": "claude", "Alice": "claude",
+                                                                  "Bob": bob_backend}
     first = stack.wait_run(stack.say(team_id, "[[brain:lead members=Alice,Bob]] Build a tiny landing page"))
     assert first["state"] == "succeeded", first["error"]
 
@@ -43,6 +48,11 @@ def test_a_goal_becomes_delegated_work_one_wake_a_review_and_an_answer(stack: St
 
     tasks = stack.api("GET", f"/api/teams/{team_id}/tasks").json()["tasks"]
     assert sorted(t["assignee"]["name"] for t in tasks) == ["Alice", "Bob"]
+    with stack.connect() as conn:
+        backends = {r["name"]: r["backend"] for r in conn.execute(
+            "SELECT a.name, r.backend FROM runs r JOIN agents a ON a.id = r.agent_id"
+            " WHERE r.team_id = %s AND r.state = 'succeeded'", (team_id,))}
+    assert backends == {"Lead": "claude", "Alice": "claude", "Bob": bob_backend}, "each ran on its own CLI"
     for task in tasks:
         assert task["stage"] == "done" and task["created_by_name"] == "Lead", "the lead approved it"
         assert task["result"]["summary"].startswith("Wrote ")

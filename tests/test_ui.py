@@ -276,3 +276,29 @@ def test_the_dashboard_says_plainly_when_agents_run_without_a_sandbox(web: Web, 
     finally:
         conn.execute("DELETE FROM workers WHERE id = %s", (worker_id,))
     assert _real_errors(errors) == []
+
+
+def test_the_add_agent_dialog_chooses_the_backend(web: Web, page: tuple[Any, list[str]]) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    p, errors = page
+    created = requests.post(f"{web.url}/api/teams", timeout=10, json={
+        "name": f"Mixed team {int(time.time() * 1000) % 100000}", "lead": {"role_id": "engineering/tech-lead"}})
+    assert created.status_code == 201, created.text
+    team_id, lead_backend = created.json()["id"], created.json()["members"][0]["backend"]
+    p.goto(f"{web.url}/teams/{team_id}")
+    expect(p.locator("#team-page")).to_have_attribute("data-ready", "true")
+    p.click("#add-agent")
+    dialog = p.locator("dialog[open]")
+    dialog.locator("input[type=search]").fill("frontend")
+    dialog.locator(".role-row").first.click()
+    backend = dialog.locator("#aa-backend")
+    assert backend.locator("option").all_inner_texts()[1:] == [
+        "Claude Code (claude CLI)", "Codex (OpenAI codex CLI)", "Demo (scripted, calls no model)"]
+    backend.select_option("codex")
+    dialog.locator("button[type=submit]").click()
+    expect(p.locator("dialog[open]")).to_have_count(0)
+
+    members = requests.get(f"{web.url}/api/teams/{team_id}", timeout=10).json()["members"]
+    assert sorted((m["is_lead"], m["backend"]) for m in members) == [(False, "codex"), (True, lead_backend)]
+    assert _real_errors(errors) == []

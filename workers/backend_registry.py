@@ -1,20 +1,28 @@
-"""Agent backends by name (`agents.backend`)."""
+"""Agent backends by name (`agents.backend`): every module or package in `workers/backends/` but the shared
+helpers is one backend, named like the module, and exposes `BACKEND`, a class whose instances satisfy
+`workers.runtime_types.Backend`. A new CLI is one new module there (plus the migration that widens the
+`agents.backend`/`runs.backend` CHECKs): see docs/backends.md.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from functools import cache
 
+from workers import backends
 from workers.runtime_types import Backend, LaunchError
+
+HELPERS = frozenset({"launch", "cli_binary"})  # modules of workers/backends/ that are not backends
+NAMES: tuple[str, ...] = tuple(sorted(
+    info.name for info in pkgutil.iter_modules(backends.__path__) if info.name not in HELPERS
+))
+AGENT_CLIS = tuple(name for name in NAMES if name != "demo")  # the real CLIs (doctor, tested versions)
 
 
 @cache
 def get_backend(name: str) -> Backend:
-    if name == "claude":
-        from workers.backends.claude import ClaudeBackend  # noqa: PLC0415
-
-        return ClaudeBackend()
-    if name == "demo":
-        from workers.backends.demo import DemoBackend  # noqa: PLC0415
-
-        return DemoBackend()
-    raise LaunchError("config_error", f"unknown agent backend {name!r} (expected 'claude' or 'demo')")
+    if name not in NAMES:
+        raise LaunchError("config_error", f"unknown agent backend {name!r} (expected one of {', '.join(NAMES)})")
+    module = importlib.import_module(f"workers.backends.{name}")
+    return module.BACKEND()

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -28,7 +29,7 @@ from workers.backend_registry import get_backend
 from workers.outcome import classify
 from workers.process import AgentProcess
 from workers.runtime import WorkerRuntime
-from workers.runtime_types import LaunchError, Outcome, RunContext, RunSummary
+from workers.runtime_types import Backend, LaunchError, Outcome, RunContext, RunSummary
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -177,7 +178,7 @@ class RunAttempt:
             log.warning("run %s attempt %s lost its lease; not recording its end", self.run_id, self.attempt)
             return
         summary = parser.summary
-        outcome = self._outcome(summary, exit_code)
+        outcome = self._outcome(summary, exit_code, backend)
         self._finish(outcome, summary, exit_code)
 
     def _prepare(self) -> RunContext:
@@ -201,13 +202,14 @@ class RunAttempt:
             api_url=self.settings.agent_api_url,
             agent_token=self.token,
             session_id=agent["session_id"],
-            model=agent["model"] or self.settings.model,
+            model=agent["model"],  # each backend applies its own default (GAMMA_MODEL is claude's)
             max_turns=agent["max_turns"] or self.settings.max_turns,
             permission_mode=agent["permission_mode"] or self.settings.permission_mode,
             allowed_tools=tuple(agent["allowed_tools"] or ()),
             disallowed_tools=tuple(agent["disallowed_tools"] or ()),
             budget_usd=budget,
             tools_bin_dir=tools_bin_dir(),
+            team_dirs=tuple(Path(path) for path in workspace.paths(self.run["team_id"]).values()),
         )
 
     def _started(self, cli_version: str | None, ctx: RunContext, sandbox_warning: str | None) -> None:
@@ -237,7 +239,7 @@ class RunAttempt:
             log.warning("could not record session %s of run %s: %s", session_id, self.run_id, error)
             return False
 
-    def _outcome(self, summary: RunSummary, exit_code: int | None) -> Outcome:
+    def _outcome(self, summary: RunSummary, exit_code: int | None, backend: Backend) -> Outcome:
         if self.flags.handed_back and not self.flags.cancelled:
             return Outcome("interrupted", "queued", "the worker shut down; the run was handed back to the queue")
         return classify(
@@ -248,6 +250,7 @@ class RunAttempt:
             cancelled=self.flags.cancelled,
             lease_lost=self.flags.lease_lost,
             resumed=self._resumed_session is not None,
+            rules=backend.outcome_rules,
         )
 
     def _finish(self, outcome: Outcome, summary: RunSummary, exit_code: int | None = None) -> None:

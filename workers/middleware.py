@@ -64,9 +64,9 @@ def _warm_up() -> None:
     from orchestrator.roles import get_library  # noqa: PLC0415
     from workers import executor  # noqa: F401, PLC0415
     from workers.agent_tools import tools_bin_dir  # noqa: PLC0415
-    from workers.backend_registry import get_backend  # noqa: PLC0415
+    from workers.backend_registry import NAMES, get_backend  # noqa: PLC0415
 
     get_library()
     tools_bin_dir()
-    for name in ("claude", "demo"):
+    for name in NAMES:
         get_backend(name).version()

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from workers.attempt_supervisor import CANNOT_START
-from workers.runtime_types import Outcome, RunSummary
+from workers.runtime_types import Outcome, OutcomeRules, RunSummary
 
 STDERR_IN_ERROR = 1500  # characters of stderr quoted in an error message
 USAGE_LIMIT_FALLBACK = timedelta(hours=1)  # when the CLI does not say when the limit resets
@@ -33,7 +33,7 @@ _RESETS_AT = re.compile(
     r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<ampm>[ap]m)(?:\s*\((?P<tz>[^)]+)\))?",
     re.IGNORECASE,
 )
-_MONTHS = {name: number for number, name in enumerate(
+MONTHS = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 _UNKNOWN_SESSION = re.compile(
     r"No conversation found with session ID|--resume requires a valid session ID", re.IGNORECASE
@@ -52,8 +52,12 @@ def classify(
     lease_lost: bool,
     resumed: bool,
     now: datetime | None = None,
+    rules: OutcomeRules | None = None,
 ) -> Outcome:
+    """What every CLI has in common (cancel, lost lease, timeout) first, then the CLI's own `rules` (claude's by
+    default) for an attempt that printed its result line and for one that did not."""
     now = now or datetime.now(UTC)
+    rules = rules or CLAUDE_RULES
     if cancelled:
         return Outcome("cancelled", "cancelled", "Cancelled: the CLI's process group was stopped.")
     if lease_lost:
@@ -63,18 +67,34 @@ def classify(
     if timed_out:  # the caller passes it only when the limit hit before any result line
         return Outcome("timeout", "timed_out",
                        "Timed out: the run exceeded its time limit and was stopped (SIGTERM, then SIGKILL)."
-                       + _stderr_note(stderr_tail))
+                       + stderr_note(stderr_tail))
     if summary.result_seen:
+        return rules.from_result(summary, resumed=resumed, now=now)
+    if CANNOT_START in stderr_tail:  # the supervisor could not start the agent's command
+        return Outcome("cli_not_found", "failed",
+                       "The agent's command could not be started." + stderr_note(stderr_tail))
+    return rules.without_result(exit_code, stderr_tail, resumed=resumed)
+
+
+class ClaudeRules:
+    """How the claude CLI says what happened (see the module's docstring)."""
+
+    def from_result(self, summary: RunSummary, *, resumed: bool, now: datetime) -> Outcome:
         return _from_result(summary, resumed=resumed, now=now)
-    return _without_result(exit_code, stderr_tail, resumed=resumed)
+
+    def without_result(self, exit_code: int | None, stderr_tail: str, *, resumed: bool) -> Outcome:
+        return _without_result(exit_code, stderr_tail, resumed=resumed)
+
+
+CLAUDE_RULES = ClaudeRules()
 
 
 def _from_result(summary: RunSummary, *, resumed: bool, now: datetime) -> Outcome:
     text = _result_words(summary)
     if _is_unknown_session(summary, text, resumed=resumed):
-        return _unknown_session(summary.session_id, text)
+        return unknown_session(summary.session_id, text)
     if summary.rate_limit_status == "rejected" or _USAGE_LIMIT_TEXT.search(text):
-        return _usage_limit(summary, text, now)
+        return usage_limit(text, summary.rate_limit_resets_at or parse_reset_time(text, now), now)
     if not summary.is_error:
         return Outcome("success", "succeeded")
     if summary.subtype == "error_max_turns":
@@ -98,26 +118,28 @@ def _from_result(summary: RunSummary, *, resumed: bool, now: datetime) -> Outcom
 
 
 def _without_result(exit_code: int | None, stderr_tail: str, *, resumed: bool) -> Outcome:
-    if CANNOT_START in stderr_tail:
-        return Outcome("cli_not_found", "failed",
-                       "The agent's command could not be started." + _stderr_note(stderr_tail))
     if _ROOT_BYPASS in stderr_tail:
         return Outcome("config_error", "failed",
                        "claude refuses bypassPermissions when running as root. Run Gamma as a normal user, choose "
                        "another permission mode (GAMMA_PERMISSION_MODE=acceptEdits), or — only inside a container "
-                       "or sandbox — set GAMMA_ALLOW_ROOT_BYPASS=1." + _stderr_note(stderr_tail))
+                       "or sandbox — set GAMMA_ALLOW_ROOT_BYPASS=1." + stderr_note(stderr_tail))
     if resumed and _UNKNOWN_SESSION.search(stderr_tail):
-        return _unknown_session(None, stderr_tail.strip())
+        return unknown_session(None, stderr_tail.strip())
+    return exited_without_result(exit_code, stderr_tail)
+
+
+def exited_without_result(exit_code: int | None, stderr_tail: str) -> Outcome:
+    """A CLI that ended before its result line, for no reason a CLI's own rules recognised."""
     if exit_code == 0:
         return Outcome("no_result", "failed",
-                       "The CLI exited normally but printed no result line." + _stderr_note(stderr_tail))
+                       "The CLI exited normally but printed no result line." + stderr_note(stderr_tail))
     if exit_code is None:
         how = "ended without an exit status"
     elif exit_code < 0:
         how = f"was killed by signal {-exit_code}"
     else:
         how = f"exited with code {exit_code}"
-    return Outcome("cli_error", "failed", f"The CLI {how} before its result line." + _stderr_note(stderr_tail))
+    return Outcome("cli_error", "failed", f"The CLI {how} before its result line." + stderr_note(stderr_tail))
 
 
 # ---------------------------------------------------------------------------------------------------- pieces
@@ -135,15 +157,15 @@ def _is_unknown_session(summary: RunSummary, text: str, *, resumed: bool) -> boo
     return resumed and zeroed
 
 
-def _unknown_session(session_id: str | None, detail: str) -> Outcome:
+def unknown_session(session_id: str | None, detail: str) -> Outcome:
     which = f"session {session_id}" if session_id else "the agent's session"
     return Outcome("unknown_session", "queued",
                    f"Could not resume {which} ({detail or 'not found'}); the run is re-queued to start a fresh "
                    "session.", fresh_session=True)
 
 
-def _usage_limit(summary: RunSummary, text: str, now: datetime) -> Outcome:
-    reset = summary.rate_limit_resets_at or parse_reset_time(text, now)
+def usage_limit(text: str, reset: datetime | None, now: datetime) -> Outcome:
+    """Re-queue until `reset` (an hour from now when it is unknown or past)."""
     if reset is None or reset <= now:
         reset = now + USAGE_LIMIT_FALLBACK
         when = f"the reset time is unknown; retrying at {reset:%Y-%m-%d %H:%M} UTC"
@@ -166,7 +188,7 @@ def parse_reset_time(text: str, now: datetime) -> datetime | None:
     hour = int(match.group("hour")) % 12 + (12 if match.group("ampm").lower() == "pm" else 0)
     minute = int(match.group("minute") or 0)
     if match.group("month"):
-        month = _MONTHS.get(match.group("month").lower())
+        month = MONTHS.get(match.group("month").lower())
         if month is None:
             return None
         year = int(match.group("year") or local_now.year)
@@ -187,7 +209,7 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _stderr_note(stderr_tail: str) -> str:
+def stderr_note(stderr_tail: str) -> str:
     tail = stderr_tail.strip()
     if not tail:
         return ""

@@ -29,6 +29,7 @@ class RunContext:
     disallowed_tools: tuple[str, ...] = ()
     budget_usd: float | None = None
     tools_bin_dir: Path | None = None  # directory holding `gamma-agent`, prepended to PATH
+    team_dirs: tuple[Path, ...] = ()  # the team's shared folders (project, plans, shared): writable too
 
 
 @dataclass
@@ -98,8 +99,20 @@ class StreamParser(Protocol):
     def summary(self) -> RunSummary: ...
 
 
+class OutcomeRules(Protocol):
+    """How one CLI says what happened; `workers.outcome.classify` applies them after the rules every CLI shares
+    (cancelled, lost lease, timed out)."""
+
+    def from_result(self, summary: RunSummary, *, resumed: bool, now: datetime) -> Outcome:
+        """The attempt printed its result line (`summary.result_seen`)."""
+
+    def without_result(self, exit_code: int | None, stderr_tail: str, *, resumed: bool) -> Outcome:
+        """The CLI ended without a result line (exit code and the end of its stderr are all there is)."""
+
+
 class Backend(Protocol):
     name: str
+    outcome_rules: OutcomeRules
 
     def launch_spec(self, ctx: RunContext) -> LaunchSpec: ...
 
@@ -107,6 +120,25 @@ class Backend(Protocol):
 
     def version(self) -> str | None:
         """The CLI's version string, or None when it cannot be found."""
+
+
+@dataclass(frozen=True)
+class LoginStatus:
+    """Whether a CLI has credentials; `logged_in` is None when that cannot be told."""
+
+    logged_in: bool | None
+    method: str | None = None
+    detail: str = ""
+
+
+class AgentCli(Backend, Protocol):
+    """A backend that runs a real, installed CLI (every backend but `demo`)."""
+
+    def binary(self) -> str:
+        """The CLI's absolute path; raises LaunchError("cli_not_found", …) when it is not installed."""
+
+    def login_status(self) -> LoginStatus:
+        """Whether the CLI is logged in, asked locally (no tokens spent)."""
 
 
 class LaunchError(Exception):

@@ -9,8 +9,10 @@ Requests the CLI makes on the side (the session title) never reach a brain.
 - `echo` [text]: one text answer (the prompt echoed, or `text`).
 - `write_file` [path, cmd, content]: thinking + text + Bash `cmd` + Write `path`, all in one message; after
   the results, a text quoting the command's output.
-- `slow` [seconds=600]: Bash `sleep N`, then a text. The CLI really runs it, in a session of its own (setsid):
-  stopping the CLI's process group does not stop it.
+- `slow` [seconds=600]: a foreground command that takes N seconds (`python3 -c 'import time; time.sleep(N)'`;
+  newer claude CLIs refuse a standalone `sleep N`), then a text. The CLI really runs it, in a session of its
+  own (setsid): stopping the CLI's process group does not stop it. A CLI that hands back a still-running
+  command (codex's exec_command after its yield time) is asked to wait on it again.
 - `slow_stream` [seconds=600, interval=1]: one text streamed a delta per `interval` seconds.
 - `many_turns`: a Bash `echo turn N` on every request; never ends by itself (for --max-turns).
 - `error_401`, `error_429`, `error_529`: the API's invalid-key / rate-limit / overloaded errors.
@@ -25,8 +27,9 @@ Requests the CLI makes on the side (the session title) never reach a brain.
   ../../project/<task id>.md, i.e. the team's project folder), runs `gamma-agent task done <id> --summary …`,
   then answers.
 
-Relative paths are resolved against the CLI's working directory (read from the system prompt). Every
-`gamma-agent` command line comes from `workers/agent_commands.py`.
+Relative paths are resolved against the CLI's working directory, read from the environment the CLI sends
+(wherever it puts it); a request that names none gets a 400 error instead — the double never writes relative to
+its own working directory. Every `gamma-agent` command line comes from `workers/agent_commands.py`.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from tests.model_double.conversation import MARKER, Conversation, ToolCall
 from tests.model_double.replies import (
     CHUNK,
     ApiError,
+    Refused,
     Reply,
     Text,
     Thinking,
@@ -78,9 +82,13 @@ def write(path: str, content: str) -> ToolUse:
 
 
 def resolve(conv: Conversation, path: str) -> str:
+    """`path` against the agent's working directory; refuses (400) when the request does not name one."""
     if os.path.isabs(path):
         return path
-    return os.path.normpath(os.path.join(conv.cwd or os.getcwd(), path))
+    if not conv.cwd:
+        raise Refused(ApiError(400, "invalid_request_error",
+                               f"model double: no working directory in the request to resolve {path!r} against"))
+    return os.path.normpath(os.path.join(conv.cwd, path))
 
 
 def without_markers(text: str) -> str:
@@ -121,12 +129,20 @@ def write_file(conv: Conversation) -> Reply:
     return Turn([Text(f"Done. I wrote {path}. The command printed: {output[:1000]}")])
 
 
+def long_command(seconds: str) -> str:
+    """A command that runs in the foreground for `seconds` (claude 2.1.332 blocks a standalone `sleep N`)."""
+    return f"python3 -c 'import time; time.sleep({float(seconds)})'"
+
+
 @brain("slow")
 def slow(conv: Conversation) -> Reply:
     seconds = conv.arg("seconds", "600")
     if conv.step == 0:
-        return Turn([Text(f"This takes a while (sleep {seconds})."),
-                     bash(f"sleep {seconds}", "Wait", timeout=600_000)])
+        return Turn([Text(f"This takes a while ({seconds} s)."),
+                     bash(long_command(seconds), "Wait", timeout=600_000)])
+    running = conv.running_command()
+    if running is not None:
+        return Turn([Text("Still running; waiting for it."), running])
     return Turn([Text("Finished waiting.")])
 
 

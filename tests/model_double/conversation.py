@@ -1,9 +1,11 @@
 """A Messages API request as a brain sees it: the latest prompt, the agent's CLAUDE.md, the tool calls made since
 the prompt and their results, and which brain the text asks for.
 
-What the real CLI (2.1.197) sends: the CLAUDE.md arrives as a `<system-reminder>` text block at the start of the
-first user message, the prompt as the next text block; tool results come back as `tool_result` blocks in the
-next user message; messages with role `system` may appear in between (the mid-conversation-system beta).
+What the real CLI sends: the CLAUDE.md arrives as a `<system-reminder>` text block at the start of the first user
+message, the prompt as the next text block; tool results come back as `tool_result` blocks in the next user
+message; messages with role `system` may appear in between (the mid-conversation-system beta). Where the
+environment block (`Primary working directory: …`) travels changes between releases — 2.1.197 put it in the
+system prompt, 2.1.332 in a `system` message after the first user message — so it is looked for in all of them.
 """
 
 from __future__ import annotations
@@ -14,9 +16,20 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from tests.model_double.replies import ToolUse
+
 MARKER = re.compile(r"\[\[brain:([A-Za-z0-9_.-]+)([^\]]*)\]\]")
 _REMINDER = "<system-reminder>"
 _CWD = re.compile(r"Primary working directory: (\S+)")
+
+
+def find_cwd(texts: list[str]) -> str | None:
+    """The working directory an agent CLI announced in any of `texts` (claude's environment block), or None."""
+    for text in texts:
+        match = _CWD.search(text)
+        if match:
+            return match.group(1)
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,11 @@ def _text(content: Any) -> str:
     return "\n".join(str(block.get("text", "")) for block in content or [] if isinstance(block, dict))
 
 
+def _is_context(text: str) -> bool:
+    """Text the CLI adds around the prompt: a system reminder (CLAUDE.md, …) or its environment block."""
+    return text.lstrip().startswith(_REMINDER) or _CWD.search(text) is not None
+
+
 def _parse_args(text: str) -> dict[str, str]:
     args = {}
     for token in shlex.split(text):
@@ -64,7 +82,8 @@ class Conversation:
         self.body_size = body_size
         self.model: str = str(request.get("model") or "claude-double")
         self.stream = bool(request.get("stream"))
-        self.messages = [m for m in request.get("messages") or [] if m.get("role") in ("user", "assistant")]
+        self.all_messages = [m for m in request.get("messages") or [] if isinstance(m, dict)]
+        self.messages = [m for m in self.all_messages if m.get("role") in ("user", "assistant")]
 
     # ------------------------------------------------------------------------------------------ the text
 
@@ -75,8 +94,11 @@ class Conversation:
 
     @cached_property
     def cwd(self) -> str | None:
-        match = _CWD.search(self.system_text)
-        return match.group(1) if match else None
+        """From the environment block, wherever the CLI put it: the system prompt or any message's text."""
+        texts = [self.system_text]
+        texts += [str(block.get("text", "")) for message in self.all_messages for block in _blocks(message)
+                  if block.get("type") == "text"]
+        return find_cwd(texts)
 
     @property
     def is_side_request(self) -> bool:
@@ -94,8 +116,7 @@ class Conversation:
         blocks = _blocks(message)
         if any(block.get("type") == "tool_result" for block in blocks):
             return False
-        return any(block.get("type") == "text" and not str(block.get("text", "")).lstrip().startswith(_REMINDER)
-                   for block in blocks)
+        return any(block.get("type") == "text" and not _is_context(str(block.get("text", ""))) for block in blocks)
 
     @cached_property
     def prompt_index(self) -> int:
@@ -111,7 +132,7 @@ class Conversation:
             return ""
         return "\n".join(
             str(block.get("text", "")) for block in _blocks(self.messages[self.prompt_index])
-            if block.get("type") == "text" and not str(block.get("text", "")).lstrip().startswith(_REMINDER)
+            if block.get("type") == "text" and not _is_context(str(block.get("text", "")))
         ).strip()
 
     @cached_property
@@ -164,6 +185,11 @@ class Conversation:
             for message in self.messages[self.prompt_index:] if message.get("role") == "user"
             for block in _blocks(message) if block.get("type") == "tool_result"
         ]
+
+    def running_command(self) -> ToolUse | None:
+        """A call that waits on a command the CLI handed back still running; None when nothing is left running
+        (claude's Bash tool always waits for its command)."""
+        return None
 
     def results_of(self, predicate: Any) -> list[ToolResult]:
         return [result for result in self.results if result.call is not None and predicate(result.call)]

@@ -77,6 +77,14 @@ class ApiError:
 Reply = Turn | ApiError
 
 
+class Refused(Exception):  # noqa: N818 - it is an answer, not a failure of the double
+    """Raised by a brain that must not answer this request; the server sends `error` instead."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 # ---------------------------------------------------------------------------------------------- the errors
 
 
@@ -190,10 +198,11 @@ def sse_frame(event: dict[str, Any]) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
-def paced(events: Iterator[dict[str, Any]], delay: float, stopped: Any) -> Iterator[dict[str, Any]]:
+def paced(events: Iterator[dict[str, Any]], delay: float, stopped: Any,
+          delta_types: frozenset[str] = frozenset({"content_block_delta"})) -> Iterator[dict[str, Any]]:
     """`events`, waiting `delay` seconds before each content delta; ends early when `stopped` is set."""
     for event in events:
-        if delay and event["type"] == "content_block_delta":
+        if delay and event["type"] in delta_types:
             if stopped.wait(delay):
                 return
         elif stopped.is_set():

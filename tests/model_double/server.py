@@ -4,7 +4,8 @@
     python -m tests.model_double         # as a process; prints MODEL_DOUBLE_URL=http://127.0.0.1:PORT
 
 Routes: `POST /v1/messages` (SSE when `stream` is true, else one JSON message), `POST /v1/messages/count_tokens`,
-`GET|HEAD /` (the CLI probes it once at start). Anything else is answered 404 and logged and recorded in
+`GET|HEAD /` (the CLI probes it once at start), and for codex `POST /v1/responses` (the OpenAI Responses API,
+always streamed; see `responses.py`). Anything else is answered 404 and logged and recorded in
 `unknown`, so a new CLI that calls something new is noticed. Point the CLI at it with ANTHROPIC_BASE_URL
 (see `tests/support/claude.py` for the whole environment).
 """
@@ -20,10 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.model_double import responses
 from tests.model_double.brains import DEFAULT_BRAIN, choose, side_request
 from tests.model_double.conversation import Conversation
 from tests.model_double.replies import (
     ApiError,
+    Refused,
     Reply,
     Turn,
     Usage,
@@ -97,9 +100,15 @@ class ModelDouble:
 
     def messages_requests(self) -> list[Recorded]:
         """The agent's requests to /v1/messages (side requests such as the session title left out)."""
+        return self.agent_requests("/v1/messages")
+
+    def responses_requests(self) -> list[Recorded]:
+        """The agent's requests to /v1/responses (codex)."""
+        return self.agent_requests("/v1/responses")
+
+    def agent_requests(self, path: str) -> list[Recorded]:
         with self._lock:
-            return [entry for entry in self.requests
-                    if entry.path == "/v1/messages" and entry.brain != "(side request)"]
+            return [entry for entry in self.requests if entry.path == path and entry.brain != "(side request)"]
 
 
 def start(port: int = 0, **options: Any) -> tuple[str, Callable[[], None]]:
@@ -138,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         entry = Recorded("POST", path, dict(self.headers), body)
         if path == "/v1/messages":
             self._messages(entry, body, len(raw))
+        elif path == "/v1/responses":
+            self._responses(entry, body, len(raw))
         elif path == "/v1/messages/count_tokens":
             self.double.record(entry)
             self._send_json(200, {"input_tokens": max(1, len(raw) // 4)})
@@ -160,18 +171,23 @@ class _Handler(BaseHTTPRequestHandler):
         error = ApiError(404, "not_found_error", f"model double does not implement {entry.method} {entry.path}")
         self._send_bytes(404, error.body(), "application/json", with_body=with_body)
 
-    def _messages(self, entry: Recorded, request: dict[str, Any], size: int) -> None:
-        conv = Conversation(request, size)
+    def _answer(self, entry: Recorded, conv: Conversation) -> Reply:
         if conv.is_side_request:
             entry.brain = "(side request)"
-            reply: Reply = side_request(conv)
-        else:
-            spec = self.double.select(conv) if self.double.select else None
-            if spec:
-                conv.use(spec)
-            entry.brain = conv.brain_name or self.double.default_brain
-            found = choose(entry.brain)
-            reply = found if isinstance(found, ApiError) else found(conv)
+            return side_request(conv)
+        spec = self.double.select(conv) if self.double.select else None
+        if spec:
+            conv.use(spec)
+        entry.brain = conv.brain_name or self.double.default_brain
+        found = choose(entry.brain)
+        try:
+            return found if isinstance(found, ApiError) else found(conv)
+        except Refused as refused:
+            return refused.error
+
+    def _messages(self, entry: Recorded, request: dict[str, Any], size: int) -> None:
+        conv = Conversation(request, size)
+        reply = self._answer(entry, conv)
         if isinstance(reply, ApiError):
             self._send_error(entry, reply)
             return
@@ -181,6 +197,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_stream(reply, conv.model, usage)
         else:
             self._send_json(200, message_json(reply, conv.model, usage))
+
+    def _responses(self, entry: Recorded, request: dict[str, Any], size: int) -> None:
+        conv = responses.ResponsesConversation(request, size)
+        reply = self._answer(entry, conv)
+        if isinstance(reply, ApiError):
+            entry.status = reply.status
+            self.double.record(entry)
+            self._send_bytes(reply.status, responses.error_body(reply), "application/json")
+            return
+        self.double.record(entry)
+        events = responses.stream_events(reply, conv.model, Usage.for_request(size))
+        self._send_sse(paced(events, reply.delay, self.double.stopped, delta_types=responses.DELTAS),
+                       responses.sse_frame)
 
     # ------------------------------------------------------------------------------------------ writing
 
@@ -208,6 +237,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _send_stream(self, turn: Turn, model: str, usage: Usage) -> None:
+        self._send_sse(paced(stream_events(turn, model, usage), turn.delay, self.double.stopped), sse_frame)
+
+    def _send_sse(self, events: Any, frame_of: Callable[[dict[str, Any]], bytes]) -> None:
         try:
             self.send_response(200)
             self.send_header("content-type", "text/event-stream; charset=utf-8")
@@ -215,8 +247,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("request-id", request_id())
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
-            for event in paced(stream_events(turn, model, usage), turn.delay, self.double.stopped):
-                frame = sse_frame(event)
+            for event in events:
+                frame = frame_of(event)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")

@@ -6,37 +6,28 @@
   (no retries). `oauth=True` logs in "with a subscription" (needed for the usage-limit answer).
 - fixtures `model_double` and `claude_setup` live in `tests/support/claude_fixtures.py`; use them with
   `pytest_plugins = ("tests.support.claude_fixtures",)` in a test module.
-- `run_spec(spec)`: run a LaunchSpec to the end, parse its stdout, classify the outcome.
+- `run_spec(spec, backend)` (tests/support/cli_run.py): run a LaunchSpec to the end, parse its stdout with the
+  backend's parser, classify the outcome with its rules.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.model_double import ModelDouble
+from tests.support.cli_run import CliRun, pinned_bin, pinned_version, run_context, run_spec
 from workers.backends.claude import ClaudeBackend
-from workers.outcome import classify
-from workers.runtime_types import LaunchSpec, Outcome, ParsedEvent, RunContext, RunSummary
-from workers.stream_parser import ClaudeStreamParser
+from workers.runtime_types import RunContext
 
-REPO = Path(__file__).resolve().parents[2]
-PINNED_VERSION = (REPO / "tests" / "claude-cli-version").read_text().strip()
+PINNED_VERSION = pinned_version("claude")
 
 
 def claude_bin() -> str:
-    configured = os.environ.get("GAMMA_TEST_CLAUDE_BIN")
-    path = Path(configured) if configured else (
-        REPO / ".tools" / f"claude-{PINNED_VERSION}" / "node_modules" / ".bin" / "claude")
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"the pinned claude CLI is missing at {path}: run `make claude` "
-                    "(or point GAMMA_TEST_CLAUDE_BIN at a claude binary)", pytrace=False)
-    return str(path)
+    """$GAMMA_TEST_CLAUDE_BIN, else the pinned copy `make claude` installs under .tools/."""
+    return pinned_bin("claude")
 
 
 def cli_env(url: str, config_dir: Path, *, oauth: bool = False) -> dict[str, str]:
@@ -69,14 +60,7 @@ class ClaudeSetup:
     monkeypatch: pytest.MonkeyPatch
 
     def context(self, prompt: str, **fields: object) -> RunContext:
-        values: dict[str, object] = {
-            "run_id": f"run_test_{uuid.uuid4().hex[:8]}", "attempt": 1, "team_id": "team_test",
-            "agent_id": "agent_test", "agent_name": "Tester", "prompt": prompt, "workspace": self.workspace,
-            "api_url": "http://127.0.0.1:9/agent-api", "agent_token": "agent-token-for-tests", "session_id": None,
-            "permission_mode": "bypassPermissions", "max_turns": 10, "tools_bin_dir": self.tools_bin_dir,
-        }
-        values.update(fields)
-        return RunContext(**values)  # type: ignore[arg-type]
+        return run_context(prompt, self.workspace, self.tools_bin_dir, **fields)
 
     def use_oauth(self) -> None:
         self.monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
@@ -85,34 +69,7 @@ class ClaudeSetup:
 
     def run(self, prompt: str, *, timeout: float = 60, **fields: object) -> CliRun:
         ctx = self.context(prompt, **fields)
-        return run_spec(self.backend.launch_spec(ctx), timeout=timeout, resumed=ctx.session_id is not None)
+        return run_spec(self.backend.launch_spec(ctx), self.backend, timeout=timeout,
+                        resumed=ctx.session_id is not None)
 
 
-@dataclass
-class CliRun:
-    spec: LaunchSpec
-    lines: list[str]
-    stderr: str
-    exit_code: int
-    events: list[ParsedEvent]
-    summary: RunSummary
-    outcome: Outcome
-
-    def kinds(self) -> list[str]:
-        return [event.kind for event in self.events]
-
-    def of_kind(self, kind: str) -> list[dict]:
-        return [event.payload for event in self.events if event.kind == kind]
-
-
-def run_spec(spec: LaunchSpec, *, timeout: float = 60, resumed: bool = False) -> CliRun:
-    done = subprocess.run(
-        spec.argv, input=spec.stdin_text, cwd=spec.cwd, env=spec.env, capture_output=True, text=True,
-        timeout=timeout, start_new_session=True, stdin=None if spec.stdin_text is not None else subprocess.DEVNULL,
-    )
-    parser = ClaudeStreamParser()
-    lines = done.stdout.splitlines()
-    events = [event for line in lines for event in parser.feed(line)]
-    outcome = classify(parser.summary, exit_code=done.returncode, stderr_tail=done.stderr, timed_out=False,
-                       cancelled=False, lease_lost=False, resumed=resumed)
-    return CliRun(spec, lines, done.stderr, done.returncode, events, parser.summary, outcome)

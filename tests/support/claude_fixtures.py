@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,6 @@ from shared.config import Settings
 from tests.model_double import ModelDouble
 from tests.support.claude import ClaudeSetup, claude_bin, cli_env
 from workers.backends.claude import ClaudeBackend
-
-
-@pytest.fixture
-def model_double() -> Iterator[ModelDouble]:
-    with ModelDouble() as double:
-        yield double
 
 
 @pytest.fixture

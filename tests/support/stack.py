@@ -1,7 +1,8 @@
 """A whole Gamma stack for end-to-end tests: model double, real gunicorn web, real Dramatiq workers.
 
-Agents use the real pinned `claude` CLI pointed at the model double; the brain is picked by a
-`[[brain:NAME …]]` marker in the prompt (see tests/model_double/brains.py).
+Agents use the real pinned `claude` or `codex` CLI (per agent: `backend`) pointed at the model double; the brain
+is picked by a `[[brain:NAME …]]` marker in the prompt (see tests/model_double/brains.py). Each stack has its
+own CLAUDE_CONFIG_DIR and CODEX_HOME, shared by its workers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from psycopg.rows import dict_row
 
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env
+from tests.support.codex import codex_bin, codex_home, scratch_codex_home
 from tests.support.processes import Proc, Web, start_web
 from tests.support.workers import start_worker
 
@@ -106,11 +108,14 @@ def running_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
     home = Path(os.environ.get("GAMMA_HOME") or tmp_path / "home")
     config_dir = tmp_path / "claude-config"
     config_dir.mkdir(parents=True, exist_ok=True)
-    with ModelDouble() as double, start_web(database_url, extra_env={"GAMMA_HOME": str(home)}) as web:
+    with ModelDouble() as double, scratch_codex_home() as codex_dir, \
+            start_web(database_url, extra_env={"GAMMA_HOME": str(home)}) as web:
         worker_env = {
-            **cli_env(double.url, config_dir),
+            **codex_home(double.url, codex_dir),
+            **cli_env(double.url, config_dir),  # HOME: claude's config dir (codex keeps to CODEX_HOME)
             "GAMMA_HOME": str(home),
             "GAMMA_CLAUDE_BIN": claude_bin(),
+            "GAMMA_CODEX_BIN": codex_bin(),
             "GAMMA_API_URL": web.url,
         }
         yield Stack(database_url, double, web, home, worker_env)

@@ -21,6 +21,7 @@ from orchestrator.role_models import ROLE_ID
 from shared import db
 from shared.ids import is_id
 from web.errors import ApiError
+from workers.backend_registry import NAMES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,7 +114,7 @@ Emoji = _text(1, 32)
 Priority = Annotated[int, Field(ge=-100, le=100)]
 Budget = Annotated[float, Field(gt=0, le=1_000_000)]
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
-BackendName = Literal["claude", "demo"]
+BackendName = Literal[NAMES]  # type: ignore[valid-type] # the registry's backends: claude, codex, demo
 Limit = Annotated[int, Field(ge=1, le=1000)]
 
 

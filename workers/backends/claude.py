@@ -4,7 +4,8 @@
            [--permission-mode P] [--allowedTools a,b] [--disallowedTools c,d] [--max-budget-usd X]
 
 The prompt goes through stdin (written, then closed), never argv: no argv size limit, nothing in `ps`.
-Verified with 2.1.197: `claude -p` reads the prompt from stdin until EOF and sends it as the first user text.
+Verified with 2.1.197 and 2.1.332: `claude -p` reads the prompt from stdin until EOF and sends it as the first
+user text.
 
 Environment: see `workers/backends/launch.py`; in addition DISABLE_AUTOUPDATER=1 unless set (a fleet must
 not change its CLI under running work).
@@ -18,31 +19,29 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import shutil
-import subprocess
-import threading
 from decimal import Decimal
 from pathlib import Path
 
 from shared.config import Settings, get_settings
+from workers.backends.cli_binary import LoginStatus, VersionCache, ask, find_binary, parse_json
 from workers.backends.launch import agent_env, check_launchable
+from workers.outcome import CLAUDE_RULES
 from workers.runtime_types import LaunchError, LaunchSpec, RunContext
 from workers.stream_parser import ClaudeStreamParser
 
 log = logging.getLogger(__name__)
 
 BYPASS = "bypassPermissions"
-_VERSION = re.compile(r"\d+\.\d+\.\d+[\w.+-]*")
 
 
 class ClaudeBackend:
     name = "claude"
+    label = "Claude Code"
+    outcome_rules = CLAUDE_RULES
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
-        self._versions: dict[str, str | None] = {}
-        self._lock = threading.Lock()
+        self._versions = VersionCache()
 
     @property
     def settings(self) -> Settings:
@@ -81,28 +80,35 @@ class ClaudeBackend:
         return ClaudeStreamParser()
 
     def version(self) -> str | None:
-        """`claude --version` ("2.1.197 (Claude Code)" → "2.1.197"), asked once per binary."""
+        """`claude --version` ("2.1.332 (Claude Code)" → "2.1.332"), asked once per binary."""
+        return self._versions.get(self.binary)
+
+    def binary(self) -> str:
+        """The CLI's absolute path on the worker's PATH (LaunchError `cli_not_found` when it is not there)."""
+        return self._binary(os.environ.get("PATH"))
+
+    def login_status(self) -> LoginStatus:
+        """`claude auth status --json` (local, no tokens spent): loggedIn and authMethod."""
         try:
-            binary = self._binary(os.environ.get("PATH"))
-        except LaunchError:
-            return None
-        with self._lock:
-            if binary not in self._versions:
-                self._versions[binary] = _ask_version(binary)
-            return self._versions[binary]
+            binary = self.binary()
+        except LaunchError as error:
+            return LoginStatus(None, None, error.message)
+        done = ask([binary, "auth", "status", "--json"])
+        data = parse_json(done.stdout) if done else None
+        if data is None or not isinstance(data.get("loggedIn"), bool):
+            return LoginStatus(None, None, "`claude auth status` gave no answer (a CLI older than 2.1?)")
+        method = str(data.get("authMethod") or "none")
+        source = data.get("apiKeySource")
+        detail = f"{method}" + (f" ({source})" if source else "")
+        if not data["loggedIn"]:
+            detail = "not logged in: run `claude` once and log in, or set ANTHROPIC_API_KEY / CLAUDE_CODE_OAUTH_TOKEN"
+        return LoginStatus(data["loggedIn"], method, detail)
 
     # ------------------------------------------------------------------------------------------ helpers
 
     def _binary(self, search_path: str | None) -> str:
-        configured = self.settings.claude_bin
-        found = shutil.which(configured, path=search_path)
-        if found is None:
-            raise LaunchError(
-                "cli_not_found",
-                f"the Claude Code CLI was not found: {configured!r} (GAMMA_CLAUDE_BIN) is not an executable on "
-                "PATH. Install it (npm install -g @anthropic-ai/claude-code) or set GAMMA_CLAUDE_BIN to its path.",
-            )
-        return os.path.abspath(found)
+        return find_binary(self.settings.claude_bin, "GAMMA_CLAUDE_BIN",
+                           "npm install -g @anthropic-ai/claude-code", search_path)
 
     def _allow_root(self, permission_mode: str | None, env: dict[str, str]) -> None:
         if permission_mode != BYPASS or not _is_root() or env.get("IS_SANDBOX") == "1":
@@ -123,12 +129,4 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _ask_version(binary: str) -> str | None:
-    try:
-        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30,
-                              stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.SubprocessError) as error:
-        log.warning("could not ask %s for its version: %s", binary, error)
-        return None
-    match = _VERSION.search(done.stdout or "")
-    return match.group(0) if match else None
+BACKEND = ClaudeBackend

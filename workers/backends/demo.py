@@ -16,6 +16,7 @@ import sys
 
 from shared import db
 from workers.backends.launch import agent_env, check_launchable
+from workers.outcome import CLAUDE_RULES
 from workers.runtime_types import LaunchError, LaunchSpec, RunContext
 from workers.stream_format import DEMO_VERSION
 from workers.stream_parser import ClaudeStreamParser
@@ -38,6 +39,8 @@ def role_and_reason(ctx: RunContext) -> tuple[str, str]:
 
 class DemoBackend:
     name = "demo"
+    label = "Demo (scripted)"
+    outcome_rules = CLAUDE_RULES  # it prints claude's stream-json
 
     def launch_spec(self, ctx: RunContext) -> LaunchSpec:
         check_launchable(ctx)
@@ -54,3 +57,6 @@ class DemoBackend:
 
     def version(self) -> str | None:
         return DEMO_VERSION
+
+
+BACKEND = DemoBackend

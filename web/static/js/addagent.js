@@ -1,7 +1,8 @@
-// The "Add agent" dialog: a role (picker, Engineering first), a name (filled in from the role) and an optional
-// specialization.
+// The "Add agent" dialog: a role (picker, Engineering first), a name (filled in from the role), an optional
+// specialization and the backend (CLI) it runs on.
 
 import { api } from './api.js';
+import { backendSelect } from './backends.js';
 import { openDialog } from './dialog.js';
 import { h } from './dom.js';
 import { busy, field, textArea, textInput } from './forms.js';
@@ -15,6 +16,7 @@ export function openAddAgentDialog(store, { onAdded } = {}) {
     wide: true,
     build: (close) => {
       const name = field('Name', textInput({ id: 'aa-name', maxlength: 100, placeholder: 'Filled in from the role' }), { required: true });
+      const backend = field('Runs on', backendSelect({ id: 'aa-backend' }), { hint: 'Which agent CLI runs this agent; one team can mix them.' });
       const spec = field('Specialization', textArea({ id: 'aa-spec', rows: 2, maxlength: 2000, placeholder: 'e.g. owns the payments API (optional)' }));
       const roleError = h('p', { class: 'field-error', hidden: true, role: 'alert' });
       const picker = rolePicker({
@@ -33,7 +35,7 @@ export function openAddAgentDialog(store, { onAdded } = {}) {
       const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: 'Add agent' });
       const form = h('form', { class: 'form', novalidate: true },
         h('div', { class: 'field' }, h('span', { class: 'field-label', text: 'Role' }), picker.el, roleError),
-        name.el, spec.el, error,
+        name.el, spec.el, backend.el, error,
         h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'btn', text: 'Cancel', onClick: () => close(null) }), submit));
       form.addEventListener('submit', async (ev) => {
         ev.preventDefault();
@@ -46,6 +48,7 @@ export function openAddAgentDialog(store, { onAdded } = {}) {
         const body = { name: agentName, role_id: role.id };
         const s = spec.control.value.trim();
         if (s) body.specialization = s;
+        if (backend.control.value) body.backend = backend.control.value;
         busy(submit, true, 'Adding…');
         error.hidden = true;
         try {

@@ -19,7 +19,8 @@ function shellQuote(s) {
 export function resumeCommand(agent) {
   if (!agent || !agent.session_id) return '';
   const cd = agent.workspace_path ? `cd ${shellQuote(agent.workspace_path)} && ` : '';
-  return `${cd}claude --resume ${shellQuote(agent.session_id)}`;
+  const resume = agent.backend === 'codex' ? 'codex resume' : 'claude --resume';
+  return `${cd}${resume} ${shellQuote(agent.session_id)}`;
 }
 
 export class AgentPanel {
