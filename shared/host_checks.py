@@ -22,6 +22,19 @@ from shared.config import Settings
 SANDBOX_BASE_ARGS = ("--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                      "--unshare-cgroup-try", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev",
                      "--proc", "/proc", "--tmpfs", "/tmp")
+# Agents of a worker running as root are not root either: they get this uid in a user namespace of their own,
+# mapped to root outside (their files still belong to the worker's user). A tool that sandboxes itself can then
+# nest its own bubblewrap (codex does, for workspace-write), which uid 0 without capabilities cannot: its uid map
+# is refused.
+AGENT_UID_UNDER_ROOT = 1000
+
+
+def sandbox_base_args() -> tuple[str, ...]:
+    """SANDBOX_BASE_ARGS plus the agent's identity (a non-root uid when the worker is root)."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        uid = str(AGENT_UID_UNDER_ROOT)
+        return ("--unshare-user", "--uid", uid, "--gid", uid, *SANDBOX_BASE_ARGS)
+    return SANDBOX_BASE_ARGS
 
 
 @cache
@@ -49,7 +62,7 @@ def sandbox_availability(binary: str = "bwrap") -> Availability:
     if path is None:
         return Availability(False, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
     try:
-        probe = subprocess.run([path, *SANDBOX_BASE_ARGS, "--", "true"], capture_output=True, text=True, timeout=30,
+        probe = subprocess.run([path, *sandbox_base_args(), "--", "true"], capture_output=True, text=True, timeout=30,
                                stdin=subprocess.DEVNULL, check=False)
         version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30,
                                  check=False).stdout.strip()

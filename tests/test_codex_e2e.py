@@ -70,15 +70,15 @@ def test_a_codex_member_does_its_task_and_reports_it_through_gamma_agent(stack: 
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         task = stack.api("GET", f"/api/tasks/{task_id}").json()
-        if task["stage"] in ("done", "failed", "cancelled"):
+        if task["stage"] in ("review", "done", "failed", "cancelled"):
             break
         time.sleep(0.2)
     with stack.connect() as conn:
         run_id = conn.execute("SELECT id FROM runs WHERE task_id = %s", (task_id,)).fetchone()["id"]
     run = stack.wait_run(run_id)
     results = [e["payload"] for e in stack.events(team["id"], run_id=run_id) if e["kind"] == "agent.tool_result"]
-    assert task["stage"] == "done", (task["stage"], run["error"], results)
-    assert task["result"]["summary"].startswith("Wrote ")
+    assert task["stage"] == "review", (task["stage"], run["error"], results)  # submitted for the lead's approval
+    assert task["result"]["summary"].startswith("Wrote "), results
     assert (stack.home / "workspaces" / team["id"] / "project" / f"{task_id}.md").exists()
     assert run["state"] == "succeeded" and all(not r["is_error"] for r in results), results
     lines = stack.api("GET", f"/api/runs/{run_id}/lines").json()

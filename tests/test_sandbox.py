@@ -7,6 +7,7 @@ so a passing sandboxed probe shows the boundary, not a probe that cannot see any
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -23,6 +24,7 @@ pytest_plugins = ("tests.support.stack_fixtures",)
 
 PROBE = """\
 echo "env_database_url=${{DATABASE_URL:-unset}}"
+echo "uid=$(id -u)"
 echo "environ_hits=$(cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^DATABASE_URL=')"
 echo "parent_hits=$(tr '\\0' '\\n' < /proc/$PPID/environ 2>/dev/null | grep -c '^DATABASE_URL=')"
 test -e "{home}/pg-secret.txt" && echo gamma_home=visible || echo gamma_home=hidden
@@ -66,11 +68,18 @@ def test_an_agent_cannot_reach_the_workers_secrets_gamma_home_other_teams_or_the
     assert found["other_team"] == "hidden"
     assert found["db_socket"] == "refused"
     assert (found["own_team"], found["own_team_writable"]) == ("visible", "yes"), "its own workspace works"
+    # Never root inside, even under a root worker (so a CLI's own sandbox can nest: see the codex e2e test).
+    assert found["uid"] != "0" and (os.geteuid() == 0 or found["uid"] == str(os.geteuid())), found["uid"]
+    if os.geteuid() == 0:
+        assert (stack.home / "workspaces").stat().st_uid == 0 and all(
+            p.stat().st_uid == 0 for p in (stack.home / "workspaces").rglob("probe-output.txt")), \
+            "what the agent writes belongs to the worker's user outside"
 
 
 def test_without_the_sandbox_the_same_probe_finds_everything(stack: Stack):
     found = _probe(stack, {"GAMMA_SANDBOX": "off"})
     assert found["sandboxed"] == "False"
+    assert found["uid"] == str(os.geteuid())
     assert int(found["environ_hits"]) > 0, "the worker's environment is readable next door"
     assert found["gamma_home"] == "visible" and found["other_team"] == "visible"
     assert found["db_socket"] == "open"

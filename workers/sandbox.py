@@ -10,7 +10,8 @@ no root needed where unprivileged user namespaces are allowed) gives each attemp
 - its own view of the files: the machine read-only, its own `/tmp`, its home directory writable (the CLI keeps
   its login and sessions there), Gamma's home replaced by an empty directory except this team's workspace and
   the `gamma-agent` tools, the database's socket directories hidden, `.env` files masked;
-- no capabilities, even when Gamma runs as root.
+- no capabilities, and never uid 0: a root worker's agents run as an ordinary uid in a user namespace of
+  their own (shared/host_checks.py says why).
 
 The network is shared (agents call the model's API and Gamma's agent API over it), so a database that accepts
 TCP connections without a password stays reachable: give PostgreSQL a password (DATABASE_URL keeps it out of
@@ -32,7 +33,7 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from shared.config import Settings
-from shared.host_checks import SANDBOX_BASE_ARGS, sandbox_availability
+from shared.host_checks import sandbox_availability, sandbox_base_args
 from workers.runtime_types import LaunchError, LaunchSpec
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def wrap(spec: LaunchSpec, settings: Settings, *, team_dir: Path,
             raise LaunchError("config_error", f"GAMMA_SANDBOX=bwrap, but {found.detail}")
         return spec, f"this run has no sandbox: {found.detail}"
     mounts = plan(spec, settings, team_dir=team_dir, tools_dir=tools_dir)
-    argv = [shutil.which("bwrap") or "bwrap", *SANDBOX_BASE_ARGS, *mounts.arguments(), "--chdir", str(spec.cwd), "--",
+    argv = [shutil.which("bwrap") or "bwrap", *sandbox_base_args(), *mounts.arguments(), "--chdir", str(spec.cwd), "--",
             *spec.argv]
     return LaunchSpec(argv=argv, env=spec.env, cwd=spec.cwd, stdin_text=spec.stdin_text), None
 
