@@ -52,7 +52,7 @@ POLL_SECONDS = 0.5  # how soon a handler notices its client left (it frees its t
 READY_TIMEOUT_SECONDS = 10.0
 REPLAY_PAGE = 1000
 CLOSE_NOT_READY = (1013, "event stream not ready: try again")
-_CURSOR = re.compile(r"^[0-9]{1,18}$")
+_CURSOR = re.compile(r"[0-9]{1,18}")  # fullmatch: no trailing newline
 
 _active = 0
 _active_lock = threading.Lock()
@@ -64,7 +64,7 @@ def _validate_team_stream() -> None:
         return
     team_id = path_id((request.view_args or {}).get("team_id", ""), "team")
     raw = request.args.get("after", "0")
-    if not _CURSOR.match(raw):
+    if not _CURSOR.fullmatch(raw):
         raise ApiError(400, f"after: must be a non-negative integer cursor (got {raw!r})")
     after = int(raw)
     with db.pool().connection() as conn:
