@@ -277,3 +277,19 @@ def test_null_clears_an_agent_setting_and_is_refused_where_nothing_can_be_cleare
         refused = client.patch(f"/api/agents/{bob}", json={field: None})
         assert refused.status_code == 422, refused.get_json()
         assert refused.get_json()["message"].startswith(f"{field}:"), refused.get_json()
+
+
+@pytest.mark.parametrize(("sql", "status"), [
+    ("UPDATE agents SET emoji = NULL WHERE id = %s", 422),  # NOT NULL
+    ("UPDATE agents SET max_turns = -1 WHERE id = %s", 422),  # CHECK
+    ("UPDATE agents SET name = 'Alice' WHERE id = %s", 409),  # unique name per team
+])
+def test_the_database_safety_net_keeps_postgres_text_in_the_log(world, caplog, sql, status):
+    from web.api._helpers import in_transaction  # noqa: PLC0415
+    from web.errors import ApiError  # noqa: PLC0415
+
+    with pytest.raises(ApiError) as refused:
+        in_transaction(lambda conn: conn.execute(sql, (world["ids"]["bob"],)))
+    assert refused.value.status == status
+    assert not any(word in refused.value.message for word in (*POSTGRES_WORDING, "agents")), refused.value.message
+    assert "agents" in caplog.text, "the details are in the server log"
