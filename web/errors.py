@@ -51,8 +51,11 @@ def _reason(status: int) -> str:
         405: "method_not_allowed",
         409: "conflict",
         413: "too_large",
+        414: "uri_too_long",
         415: "unsupported_media_type",
+        421: "misdirected_request",
         422: "invalid",
         429: "too_many_requests",
+        431: "header_fields_too_large",
         503: "unavailable",
     }.get(status, "error" if status < 500 else "internal_error")
