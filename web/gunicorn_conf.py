@@ -1,6 +1,6 @@
 """gunicorn settings for the Gamma web (gthread: one thread per open WebSocket plus HTTP)."""
 
-worker_class = "gthread"
+worker_class = "web.gunicorn_worker.JsonErrorWorker"  # gthread, with JSON protocol errors
 graceful_timeout = 5
 timeout = 30
 keepalive = 5
