@@ -28,6 +28,7 @@ from tests.support.streams import (
     StreamClosed,
     assert_exactly_once,
     payload_ids,
+    poll,
     wait_exit,
     writer_command,
 )
@@ -51,16 +52,6 @@ def team_url(web: Web, team_id: str, after: int = 0) -> str:
 
 def stats(web: Web) -> dict:
     return requests.get(f"{web.url}/ws/stats", timeout=10).json()
-
-
-def poll(condition, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    return condition()
 
 
 def handshake_status(url: str, **options: object) -> int:
