@@ -98,6 +98,15 @@ def test_web_refuses_a_public_address_without_a_token(database_url: str, tmp_pat
     assert "GAMMA_API_TOKEN" in result.stderr + result.stdout
 
 
+def test_web_refuses_a_short_token_naming_the_variable(database_url: str, tmp_path: Path):
+    env = _clean_env(DATABASE_URL=database_url, GAMMA_HOME=str(tmp_path), GAMMA_API_TOKEN="tooshort",
+                     GAMMA_PORT=str(free_port()))
+    result = _gamma("web", env=env, timeout=60)
+    assert result.returncode == 2
+    assert "GAMMA_API_TOKEN" in result.stderr and "secrets.token_urlsafe(32)" in result.stderr, result.stderr
+    assert "tooshort" not in result.stderr, "the secret is not echoed"
+
+
 def test_doctor_reports_each_check(database_url: str, tmp_path: Path):
     env = _clean_env(DATABASE_URL=database_url, GAMMA_HOME=str(tmp_path), GAMMA_CLAUDE_BIN="no-such-claude")
     result = _gamma("doctor", env=env)
