@@ -49,7 +49,8 @@ def split_host_port(value: str) -> tuple[str, int | None] | None:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True,
+        hide_input_in_errors=True,  # a bad GAMMA_API_TOKEN must not be echoed (describe_validation_error too)
     )
 
     database_url: str | None = Field(

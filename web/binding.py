@@ -8,7 +8,6 @@ else, so the safety rules (web.security, web.hosts) look here first and fall bac
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +60,7 @@ def local_address(environ: Mapping[str, Any]) -> Listener | None:
     """Where this request's connection arrived (address and port on this machine), when the server says."""
     for key in _SOCKET_KEYS:
         sock = environ.get(key)
-        if isinstance(sock, socket.socket) or hasattr(sock, "getsockname"):
+        if hasattr(sock, "getsockname"):
             return listener_of(sock)
     return None
 
