@@ -13,6 +13,14 @@ from web.ui import content_security_policy
 pytest_plugins = ("tests.support.orchestrator",)
 
 
+@pytest.fixture
+def client(database_url):
+    """The whole app (this module's own: roles_api's `client` plugin fixture must not win)."""
+    from tests.support.orchestrator import app_client  # noqa: PLC0415 - a plugin module: imported by pytest first
+
+    return app_client()
+
+
 @pytest.mark.parametrize("prefix", ["team", "agent", "task", "run", "evt", "msg", "amsg", "round"])
 def test_an_id_with_a_trailing_newline_is_not_an_id(prefix):
     ident = new_id(prefix)

@@ -20,10 +20,18 @@ import pytest
 from pydantic import BaseModel
 
 from shared import db
-from tests.support.crew import bearer, make_crew, start
+from tests.support.crew import bearer, finish, make_crew, start
 from web.api import agent_api, chat, tasks, teams
 
 pytest_plugins = ("tests.support.orchestrator",)
+
+
+@pytest.fixture
+def client(database_url):
+    """The whole app (this module's own: roles_api's `client` plugin fixture must not win)."""
+    from tests.support.orchestrator import app_client  # noqa: PLC0415 - a plugin module: imported by pytest first
+
+    return app_client()
 
 LEAD_ROLE = "engineering/tech-lead"
 MEMBER_ROLE = "engineering/backend-architect"
@@ -84,9 +92,16 @@ POSTGRES_WORDING = ("violates", "constraint", "null value", "psycopg", "DETAIL",
 
 
 @pytest.fixture
-def world(client):
-    """A crew whose lead runs (its chat run) and whose Alice runs her task; ids and tokens to call with."""
+def world(client, request):
+    """A crew whose lead runs (its chat run) and whose Alice runs her task; ids and tokens to call with.
+
+    A public-API route that names no task gets the crew alone (most cases: the runs are the slow part)."""
     crew = make_crew()
+    route = getattr(request.node, "callspec", None) and request.node.callspec.params.get("route")
+    if isinstance(route, Route) and route.caller == "user" and "task}" not in route.path:
+        yield {"ids": {"team": crew.team_id, "bob": crew.bob["id"]}, "headers": {"user": {}}}
+        settle(crew.team_id)
+        return
     from orchestrator import messages  # noqa: PLC0415
 
     with db.transaction() as conn:
@@ -97,10 +112,26 @@ def world(client):
     _, alice_token = start(crew.alice["id"])
     waiting = client.post("/agent/v1/tasks", json={"title": "Bob's task", "assignee": "Bob"},
                           headers=bearer(lead_token)).get_json()
-    return {
+    yield {
         "ids": {"team": crew.team_id, "bob": crew.bob["id"], "task": task["id"], "waiting_task": waiting["id"]},
         "headers": {"user": {}, "lead": bearer(lead_token), "alice": bearer(alice_token)},
     }
+    settle(crew.team_id)
+
+
+def settle(team_id: str) -> None:
+    """End the team's runs and drop their queue messages: hundreds of these worlds must not leave work for the
+    workers that later test modules start."""
+    from orchestrator import teams as team_rules  # noqa: PLC0415
+
+    with db.transaction() as conn:
+        running = conn.execute("SELECT * FROM runs WHERE team_id = %s AND state = 'running'", (team_id,)).fetchall()
+    for run in running:
+        finish(run, "cancelled", text=None)
+    with db.transaction() as conn:
+        team_rules.stop(conn, team_id)
+        conn.execute("DELETE FROM dramatiq.queue WHERE message->'args'->>0 IN"
+                     " (SELECT id FROM runs WHERE team_id = %s)", (team_id,))
 
 
 # ------------------------------------------------------------------------------------------ walking the models
