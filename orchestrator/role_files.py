@@ -84,7 +84,7 @@ def split_front_matter(text: str) -> tuple[str, str]:
 def role_id_for(relative: Path) -> tuple[str, str]:
     """`engineering/backend-architect.md` -> (engineering, backend-architect); nested folders join the slug."""
     segments = [*relative.parts[:-1], relative.stem]
-    bad = [s for s in segments if not SEGMENT.match(s)]
+    bad = [s for s in segments if not SEGMENT.fullmatch(s)]
     if bad:
         raise FileProblem(f"{bad[0]!r} is not usable in a role id (letters, digits, '.', '_', '-')")
     return segments[0], "/".join(segments[1:])
@@ -121,7 +121,7 @@ def parse_role(path: Path, relative: Path) -> Role:
 
 def parse_blueprint(path: Path) -> Blueprint:
     blueprint_id = path.stem
-    if not SEGMENT.match(blueprint_id):
+    if not SEGMENT.fullmatch(blueprint_id):
         raise FileProblem(f"{blueprint_id!r} is not usable as a blueprint id (letters, digits, '.', '_', '-')")
     data: BlueprintFile = validate(BlueprintFile, load_yaml_mapping(read_text(path), what="blueprint"),
                                    what="blueprint")

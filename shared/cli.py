@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -147,14 +148,23 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _announce_when_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    """Print the URL once the web answers (any HTTP answer: a token-protected health check says 401). It waits
+    as long as the stack runs — a loaded machine may take minutes — and says once that it is still starting."""
+    started, told = time.monotonic(), False
+    while True:
         try:
             with urllib.request.urlopen(url + "api/health", timeout=2):
-                print(f"\n  Gamma is running at {url}\n  Press Ctrl-C to stop.\n", flush=True)
-                return
+                pass
+        except urllib.error.HTTPError:
+            pass  # the web is serving; the answer is not ours to judge here
         except Exception:
+            if not told and time.monotonic() - started > 60:
+                print(f"  Gamma is still starting (waiting for {url}) …", flush=True)
+                told = True
             time.sleep(0.5)
+            continue
+        print(f"\n  Gamma is running at {url}\n  Press Ctrl-C to stop.\n", flush=True)
+        return
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,9 +21,36 @@ class ConfigError(SystemExit):
     """Raised (as a clean exit with a message) when the configuration is invalid."""
 
 
+MIN_API_TOKEN_LENGTH = 32
+MAKE_A_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_HOST_PORT = re.compile(r"(?P<name>[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
+SECRET_FIELDS = frozenset({"api_token"})  # never echoed back in a configuration error
+
+
+def split_host_port(value: str) -> tuple[str, int | None] | None:
+    """`name`, `name:port`, `[v6]`, `[v6]:port` (case-insensitive) → (name, port or None); None if malformed.
+
+    A bare IPv6 address is put in brackets, as it appears in a Host header."""
+    value = value.strip().lower()
+    try:
+        if ipaddress.ip_address(value).version == 6:
+            value = f"[{value}]"
+    except ValueError:
+        pass
+    match = _HOST_PORT.fullmatch(value)
+    if match is None:
+        return None
+    port = int(match["port"]) if match["port"] else None
+    if port is not None and not 1 <= port <= 65535:
+        return None
+    return match["name"], port
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True,
+        hide_input_in_errors=True,  # a bad GAMMA_API_TOKEN must not be echoed (describe_validation_error too)
     )
 
     database_url: str | None = Field(
@@ -40,6 +68,13 @@ class Settings(BaseSettings):
         alias="GAMMA_API_TOKEN",
         description="Required on every API/WebSocket request; mandatory when GAMMA_HOST is not loopback.",
     )
+    allowed_hosts: str = Field(
+        default="",
+        alias="GAMMA_ALLOWED_HOSTS",
+        description="Extra Host names the web answers to (comma-separated `name` or `name:port`).",
+    )
+    ws_max_per_process: int = Field(default=60, alias="GAMMA_WS_MAX_PER_PROCESS", ge=1, le=10_000)
+    ws_max_per_client: int = Field(default=50, alias="GAMMA_WS_MAX_PER_CLIENT", ge=1, le=10_000)
     api_url: str | None = Field(
         default=None,
         alias="GAMMA_API_URL",
@@ -97,6 +132,23 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < MIN_API_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_API_TOKEN_LENGTH} characters (got {len(value)}); make one "
+                             f"with: {MAKE_A_TOKEN}")
+        return value
+
+    @field_validator("allowed_hosts", mode="after")
+    @classmethod
+    def _host_list(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        bad = [entry for entry in entries if split_host_port(entry) is None]
+        if bad:
+            raise ValueError(f"not a host name or name:port: {', '.join(repr(b) for b in bad)}")
+        return ",".join(entries)
+
     @field_validator("database_url", mode="after")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
@@ -136,6 +188,11 @@ class Settings(BaseSettings):
         return self.heartbeat_timeout + 2.0
 
     @property
+    def allowed_host_entries(self) -> list[tuple[str, int | None]]:
+        """GAMMA_ALLOWED_HOSTS as (name, port) pairs; a port of None allows any port."""
+        return [entry for entry in map(split_host_port, self.allowed_hosts.split(",")) if entry is not None]
+
+    @property
     def agent_api_url(self) -> str:
         if self.api_url:
             return self.api_url.rstrip("/")
@@ -162,7 +219,9 @@ def describe_validation_error(error: ValidationError) -> str:
         name = str(item["loc"][0]) if item["loc"] else "?"
         field = fields.get(name)
         env_name = field.alias if field and field.alias else name
-        lines.append(f"{env_name}: {item['msg']} (got {item.get('input')!r})")
+        secret = name in SECRET_FIELDS or env_name in {Settings.model_fields[f].alias for f in SECRET_FIELDS}
+        got = "" if secret else f" (got {item.get('input')!r})"
+        lines.append(f"{env_name}: {item['msg']}{got}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 

@@ -7,7 +7,8 @@ import re
 from ulid import ULID
 
 PREFIXES = ("team", "agent", "task", "run", "evt", "msg", "amsg", "round")
-_PATTERN = re.compile(rf"^({'|'.join(PREFIXES)})_[0-9A-HJKMNP-TV-Z]{{26}}$")
+# Matched with fullmatch: `$` alone would also accept a trailing newline, and ids end up in filesystem paths.
+_PATTERN = re.compile(rf"({'|'.join(PREFIXES)})_[0-9A-HJKMNP-TV-Z]{{26}}")
 
 
 def new_id(prefix: str) -> str:
@@ -19,5 +20,5 @@ def new_id(prefix: str) -> str:
 def is_id(value: object, prefix: str | None = None) -> bool:
     if not isinstance(value, str):
         return False
-    match = _PATTERN.match(value)
+    match = _PATTERN.fullmatch(value)
     return bool(match) and (prefix is None or match.group(1) == prefix)

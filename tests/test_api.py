@@ -195,7 +195,7 @@ BAD_REQUESTS = [
     ("post", "/api/teams", {"name": ""}, 422),
     ("post", "/api/teams", {"name": "   "}, 422),
     ("post", "/api/teams", {"name": "x" * 201}, 422),
-    ("post", "/api/teams", {"name": "nul\x00"}, 422),
+    ("post", "/api/teams", {"name": "nul\x00"}, 400),
     ("post", "/api/teams", {"name": "x", "colour": "red"}, 422),
     ("post", "/api/teams", {"name": 5}, 422),
     ("post", "/api/teams", {"name": "x", "members": [{"name": "A", "role_id": "nope/unknown"}]}, 422),

@@ -65,7 +65,8 @@ def test_environment(tmp_path: Path, fake_claude: Path, monkeypatch: pytest.Monk
         "CLAUDECODE": "1", "CLAUDE_CODE_SESSION_ID": "s", "CLAUDE_CODE_ENTRYPOINT": "cli",
         "CLAUDE_CODE_EXECPATH": "/x", "CLAUDE_CODE_CHILD_SESSION": "1", "AI_AGENT": "claude", "CLAUDE_EFFORT": "high",
         "CLAUDE_CODE_MAX_RETRIES": "3", "CLAUDE_CODE_OAUTH_TOKEN": "oauth", "ANTHROPIC_BASE_URL": "http://x",
-        "DATABASE_URL": "postgresql://secret", "GAMMA_API_TOKEN": "admin", "KEEP_ME": "yes", "PATH": "/usr/bin",
+        "DATABASE_URL": "postgresql://secret", "GAMMA_API_TOKEN": "admin-token-long-enough-for-the-minimum",
+        "KEEP_ME": "yes", "PATH": "/usr/bin",
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("DISABLE_AUTOUPDATER", raising=False)

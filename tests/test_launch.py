@@ -62,7 +62,11 @@ def test_gamma_up_runs_everything_on_the_embedded_database_and_ctrl_c_stops_it_a
         assert health["database"]["ok"] and health["migrations"]["ok"] and health["broker"]["ok"]
         assert health["workers"]["alive"] >= 1, health
         assert (home / "pg" / "PG_VERSION").exists(), "the embedded server keeps its data under $GAMMA_HOME/pg"
-        assert f"Gamma is running at http://127.0.0.1:{port}/" in proc.log_tail(20000)
+        announced = f"Gamma is running at http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60  # a hang guard: it is printed within half a second of the first answer
+        while announced not in proc.log_tail(20000) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert announced in proc.log_tail(20000)
         assert _processes_using(str(home)), "sanity: the stack's processes are visible"
 
         started = time.monotonic()
@@ -96,6 +100,15 @@ def test_web_refuses_a_public_address_without_a_token(database_url: str, tmp_pat
     result = _gamma("web", env=env, timeout=60)
     assert result.returncode != 0
     assert "GAMMA_API_TOKEN" in result.stderr + result.stdout
+
+
+def test_web_refuses_a_short_token_naming_the_variable(database_url: str, tmp_path: Path):
+    env = _clean_env(DATABASE_URL=database_url, GAMMA_HOME=str(tmp_path), GAMMA_API_TOKEN="tooshort",
+                     GAMMA_PORT=str(free_port()))
+    result = _gamma("web", env=env, timeout=60)
+    assert result.returncode == 2
+    assert "GAMMA_API_TOKEN" in result.stderr and "secrets.token_urlsafe(32)" in result.stderr, result.stderr
+    assert "tooshort" not in result.stderr, "the secret is not echoed"
 
 
 def test_doctor_reports_each_check(database_url: str, tmp_path: Path):

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask
 import web.api
 from shared.config import Settings, get_settings
 from shared.logging import configure_logging
-from web import errors, security
+from web import errors, security, validation
 from web.extensions import sock
 
 
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.sort_keys = False
     security.install(app, settings)
+    validation.install(app)
     errors.register_error_handlers(app)
     sock.init_app(app)
     for blueprint in discover_blueprints():

@@ -28,13 +28,13 @@ def not_found(what: str, ident: str) -> ApiError:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
-        body = {"error": _reason(error.status), "message": error.message, **error.details}
+        body = {"error": error_name(error.status), "message": error.message, **error.details}
         return jsonify(body), error.status
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         status = error.code or 500
-        return jsonify({"error": _reason(status), "message": error.description}), status
+        return jsonify({"error": error_name(status), "message": error.description}), status
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
@@ -42,7 +42,7 @@ def register_error_handlers(app: Flask) -> None:
         return jsonify({"error": "internal_error", "message": "internal error; see the server log"}), 500
 
 
-def _reason(status: int) -> str:
+def error_name(status: int) -> str:
     return {
         400: "bad_request",
         401: "unauthorized",
@@ -51,8 +51,11 @@ def _reason(status: int) -> str:
         405: "method_not_allowed",
         409: "conflict",
         413: "too_large",
+        414: "uri_too_long",
         415: "unsupported_media_type",
+        421: "misdirected_request",
         422: "invalid",
         429: "too_many_requests",
+        431: "header_fields_too_large",
         503: "unavailable",
     }.get(status, "error" if status < 500 else "internal_error")

@@ -22,11 +22,11 @@ bp = Blueprint("ui", __name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Paths that always answer JSON, never an HTML page (the API, the agent API, WebSockets, static files).
 _MACHINE_PREFIXES = ("/api/", "/agent/", "/ws/", "/static/")
-_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")  # used with fullmatch
 
 def content_security_policy(host: str) -> str:
     """Same-origin everything; WebSockets only back to this host."""
-    sockets = f" ws://{host} wss://{host}" if _HOST.match(host) else ""
+    sockets = f" ws://{host} wss://{host}" if _HOST.fullmatch(host) else ""
     return "; ".join([
         "default-src 'self'",
         "script-src 'self'",

@@ -13,8 +13,9 @@ Frames are JSON text:
 Clients send nothing (anything they send is discarded).
 Close codes: 1012 server restarting, 1013 client too slow or server not ready — reconnect with
 `?after=<last cursor received>`: nothing is lost and nothing repeats.
-Refused handshakes (HTTP): 404 unknown team, 400 bad `after`, 409 `after` beyond the team's last cursor, plus
-401/403 from web.security (token, cross-site Origin).
+Refused handshakes (HTTP): 404 unknown team, 400 bad `after`, 409 `after` beyond the team's last cursor, 503
+when this process or this client holds its maximum of open streams (web.ws_limits: GAMMA_WS_MAX_PER_PROCESS,
+GAMMA_WS_MAX_PER_CLIENT), plus 401/403/421 from web.security (token, cross-site Origin, foreign Host).
 
 Tuning (environment): GAMMA_WS_HEARTBEAT; GAMMA_WS_SEND_TIMEOUT (a client that accepts no bytes for this long
 is cut off, default 20 s); GAMMA_WS_MAX_PENDING (see web.hub). `GET /ws/stats` reports this process's open
@@ -32,11 +33,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from simple_websocket import ConnectionClosed
 
 from shared import db, events
-from web import stream_io
+from web import stream_io, ws_limits
 from web.errors import ApiError, not_found
 from web.extensions import sock
 from web.hub import CLOSE_RESTART, Hub, HubClosed, Item, Subscriber, get_hub, peek_hub
@@ -52,10 +53,35 @@ POLL_SECONDS = 0.5  # how soon a handler notices its client left (it frees its t
 READY_TIMEOUT_SECONDS = 10.0
 REPLAY_PAGE = 1000
 CLOSE_NOT_READY = (1013, "event stream not ready: try again")
-_CURSOR = re.compile(r"^[0-9]{1,18}$")
+_CURSOR = re.compile(r"[0-9]{1,18}")  # fullmatch: no trailing newline
+STREAM_ENDPOINTS = frozenset({"streams.team_stream", "streams.all_events_stream"})
+_SLOTS = "gamma_stream_slots"
 
-_active = 0
-_active_lock = threading.Lock()
+
+@bp.record_once
+def _create_slots(state: Any) -> None:
+    state.app.extensions[_SLOTS] = ws_limits.for_settings(state.app.config["GAMMA_SETTINGS"])
+
+
+def _slots() -> ws_limits.StreamSlots:
+    return current_app.extensions[_SLOTS]
+
+
+@bp.before_request
+def _admit_stream() -> None:
+    """Take one of this process's stream slots before anything else (503 when full); freed at teardown."""
+    if request.endpoint not in STREAM_ENDPOINTS:
+        return
+    client = request.remote_addr or "?"
+    _slots().acquire(client)
+    g.stream_client = client
+
+
+@bp.teardown_request
+def _free_stream(_error: BaseException | None) -> None:
+    client = g.pop("stream_client", None)
+    if client is not None:
+        _slots().release(client)
 
 
 @bp.before_request
@@ -64,7 +90,7 @@ def _validate_team_stream() -> None:
         return
     team_id = path_id((request.view_args or {}).get("team_id", ""), "team")
     raw = request.args.get("after", "0")
-    if not _CURSOR.match(raw):
+    if not _CURSOR.fullmatch(raw):
         raise ApiError(400, f"after: must be a non-negative integer cursor (got {raw!r})")
     after = int(raw)
     with db.pool().connection() as conn:
@@ -117,20 +143,15 @@ def all_events_stream(ws: Any) -> None:
 def stream_stats():
     """Diagnostics for this web process: open streams, threads and the hub's state."""
     hub = peek_hub()
-    with _active_lock:
-        active = _active
     return jsonify(
-        {"pid": os.getpid(), "streams": active, "threads": threading.active_count(),
+        {"pid": os.getpid(), "streams": _slots().open(), "threads": threading.active_count(),
          "hub": hub.stats() if hub is not None else None}
     )
 
 
 @contextmanager
 def _session(ws: Any) -> Iterator[Hub | None]:
-    """Count the stream, wrap its socket, wait for the hub; end quietly when the client goes away."""
-    global _active
-    with _active_lock:
-        _active += 1
+    """Wrap the stream's socket, wait for the hub; end quietly when the client goes away."""
     stream_io.wrap(ws, SEND_TIMEOUT_SECONDS)
     try:
         hub = get_hub()
@@ -146,8 +167,6 @@ def _session(ws: Any) -> Iterator[Hub | None]:
         _close(ws, (1011, "internal error"))
     finally:
         stream_io.release(ws)
-        with _active_lock:
-            _active -= 1
 
 
 def _subscribe(ws: Any, subscribe: Callable[[], Subscriber]) -> Subscriber | None:

@@ -22,8 +22,14 @@ def crew(database_url: str) -> Crew:
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[FlaskClient]:
+    yield app_client()
+
+
+def app_client() -> FlaskClient:
+    """A test client of the whole app. A module that also sees another plugin's `client` fixture (plugins are
+    global: tests.support.roles_api has one too) should define its own `client` fixture returning this."""
     from web.app import create_app  # noqa: PLC0415 - after database_url configured the environment
 
     app = create_app(get_settings())
     app.config.update(TESTING=True)
-    yield app.test_client()
+    return app.test_client()

@@ -96,6 +96,7 @@ def running(
     env: Mapping[str, str] | None = None,
     health_url: str | None = None,
     timeout: float = 60.0,
+    health_status: int = 200,
     cwd: Path = REPO,
     log_dir: Path | None = None,
     die_with_parent: bool = True,
@@ -122,7 +123,7 @@ def running(
     clean = False
     try:
         if health_url is not None:
-            wait_healthy(proc, health_url, timeout)
+            wait_healthy(proc, health_url, timeout, health_status)
         yield proc
         clean = True
     finally:
@@ -136,7 +137,8 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def wait_healthy(proc: Proc, url: str, timeout: float = 60.0) -> None:
+def wait_healthy(proc: Proc, url: str, timeout: float = 60.0, status: int = 200) -> None:
+    """Poll `url` until it answers `status` (fail early, with the log, if the process exits)."""
     deadline = time.monotonic() + timeout
     last_error = "no answer yet"
     while time.monotonic() < deadline:
@@ -146,7 +148,7 @@ def wait_healthy(proc: Proc, url: str, timeout: float = 60.0) -> None:
             )
         try:
             response = requests.get(url, timeout=5)
-            if response.status_code == 200:
+            if response.status_code == status:
                 return
             last_error = f"HTTP {response.status_code}: {response.text[:200]}"
         except requests.RequestException as error:
@@ -161,23 +163,28 @@ def wait_healthy(proc: Proc, url: str, timeout: float = 60.0) -> None:
 class Web:
     proc: Proc
     port: int
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.host}:{self.port}"
 
 
 @contextmanager
 def start_web(
-    database_url: str, port: int | None = None, extra_env: Mapping[str, str] | None = None, timeout: float = 60.0
+    database_url: str, port: int | None = None, extra_env: Mapping[str, str] | None = None, timeout: float = 60.0,
+    *, host: str = "127.0.0.1", threads: int = 32, prefix: Sequence[str] = (), gunicorn_config: bool = True,
+    health_status: int = 200,
 ) -> Iterator[Web]:
-    """A real gunicorn web (1 gthread worker, 32 threads) on 127.0.0.1:`port`, healthy before it is yielded.
+    """A real gunicorn web (1 gthread worker, `threads` threads) on `host`:`port`, healthy before it is yielded.
 
     GAMMA_HOME comes from `extra_env`, else from this process's environment, else a fresh temporary directory.
+    `prefix` runs it through another command (`ip netns exec NAME`); without `gunicorn_config` it is a plain
+    `gunicorn -k gthread` (as someone might start it by hand); `health_status` is what /api/health must answer.
     """
     port = port or free_port()
     home = (extra_env or {}).get("GAMMA_HOME") or os.environ.get("GAMMA_HOME")
@@ -188,13 +195,15 @@ def start_web(
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
+    config = ["--config", "python:web.gunicorn_conf"] if gunicorn_config else ["-k", "gthread"]
     args = [
-        str(VENV_BIN / "gunicorn"), "--config", "python:web.gunicorn_conf", "-b", f"127.0.0.1:{port}",
-        "-w", "1", "--threads", "32", "web.wsgi:app",
+        *prefix, str(VENV_BIN / "gunicorn"), *config, "-b", f"{host}:{port}",
+        "-w", "1", "--threads", str(threads), "web.wsgi:app",
     ]
     try:
-        with running(args, env, health_url=f"http://127.0.0.1:{port}/api/health", timeout=timeout) as proc:
-            yield Web(proc, port)
+        with running(args, env, health_url=f"http://{host}:{port}/api/health", timeout=timeout,
+                     health_status=health_status) as proc:
+            yield Web(proc, port, host)
     finally:
         if own_home:
             shutil.rmtree(own_home, ignore_errors=True)

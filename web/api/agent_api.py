@@ -26,11 +26,11 @@ POST /agent/v1/goal-done                   {summary}    (lead) open tasks are li
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
 from flask import Blueprint, request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from orchestrator import agents, claude_md, messages, runs, tasks, teams, workspace
 from orchestrator.common import Actor, Outbox, preview
@@ -107,7 +107,7 @@ class Plan(Body):
 
 
 class StatusChange(Body):
-    status: str
+    status: Annotated[str, StringConstraints(max_length=40)]
     summary: LongText | None = None
     files: list[Title] | None = Field(default=None, max_length=200)
     reason: LongText | None = None

@@ -17,7 +17,7 @@ GET    /api/agents/<id>/claude-md           the CLAUDE.md its next run would get
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -36,7 +36,7 @@ from web.api._helpers import (
     RoleId,
     ShortText,
     TeamName,
-    ToolName,
+    ToolList,
     in_transaction,
     reply,
 )
@@ -47,7 +47,12 @@ bp = Blueprint("teams", __name__)
 
 
 class AgentSettings(BaseModel):
+    """An agent's settings. On create, null (or absent) means the default: the role's emoji, GAMMA_BACKEND, and
+    for model, max_turns, permission_mode, tools and budget the team-wide defaults. On PATCH, null clears those
+    last ones back to the defaults; NOT_NULL fields always hold a value."""
+
     model_config = ConfigDict(extra="forbid")
+    NOT_NULL: ClassVar[frozenset[str]] = frozenset({"name", "role_id", "specialization", "emoji", "backend"})
 
     specialization: ShortText = ""
     emoji: Emoji | None = None
@@ -55,8 +60,8 @@ class AgentSettings(BaseModel):
     model: ModelName | None = None
     max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
     permission_mode: PermissionMode | None = None
-    allowed_tools: list[ToolName] | None = None
-    disallowed_tools: list[ToolName] | None = None
+    allowed_tools: ToolList | None = None
+    disallowed_tools: ToolList | None = None
     budget_usd: Budget | None = None
 
     def spec(self, *, is_lead: bool) -> AgentSpec:
@@ -85,19 +90,20 @@ class NewTeam(BaseModel):
     budget_usd: Budget | None = None
     blueprint_id: AgentName | None = None
     lead: LeadIn | None = None
-    members: list[AgentIn] = []
+    members: list[AgentIn] = Field(default=[], max_length=39, description="a team has at most 40 agents")
 
     @model_validator(mode="after")
     def _one_source(self) -> NewTeam:
         if self.blueprint_id and (self.lead or self.members):
             raise ValueError("give either blueprint_id or lead/members, not both")
-        if len(self.members) > 39:
-            raise ValueError("a team may have at most 40 agents")
         return self
 
 
 class TeamPatch(BaseModel):
+    """null budget_usd removes the team's budget."""
+
     model_config = ConfigDict(extra="forbid")
+    NOT_NULL: ClassVar[frozenset[str]] = frozenset({"name", "description"})
 
     name: TeamName | None = None
     description: Description | None = None
@@ -115,13 +121,13 @@ class TeamListQuery(BaseModel):
     include_archived: bool = False
 
 
-def _changes(model: BaseModel) -> dict[str, Any]:
+def _changes(model: TeamPatch | AgentPatch) -> dict[str, Any]:
     changes = model.model_dump(exclude_unset=True)
     if not changes:
         raise ApiError(422, "nothing to change: give at least one field")
-    for key in ("name", "role_id", "specialization", "description"):
-        if key in changes and changes[key] is None:
-            raise ApiError(422, f"{key}: may not be null")
+    for key in sorted(model.NOT_NULL & changes.keys()):
+        if changes[key] is None:
+            raise ApiError(422, f"{key}: may not be null (it always has a value; null clears only optional settings)")
     return changes
 
 
