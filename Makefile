@@ -56,6 +56,7 @@ $(CODEX): tests/codex-cli-version
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python bench/events.py

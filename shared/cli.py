@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -189,11 +190,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         checks.append(
             ("workers alive", workers["ok"], f"{workers['alive']} process(es), {workers['threads']} threads")
         )
-    for status in report["clis"]:
+    for status in _local_clis():
         checks += _cli_checks(status, needed=status["backend"] == settings.backend)
     sandboxed, sandbox_note = host_checks.sandbox_status(settings)
     checks.append(("agent sandbox", sandboxed, sandbox_note))
     return _report(checks, args.json)
+
+
+def _local_clis() -> list[dict]:
+    """This host's agent CLIs, as a worker here sees them (asked in a child process: the CLIs belong to the
+    workers' side, which this launcher only starts)."""
+    done = subprocess.run([sys.executable, "-m", "workers.cli_status"], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise SystemExit(f"gamma doctor: could not ask the agent CLIs: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout)
 
 
 def _cli_checks(status: dict, *, needed: bool) -> list[tuple[str, bool | None, str]]:

@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.backends import BACKEND_NAMES
+
 
 class ConfigError(SystemExit):
     """Raised (as a clean exit with a message) when the configuration is invalid."""
@@ -121,10 +123,8 @@ class Settings(BaseSettings):
     @field_validator("backend", mode="after")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        from workers.backend_registry import NAMES  # noqa: PLC0415 - the registry knows the backends
-
-        if value not in NAMES:
-            raise ValueError(f"must be one of {', '.join(NAMES)}")
+        if value not in BACKEND_NAMES:
+            raise ValueError(f"must be one of {', '.join(BACKEND_NAMES)}")
         return value
 
     @field_validator("database_url", "api_token", "api_url", "model", mode="before")

@@ -1,7 +1,8 @@
 """Health facts shared by `GET /api/health` and `gamma doctor`.
 
-`clis` (the agent CLIs: found, version inside the tested range, logged in) is informational: it never makes the
-report not ok, since a Gamma that only uses claude needs no codex. It is cached for a minute (workers/cli_status.py).
+`clis` (the agent CLIs: found, version inside the tested range, logged in, per host) is what each live worker
+found on its host when it started (workers/cli_status.py): the CLIs matter where the agents run. It is
+informational: it never makes the report not ok, since a Gamma that only uses claude needs no codex.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ WORKER_ALIVE_SECONDS = 30
 
 
 def check() -> dict[str, Any]:
-    from workers import cli_status  # noqa: PLC0415 - asks the installed CLIs, only when a report is wanted
-
-    report: dict[str, Any] = {"ok": False, "database": {"ok": False}, "migrations": {}, "workers": {},
-                              "clis": [status.as_dict() for status in cli_status.statuses()]}
+    report: dict[str, Any] = {"ok": False, "database": {"ok": False}, "migrations": {}, "workers": {}, "clis": []}
     try:
         with db.pool().connection() as conn:
             conn.execute("SELECT 1")
@@ -27,7 +25,7 @@ def check() -> dict[str, Any]:
             broker = conn.execute("SELECT to_regclass('dramatiq.queue') IS NOT NULL AS ok").fetchone()
             report["broker"] = {"ok": bool(broker["ok"])}
             workers = conn.execute(
-                "SELECT id, host, pid, threads, busy, sandbox, heartbeat_at FROM workers"
+                "SELECT id, host, pid, threads, busy, sandbox, heartbeat_at, clis FROM workers"
                 " WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => %s)"
                 " ORDER BY started_at",
                 (WORKER_ALIVE_SECONDS,),
@@ -38,10 +36,21 @@ def check() -> dict[str, Any]:
                 "threads": sum(w["threads"] for w in workers),
                 "busy": sum(w["busy"] for w in workers),
                 "unsandboxed": [w["id"] for w in workers if (w["sandbox"] or "NONE").startswith("NONE")],
-                "list": [{**w, "heartbeat_at": w["heartbeat_at"].isoformat()} for w in workers],
+                "list": [{**{k: v for k, v in w.items() if k != "clis"},
+                          "heartbeat_at": w["heartbeat_at"].isoformat()} for w in workers],
             }
+            report["clis"] = clis_by_host(workers)
     except Exception as error:  # the point of a health check is to report, not to raise
         report["database"] = {"ok": False, "error": str(error)}
         return report
     report["ok"] = report["database"]["ok"] and report["migrations"]["ok"] and report["broker"]["ok"]
     return report
+
+
+def clis_by_host(workers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each host's CLI facts once (its workers found the same), the host named in each entry."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for worker in workers:
+        for status in worker["clis"] or []:
+            seen.setdefault((worker["host"], status["backend"]), {**status, "host": worker["host"]})
+    return [seen[key] for key in sorted(seen)]

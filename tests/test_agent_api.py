@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import agents, messages
+from orchestrator.workflows import conversation as messages
+from orchestrator.workflows import stopping
 from shared import db
 from tests.support.crew import bearer, finish, make_crew, queued, row, start
 
@@ -70,7 +71,7 @@ def test_the_public_api_token_is_not_an_agent_token(client, crew):
 def test_an_archived_agent_is_refused_even_while_its_run_winds_down(client, crew, lead):
     _, _, alice = member_with_task(client, crew, lead)
     with db.transaction() as conn:
-        agents.archive(conn, crew.alice["id"])
+        stopping.archive_agent(conn, crew.alice["id"])
     refused(client.get("/agent/v1/me", headers=alice), 403, "archived")
 
 
@@ -89,8 +90,8 @@ def test_ids_in_the_body_never_change_who_the_caller_is(client, crew, lead):
 def test_agents_cannot_reach_into_another_team(client, crew, lead):
     other = make_crew("Other")
     with db.transaction() as conn:
-        from orchestrator import tasks
-        from orchestrator.tasks import TaskSpec
+        from orchestrator.workflows import delegation as tasks
+        from orchestrator.workflows.delegation import TaskSpec
 
         (foreign,) = tasks.create(conn, other.team_id, [TaskSpec("secret", assignee="Alice")])
     refused(client.get(f"/agent/v1/tasks/{foreign['id']}", headers=lead["headers"]), 403, "another team")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from orchestrator import messages
+from orchestrator.workflows import conversation as messages
 from shared import db
 from shared.config import get_settings
 from tests.support.crew import row, start

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.blueprints import AgentSpec, BlueprintError, expand_blueprint
-from orchestrator.roles import REPO_ROLES_DIR, RoleLibrary, load_library
+from orchestrator.library.blueprints import AgentSpec, BlueprintError, expand_blueprint
+from orchestrator.library.roles import REPO_ROLES_DIR, RoleLibrary, load_library
 from web.api import roles as roles_api
-from web.errors import ApiError
+from web.errors import ApiError, status_for
 
 pytest_plugins = ("tests.support.roles_api",)
 
@@ -95,7 +95,7 @@ def test_counts_become_numbered_names(library):
 def test_expand_unknown_blueprint():
     with pytest.raises(BlueprintError) as caught:
         expand_blueprint("no-such-blueprint")
-    assert caught.value.status == 404 and "no-such-blueprint" in caught.value.message
+    assert status_for(caught.value) == 404 and "no-such-blueprint" in caught.value.message
     with pytest.raises(ApiError) as api_error:
         roles_api.expand_or_error("no-such-blueprint")
     assert api_error.value.status == 404

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import shlex
 
-from orchestrator import claude_md, tasks, workspace
-from orchestrator.tasks import TaskSpec
+from orchestrator.records import workspaces as workspace
+from orchestrator.workflows import agent_context as claude_md
+from orchestrator.workflows import delegation as tasks
+from orchestrator.workflows.delegation import TaskSpec
 from shared import db
 from shared.config import get_settings
 from tests.support.crew import row, start

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import role_files
+from orchestrator.library import role_files
 from shared.ids import is_id, new_id
 from web.ui import content_security_policy
 

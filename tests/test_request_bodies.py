@@ -102,7 +102,7 @@ def world(client, request):
         yield {"ids": {"team": crew.team_id, "bob": crew.bob["id"]}, "headers": {"user": {}}}
         settle(crew.team_id)
         return
-    from orchestrator import messages  # noqa: PLC0415
+    from orchestrator.workflows import conversation as messages  # noqa: PLC0415
 
     with db.transaction() as conn:
         messages.post_user_message(conn, crew.team_id, "Ship it")
@@ -122,14 +122,14 @@ def world(client, request):
 def settle(team_id: str) -> None:
     """End the team's runs and drop their queue messages: hundreds of these worlds must not leave work for the
     workers that later test modules start."""
-    from orchestrator import teams as team_rules  # noqa: PLC0415
+    from orchestrator.workflows import stopping  # noqa: PLC0415
 
     with db.transaction() as conn:
         running = conn.execute("SELECT * FROM runs WHERE team_id = %s AND state = 'running'", (team_id,)).fetchall()
     for run in running:
         finish(run, "cancelled", text=None)
     with db.transaction() as conn:
-        team_rules.stop(conn, team_id)
+        stopping.stop_team(conn, team_id)
         conn.execute("DELETE FROM dramatiq.queue WHERE message->'args'->>0 IN"
                      " (SELECT id FROM runs WHERE team_id = %s)", (team_id,))
 

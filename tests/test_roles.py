@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.role_files import BLUEPRINTS_DIR
-from orchestrator.roles import REPO_ROLES_DIR, RoleLibrary, get_library, load_library, reload_library
+from orchestrator.library.role_files import BLUEPRINTS_DIR
+from orchestrator.library.roles import REPO_ROLES_DIR, RoleLibrary, get_library, load_library, reload_library
 from shared.config import get_settings, reset_settings_cache
 from tests.support.similarity import SHINGLE_WORDS, all_pairs, compare, paragraphs, shingles
 from web.api import roles as roles_api
@@ -278,7 +278,8 @@ def test_gamma_roles_path_adds_dirs_and_later_ones_override_by_id(tmp_path, role
 
 
 def test_a_role_can_choose_the_backend_its_agents_run_on(tmp_path, roles_path):
-    from orchestrator.agents import AgentSpec, _with_role_defaults  # noqa: PLC0415
+    from orchestrator.domain import AgentSpec  # noqa: PLC0415
+    from orchestrator.workflows.team_setup import with_role_defaults as _with_role_defaults  # noqa: PLC0415
 
     _write(tmp_path, "engineering/codex-dev.md", GOOD.format(name="Codex Dev").replace("lead: true", "backend: codex"))
     library = roles_path(tmp_path)

@@ -6,8 +6,10 @@ import threading
 
 import pytest
 
-from orchestrator import agents, messages, rounds, tasks, teams
-from orchestrator.tasks import TaskSpec
+from orchestrator.workflows import conversation as messages
+from orchestrator.workflows import delegation as tasks
+from orchestrator.workflows import stopping, wake
+from orchestrator.workflows.delegation import TaskSpec
 from shared import db
 from tests.support.crew import actor_of, event_kinds, finish, queued, row, start
 
@@ -48,7 +50,7 @@ def test_the_lead_is_woken_once_when_every_task_is_settled(crew):
     (wake,) = wake_runs(crew)
     assert wake["state"] == "queued" and wake["round_id"] == a["round_id"]
     prompt = wake["prompt"]
-    assert prompt.startswith(rounds.WAKE_PREFIX)
+    assert prompt.startswith(wake.WAKE_PREFIX)
     for task, owner, text in ((a, "Alice", "API in project/api.py"), (b, "Bob", "UI in project/ui.html")):
         assert f'- {task["id"]} — "{task["title"]}" by {owner} [review]:' in prompt
         assert text in prompt
@@ -158,7 +160,7 @@ def test_a_stopped_team_is_not_woken_and_nothing_restarts(crew):
     lead_run, (a, b) = delegate(crew, TaskSpec("api", assignee="Alice"), TaskSpec("ui", assignee="Bob"))
     alice_run, _ = start(crew.alice["id"])
     with db.transaction() as conn:
-        stopped = teams.stop(conn, crew.team_id)
+        stopped = stopping.stop_team(conn, crew.team_id)
     assert set(stopped["cancelled_runs"]) >= {lead_run["id"], alice_run["id"]}
     assert row("tasks", b["id"])["stage"] == "cancelled"  # its run never started
     # The workers notice the cancel requests and record the ends.
@@ -180,7 +182,7 @@ def test_an_archived_team_never_resurrects(crew):
     lead_run, (task,) = delegate(crew, TaskSpec("api", assignee="Alice"))
     alice_run, _ = start(crew.alice["id"])
     with db.transaction() as conn:
-        archived = teams.archive(conn, crew.team_id)
+        archived = stopping.archive_team(conn, crew.team_id)
     assert archived["team"]["status"] == "archived"
     assert row("tasks", task["id"])["stage"] == "cancelled"
     # A run that was still going ends later: nothing comes back.
@@ -193,7 +195,7 @@ def test_an_archived_team_never_resurrects(crew):
     with db.transaction() as conn:
         assert conn.execute("SELECT count(*) AS n FROM runs WHERE team_id = %s AND state IN ('queued', 'running')",
                             (crew.team_id,)).fetchone()["n"] == 0
-    from orchestrator.common import Conflict
+    from orchestrator.domain import Conflict
 
     with pytest.raises(Conflict, match="archived"), db.transaction() as conn:
         messages.post_user_message(conn, crew.team_id, "hello?")
@@ -206,7 +208,7 @@ def test_archiving_a_member_cancels_its_work_and_wakes_the_lead_for_the_rest(cre
     finish(lead_run, text="delegated")
     work(crew.bob["id"], "ui done")
     with db.transaction() as conn:
-        result = agents.archive(conn, crew.alice["id"])
+        result = stopping.archive_agent(conn, crew.alice["id"])
     assert result["cancelled_tasks"] == [a["id"]]
     assert row("agents", crew.alice["id"])["status"] == "archived"
     (wake,) = wake_runs(crew)
@@ -218,9 +220,8 @@ def test_a_cancelled_wake_run_closes_its_round_without_a_new_wake(crew):
     finish(lead_run, text="delegated")
     work(crew.alice["id"])
     (wake,) = wake_runs(crew)
-    from orchestrator import control
 
     with db.transaction() as conn:
-        control.cancel_run(conn, wake["id"])
+        stopping.cancel_run(conn, wake["id"])
     assert row("rounds", task["round_id"])["state"] == "cancelled"
     assert len(wake_runs(crew)) == 1

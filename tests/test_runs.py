@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from orchestrator import runs
+from orchestrator.records import runs
+from orchestrator.workflows import run_lifecycle
 from shared import db, events
 from shared.events import Fence, NewEvent, StaleAttempt
 from shared.run_queue import ACTOR_NAME, QUEUE_NAME
@@ -91,7 +92,7 @@ def test_finish_and_writes_from_a_stale_attempt_are_refused(team, agent, conn):
     claimed, _ = claim(run["id"])
     conn.execute("UPDATE runs SET lease_until = now() - interval '1 second' WHERE id = %s", (run["id"],))
     with db.transaction() as tx:
-        runs.reap_expired(tx)
+        run_lifecycle.reap(tx, dead_workers=[], margin=0)
     reclaimed, _ = claim(run["id"], owner="w2")
     assert reclaimed["attempt"] == 2
 
@@ -100,7 +101,7 @@ def test_finish_and_writes_from_a_stale_attempt_are_refused(team, agent, conn):
                     fence=Fence(run["id"], 1))
     with db.transaction() as tx:
         assert runs.renew(tx, run["id"], 1, LEASE) == (False, False)
-        assert runs.finish(tx, run["id"], 1, state="succeeded", outcome="success") is None
+        assert run_lifecycle.finish(tx, run["id"], 1, state="succeeded", outcome="success") is None
     with db.transaction() as tx:
         assert runs.renew(tx, run["id"], 2, LEASE) == (True, False)
     writer = events.BatchWriter(fence=Fence(run["id"], 1))
@@ -119,7 +120,7 @@ def test_reaper_requeues_expired_runs_and_leaves_live_ones(team, conn):
     claim(dead["id"])
     conn.execute("UPDATE runs SET lease_until = now() - interval '5 seconds' WHERE id = %s", (dead["id"],))
     with db.transaction() as tx:
-        reaped = runs.reap_expired(tx)
+        reaped = run_lifecycle.reap(tx, dead_workers=[], margin=0)
     assert [r["id"] for r in reaped] == [dead["id"]]
     row = run_row(conn, dead["id"])
     assert (row["state"], row["outcome"], row["attempt"], row["owner"]) == ("queued", "lease_lost", 1, None)
@@ -140,7 +141,7 @@ def test_reaper_ends_runs_that_used_their_attempts_or_were_cancelled(team, conn)
     conn.execute("UPDATE runs SET lease_until = now() - interval '1 second' WHERE id = ANY(%s)",
                  ([worn_run["id"], stopped_run["id"]],))
     with db.transaction() as tx:
-        runs.reap_expired(tx)
+        run_lifecycle.reap(tx, dead_workers=[], margin=0)
     assert run_row(conn, worn_run["id"])["state"] == "interrupted"
     assert run_row(conn, stopped_run["id"])["state"] == "cancelled"
     assert run_row(conn, worn_run["id"])["ended_at"] is not None
@@ -151,10 +152,10 @@ def test_the_reaper_waits_a_margin_past_the_lease_for_the_old_attempt_to_end(tea
     claim(run["id"])
     conn.execute("UPDATE runs SET lease_until = now() - interval '2 seconds' WHERE id = %s", (run["id"],))
     with db.transaction() as tx:
-        assert runs.reap_expired(tx, margin=5) == [], "still inside the margin: the old attempt may be ending"
+        assert run_lifecycle.reap(tx, dead_workers=[], margin=5) == [], "still inside the margin: the old attempt may be ending"
     conn.execute("UPDATE runs SET lease_until = now() - interval '6 seconds' WHERE id = %s", (run["id"],))
     with db.transaction() as tx:
-        assert [r["id"] for r in runs.reap_expired(tx, margin=5)] == [run["id"]]
+        assert [r["id"] for r in run_lifecycle.reap(tx, dead_workers=[], margin=5)] == [run["id"]]
 
 
 def test_hand_backs_do_not_use_up_attempts_only_lost_ones_do(team, agent, conn):
@@ -163,18 +164,18 @@ def test_hand_backs_do_not_use_up_attempts_only_lost_ones_do(team, agent, conn):
     for _ in range(3):  # three shutdowns in a row: each hands the run back
         claimed, _ = claim(run["id"])
         with db.transaction() as tx:
-            runs.finish(tx, run["id"], claimed["attempt"], state="queued", outcome="interrupted",
+            run_lifecycle.finish(tx, run["id"], claimed["attempt"], state="queued", outcome="interrupted",
                         error="the worker shut down")
     claim(run["id"])
     conn.execute("UPDATE runs SET lease_until = now() - interval '1 second' WHERE id = %s", (run["id"],))
     with db.transaction() as tx:
-        runs.reap_expired(tx)
+        run_lifecycle.reap(tx, dead_workers=[], margin=0)
     row = run_row(conn, run["id"])
     assert (row["state"], row["attempt"], row["lost_attempts"]) == ("queued", 4, 1), "one lost attempt of two"
     claim(run["id"])
     conn.execute("UPDATE runs SET lease_until = now() - interval '1 second' WHERE id = %s", (run["id"],))
     with db.transaction() as tx:
-        runs.reap_expired(tx)
+        run_lifecycle.reap(tx, dead_workers=[], margin=0)
     assert run_row(conn, run["id"])["state"] == "interrupted", "the second lost attempt was its last"
 
 
@@ -184,7 +185,7 @@ def test_cancel_ends_queued_runs_and_signals_running_ones(team, agent, conn, dat
     with psycopg.connect(database_url, autocommit=True) as listener:
         listener.execute(f"LISTEN {runs.CONTROL_CHANNEL}")
         with db.transaction() as tx:
-            cancelled = runs.cancel_agent(tx, agent["id"])
+            cancelled = run_lifecycle.cancel(tx, "agent", agent["id"])
         notes = [n.payload for n in listener.notifies(timeout=2, stop_after=1)]
     assert set(cancelled) == {running["id"], waiting["id"]}
     assert notes == [f"cancel:{running['id']}"]
@@ -200,7 +201,7 @@ def test_usage_limit_requeue_waits_for_the_reset_then_is_redispatched(team, agen
     claimed, _ = claim(run["id"])
     reset = datetime.now(UTC) + timedelta(hours=1)
     with db.transaction() as tx:
-        runs.finish(tx, run["id"], 1, state="queued", outcome="usage_limit", error="limit", not_before=reset)
+        run_lifecycle.finish(tx, run["id"], 1, state="queued", outcome="usage_limit", error="limit", not_before=reset)
     blocked, reason = claim(run["id"])
     assert blocked is None and reason.startswith("waiting until")
     conn.execute("UPDATE runs SET not_before = now() - interval '1 second' WHERE id = %s", (run["id"],))
@@ -224,7 +225,7 @@ def test_agent_tokens_are_valid_only_while_the_run_is_active(team, agent):
         assert (who["run_id"], who["agent_id"], who["team_id"]) == (run["id"], agent["id"], team["id"])
         assert runs.authenticate(conn, token + "x") is None
         assert runs.authenticate(conn, "") is None
-        runs.finish(conn, run["id"], 1, state="succeeded", outcome="success")
+        run_lifecycle.finish(conn, run["id"], 1, state="succeeded", outcome="success")
     with db.transaction() as conn:
         assert runs.authenticate(conn, token) is None
 
@@ -257,7 +258,7 @@ def test_cancel_all_reaches_every_team(conn):
     agents = [factories.create_agent(t["id"], "Lead") for t in teams]
     queued = [enqueue(t, a) for t, a in zip(teams, agents, strict=True)]
     with db.transaction() as tx:
-        cancelled = runs.cancel_all(tx)
+        cancelled = run_lifecycle.cancel(tx, "all")
     assert {r["id"] for r in queued} <= set(cancelled)
     assert all(run_row(conn, r["id"])["state"] == "cancelled" for r in queued)
 

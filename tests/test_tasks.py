@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import agents, messages, tasks
-from orchestrator.common import USER, Conflict, Forbidden, Invalid, NotFound
-from orchestrator.tasks import TaskSpec
+from orchestrator.workflows import conversation as messages
+from orchestrator.workflows import delegation as tasks
+from orchestrator.workflows import stopping
+from orchestrator.domain import USER, Conflict, Forbidden, Invalid, NotFound
+from orchestrator.workflows.delegation import TaskSpec
 from shared import db
 from tests.support.crew import actor_of, event_kinds, finish, queued, row, start
 
@@ -20,7 +22,7 @@ def create(crew, *specs: TaskSpec, actor=USER):
 
 def lead_actor(crew):
     """The lead, as its running chat run authenticates."""
-    from orchestrator import messages
+    from orchestrator.workflows import conversation as messages
 
     with db.transaction() as conn:
         messages.post_user_message(conn, crew.team_id, "Build the thing")
@@ -241,7 +243,7 @@ def test_retry_creates_a_new_task_linked_to_the_failed_one(crew):
 def test_stopped_agents_take_no_work_from_agents(crew):
     lead, _ = lead_actor(crew)
     with db.transaction() as conn:
-        agents.stop(conn, crew.bob["id"])
+        stopping.stop_agent(conn, crew.bob["id"])
     with pytest.raises(Conflict, match="stopped by the user"):
         create(crew, TaskSpec("t", assignee="Bob"), actor=lead)
     (task,) = create(crew, TaskSpec("the user may", assignee="Bob"))

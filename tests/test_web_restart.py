@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from orchestrator import tasks
-from orchestrator.tasks import TaskSpec
+from orchestrator.workflows import delegation as tasks
+from orchestrator.workflows.delegation import TaskSpec
 from shared import db
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env

@@ -9,6 +9,9 @@ import psycopg
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from orchestrator.domain import Conflict, DomainError, Forbidden, Invalid, NotFound
+from orchestrator.workflows.agent_requests import Unauthenticated
+
 log = logging.getLogger(__name__)
 
 
@@ -22,6 +25,18 @@ class ApiError(Exception):
         self.details = details
 
 
+# The one place a refused operation becomes an HTTP status (most specific first: a class may derive from two).
+_STATUS_OF = ((Unauthenticated, 401), (NotFound, 404), (Forbidden, 403), (Conflict, 409), (Invalid, 422))
+
+
+def status_for(error: DomainError) -> int:
+    return next((status for kind, status in _STATUS_OF if isinstance(error, kind)), 400)
+
+
+def from_domain(error: DomainError) -> ApiError:
+    return ApiError(status_for(error), error.message, **error.details)
+
+
 def not_found(what: str, ident: str) -> ApiError:
     return ApiError(404, f"{what} {ident} not found")
 
@@ -31,6 +46,10 @@ def register_error_handlers(app: Flask) -> None:
     def _api_error(error: ApiError):
         body = {"error": error_name(error.status), "message": error.message, **error.details}
         return jsonify(body), error.status
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        return _api_error(from_domain(error))
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

@@ -10,11 +10,13 @@ import importlib
 import pkgutil
 from functools import cache
 
+from shared.backends import BACKEND_NAMES
 from workers import backends
 from workers.runtime_types import Backend, LaunchError
 
 HELPERS = frozenset({"launch", "cli_binary"})  # modules of workers/backends/ that are not backends
-NAMES: tuple[str, ...] = tuple(sorted(
+NAMES: tuple[str, ...] = BACKEND_NAMES
+DISCOVERED: tuple[str, ...] = tuple(sorted(  # what workers/backends/ holds; must equal NAMES
     info.name for info in pkgutil.iter_modules(backends.__path__) if info.name not in HELPERS
 ))
 AGENT_CLIS = tuple(name for name in NAMES if name != "demo")  # the real CLIs (doctor, tested versions)

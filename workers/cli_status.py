@@ -8,6 +8,7 @@ installs) to the newest version this Gamma was verified with (`NEWEST_VERIFIED` 
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -83,3 +84,12 @@ def statuses(max_age: float = CACHE_SECONDS) -> list[CliStatus]:
         if _cache is None or time.monotonic() - _cache[0] > max_age:
             _cache = (time.monotonic(), [status_of(cli) for cli in AGENT_CLIS])
         return _cache[1]
+
+
+def main() -> None:
+    """`python -m workers.cli_status`: this host's CLI facts as JSON (what `gamma doctor` shows)."""
+    print(json.dumps([status.as_dict() for status in statuses()]))
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from orchestrator import lifecycle, runs, workspace
+from orchestrator.records import runs, workspaces
+from orchestrator.workflows import run_lifecycle
 from shared import db, events
 from shared.config import get_settings
 from shared.events import Fence, NewEvent
@@ -136,7 +137,7 @@ class RunAttempt:
             spec = backend.launch_spec(ctx)
             spec.env.update(GAMMA_RUN_ID=self.run_id, GAMMA_RUN_ATTEMPT=str(self.attempt),
                             GAMMA_WORKER_ID=self.runtime.worker_id)
-            spec, sandbox_warning = sandbox.wrap(spec, self.settings, team_dir=workspace.team_dir(ctx.team_id),
+            spec, sandbox_warning = sandbox.wrap(spec, self.settings, team_dir=workspaces.team_dir(ctx.team_id),
                                                  tools_dir=ctx.tools_bin_dir)
         except LaunchError as error:
             state = "cancelled" if error.outcome == "cancelled" else "failed"
@@ -183,13 +184,11 @@ class RunAttempt:
 
     def _prepare(self) -> RunContext:
         with db.transaction() as conn:
-            agent = conn.execute("SELECT * FROM agents WHERE id = %s", (self.run["agent_id"],)).fetchone()
-            try:
-                budget = runs.run_budget(conn, self.run, _float(agent["budget_usd"]))
-            except runs.BudgetSpent as spent:
+            workspace_dir = workspaces.ensure_agent_workspace(self.run["team_id"], self.run["agent_id"])
+            try:  # also regenerates the agent's CLAUDE.md
+                agent, budget = run_lifecycle.start(conn, self.run)
+            except run_lifecycle.BudgetSpent as spent:
                 raise LaunchError("budget_exceeded", str(spent)) from None
-            workspace_dir = workspace.ensure_agent_workspace(self.run["team_id"], agent["id"])
-            lifecycle.on_run_started(conn, self.run)  # also regenerates the agent's CLAUDE.md
         self._resumed_session = agent["session_id"]
         return RunContext(
             run_id=self.run_id,
@@ -209,7 +208,7 @@ class RunAttempt:
             disallowed_tools=tuple(agent["disallowed_tools"] or ()),
             budget_usd=budget,
             tools_bin_dir=tools_bin_dir(),
-            team_dirs=tuple(Path(path) for path in workspace.paths(self.run["team_id"]).values()),
+            team_dirs=tuple(Path(path) for path in workspaces.paths(self.run["team_id"]).values()),
         )
 
     def _started(self, cli_version: str | None, ctx: RunContext, sandbox_warning: str | None) -> None:
@@ -233,7 +232,7 @@ class RunAttempt:
     def _record_session(self, session_id: str) -> bool:
         try:
             with db.transaction() as conn:
-                runs.record_session(conn, self.run_id, self.attempt, session_id)
+                run_lifecycle.record_session(conn, self.run_id, self.attempt, session_id)
             return True
         except psycopg.Error as error:
             log.warning("could not record session %s of run %s: %s", session_id, self.run_id, error)
@@ -281,7 +280,7 @@ class RunAttempt:
         for attempt in range(5):
             try:
                 with db.transaction() as conn:
-                    recorded = runs.finish(
+                    recorded = run_lifecycle.finish(
                         conn, self.run_id, self.attempt, state=outcome.state, outcome=outcome.outcome,
                         error=storable(outcome.error) if outcome.error else None, not_before=outcome.not_before,
                         fresh_session=outcome.fresh_session, fields=fields,

@@ -61,7 +61,7 @@ def _first_stop_wins(original: Any, handed_back: Any) -> Any:
 
 def _warm_up() -> None:
     """Pay one-time costs at boot, not on the first run: imports, the role library, the CLI's version."""
-    from orchestrator.roles import get_library  # noqa: PLC0415
+    from orchestrator.library.roles import get_library  # noqa: PLC0415
     from workers import executor  # noqa: F401, PLC0415
     from workers.agent_tools import tools_bin_dir  # noqa: PLC0415
     from workers.backend_registry import NAMES, get_backend  # noqa: PLC0415

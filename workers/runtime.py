@@ -19,12 +19,14 @@ from typing import Protocol
 
 import psutil
 import psycopg
+from psycopg.types.json import Jsonb
 
-from orchestrator import runs
+from orchestrator.records import runs
+from orchestrator.workflows import run_lifecycle
 from shared import db, host_checks, run_queue
 from shared.config import get_settings
 from shared.ids import new_id
-from workers import process
+from workers import cli_status, process
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ class WorkerRuntime:
                  sandbox_note if sandboxed else f"NONE: {sandbox_note}", host_checks.machine_id()),
             )
         for target, name in ((self._maintenance_loop, "gamma-reaper"), (self._control_loop, "gamma-control"),
-                             (self._pulse_loop, "gamma-pulse")):
+                             (self._pulse_loop, "gamma-pulse"), (self._report_clis, "gamma-clis")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -117,6 +119,16 @@ class WorkerRuntime:
 
     # ------------------------------------------------------------------ background loops
 
+    def _report_clis(self) -> None:
+        """What this host's agent CLIs are (the health report shows it). Asked after the worker registered:
+        a CLI that is slow to answer `--version` must not delay taking runs."""
+        try:
+            found = [status.as_dict() for status in cli_status.statuses()]
+            with db.transaction() as conn:
+                conn.execute("UPDATE workers SET clis = %s WHERE id = %s", (Jsonb(found), self.worker_id))
+        except Exception:  # informational only: never let it take the worker down
+            log.exception("could not record this host's agent CLIs")
+
     def _maintenance_loop(self) -> None:
         """A first pass at once (a fresh worker re-sends what a stopping one left without a message), then one
         every reaper interval."""
@@ -151,8 +163,8 @@ class WorkerRuntime:
         # Reap first: a run taken from a dead attempt is no longer current, so the sweep below ends what is left
         # of that attempt on this host (its supervisor normally has already).
         with db.transaction() as conn:
-            reaped = runs.reap_owned_by(conn, self._dead_siblings(conn))
-            reaped += runs.reap_expired(conn, margin=self.settings.takeover_margin)
+            reaped = run_lifecycle.reap(conn, dead_workers=self._dead_siblings(conn),
+                                        margin=self.settings.takeover_margin)
         if reaped:
             log.warning("reaped %d run(s) with expired leases: %s", len(reaped), [r["id"] for r in reaped])
         self.sweep_orphans()

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator import lifecycle, runs, teams
-from orchestrator.agents import AgentSpec
-from orchestrator.common import Actor
+from orchestrator.domain import AgentSpec
+from orchestrator.records import runs
+from orchestrator.workflows import run_lifecycle, team_setup
+from orchestrator.domain import Actor
 from shared import db
 
 
@@ -32,7 +33,7 @@ def make_crew(name: str = "Crew") -> Crew:
         AgentSpec(name="Bob", role_id="engineering/frontend-engineer", backend="demo"),
     ]
     with db.transaction() as conn:
-        team = teams.create(conn, name=name, members=members)
+        team = team_setup.create_team(conn, name=name, members=members)
     by_name = {m["name"]: m for m in team["members"]}
     return Crew(team=team, lead=by_name["Lead"], alice=by_name["Alice"], bob=by_name["Bob"])
 
@@ -54,7 +55,7 @@ def start(agent_id: str) -> tuple[dict[str, Any], str]:
         run, token = runs.claim(conn, waiting[0]["id"], owner="test-worker", host="test", lease_seconds=300)
     assert run is not None, token
     with db.transaction() as conn:
-        lifecycle.on_run_started(conn, run)
+        run_lifecycle.start(conn, run)
     return run, token
 
 
@@ -63,7 +64,7 @@ def finish(run: dict[str, Any], state: str = "succeeded", *, text: str | None = 
     outcome = {"succeeded": "success", "failed": "cli_error", "timed_out": "timeout", "cancelled": "cancelled",
                "interrupted": "interrupted"}[state]
     with db.transaction() as conn:
-        ended = runs.finish(conn, run["id"], run["attempt"], state=state, outcome=outcome, error=error,
+        ended = run_lifecycle.finish(conn, run["id"], run["attempt"], state=state, outcome=outcome, error=error,
                             fields={"result_text": text})
     assert ended is not None
     return ended

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from orchestrator.roles import reload_library
+from orchestrator.library.roles import reload_library
 from web import errors
 from web.api import roles as roles_api
 

@@ -16,12 +16,13 @@ from flask import Response, jsonify
 from psycopg import errors as pg_errors
 from pydantic import AfterValidator, Field, StringConstraints
 
-from orchestrator.common import DomainError
-from orchestrator.role_models import ROLE_ID
+from orchestrator.domain import DomainError
+from orchestrator.library.role_models import ROLE_ID
+from orchestrator.workflows import views
 from shared import db
+from shared.backends import BACKEND_NAMES
 from shared.ids import is_id
-from web.errors import ApiError
-from workers.backend_registry import NAMES
+from web.errors import ApiError, from_domain
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,7 +36,7 @@ def in_transaction(work: Callable[[psycopg.Connection], T]) -> T:
             with db.transaction() as conn:
                 return work(conn)
         except DomainError as error:
-            raise ApiError(error.status, error.message, **error.details) from None
+            raise from_domain(error) from None
         except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable):
             if attempt == _RETRIES - 1:
                 raise ApiError(503, "the database is busy; please retry") from None
@@ -55,10 +56,8 @@ def in_transaction(work: Callable[[psycopg.Connection], T]) -> T:
 
 def for_team(team_id: str, work: Callable[[psycopg.Connection], T]) -> T:
     """`in_transaction` for reads under a team: an unknown team is a 404, not an empty answer."""
-    from orchestrator import teams  # noqa: PLC0415
-
     def checked(conn: psycopg.Connection) -> T:
-        teams.get(conn, team_id)
+        views.require_team(conn, team_id)
         return work(conn)
 
     return in_transaction(checked)
@@ -113,7 +112,7 @@ Emoji = _text(1, 32)
 Priority = Annotated[int, Field(ge=-100, le=100)]
 Budget = Annotated[float, Field(gt=0, le=1_000_000)]
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
-BackendName = Literal[NAMES]  # type: ignore[valid-type] # the registry's backends: claude, codex, demo
+BackendName = Literal[BACKEND_NAMES]  # type: ignore[valid-type] # the registry's backends: claude, codex, demo
 Limit = Annotated[int, Field(ge=1, le=1000)]
 
 

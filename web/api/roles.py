@@ -14,10 +14,11 @@ from typing import Any
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.blueprints import AgentSpec, BlueprintError, expand_blueprint
-from orchestrator.role_models import Blueprint as TeamBlueprint
-from orchestrator.roles import RoleLibrary, get_library
-from web.errors import ApiError
+from orchestrator.domain import AgentSpec
+from orchestrator.library.blueprints import BlueprintError, expand_blueprint
+from orchestrator.library.role_models import Blueprint as TeamBlueprint
+from orchestrator.library.roles import RoleLibrary, get_library
+from web.errors import ApiError, from_domain
 from web.validation import query
 
 bp = Blueprint("roles", __name__)
@@ -34,7 +35,7 @@ def expand_or_error(blueprint_id: str, *, team_name: str | None = None) -> list[
     try:
         return expand_blueprint(blueprint_id, team_name=team_name)
     except BlueprintError as error:
-        raise ApiError(error.status, error.message, blueprint_id=blueprint_id) from None
+        raise from_domain(error) from None
 
 
 @bp.get("/api/roles")

@@ -16,15 +16,16 @@ from typing import Literal
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator import control, run_views, runs
+from orchestrator.workflows import stopping, views
 from shared import events
+from shared.vocabulary import ACTIVE_RUN_STATES, TERMINAL_RUN_STATES
 from web.api._helpers import Limit, csv_list, for_team, id_of, in_transaction, reply
 from web.errors import ApiError
 from web.validation import path_id, query
 
 bp = Blueprint("runs", __name__)
 
-RUN_STATES = ("queued", "running", *runs.TERMINAL_STATES)
+RUN_STATES = (*ACTIVE_RUN_STATES, *TERMINAL_RUN_STATES)
 
 
 class RunQuery(BaseModel):
@@ -43,7 +44,7 @@ class LinesQuery(BaseModel):
     attempt: int | None = Field(default=None, ge=1, le=1000)
     stream: Literal["stdout", "stderr"] = "stdout"
     after: int = Field(default=0, ge=0)
-    limit: int = Field(default=1000, ge=1, le=run_views.LINES_MAX)
+    limit: int = Field(default=1000, ge=1, le=views.LINES_MAX)
 
 
 class EventQuery(BaseModel):
@@ -66,7 +67,7 @@ def list_runs(team_id: str):
     if unknown:
         raise ApiError(400, f"state: unknown {', '.join(unknown)}; one of {', '.join(RUN_STATES)}")
 
-    return reply({"runs": for_team(team_id, lambda c: run_views.list_runs(
+    return reply({"runs": for_team(team_id, lambda c: views.run_list(
         c, team_id, states=states, agent_id=params.agent_id, task_id=params.task_id, before=params.before,
         limit=params.limit))})
 
@@ -74,32 +75,32 @@ def list_runs(team_id: str):
 @bp.get("/api/runs/<run_id>")
 def get_run(run_id: str):
     path_id(run_id, "run")
-    return reply(in_transaction(lambda c: run_views.get_run(c, run_id)))
+    return reply(in_transaction(lambda c: views.run(c, run_id)))
 
 
 @bp.get("/api/runs/<run_id>/lines")
 def run_lines(run_id: str):
     path_id(run_id, "run")
     p = query(LinesQuery)
-    return reply(in_transaction(lambda c: run_views.run_lines(c, run_id, attempt=p.attempt, stream=p.stream,
+    return reply(in_transaction(lambda c: views.run_lines(c, run_id, attempt=p.attempt, stream=p.stream,
                                                               after=p.after, limit=p.limit)))
 
 
 @bp.post("/api/runs/<run_id>/cancel")
 def cancel_run(run_id: str):
     path_id(run_id, "run")
-    return reply(in_transaction(lambda c: control.cancel_run(c, run_id)))
+    return reply(in_transaction(lambda c: stopping.cancel_run(c, run_id)))
 
 
 @bp.post("/api/stop")
 def stop_everything():
-    return reply(in_transaction(control.stop_all))
+    return reply(in_transaction(stopping.stop_all))
 
 
 @bp.get("/api/teams/<team_id>/usage")
 def team_usage(team_id: str):
     path_id(team_id, "team")
-    return reply(for_team(team_id, lambda c: run_views.usage(c, team_id)))
+    return reply(for_team(team_id, lambda c: views.usage(c, team_id)))
 
 
 @bp.get("/api/teams/<team_id>/events")

@@ -14,10 +14,11 @@ from typing import Annotated
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from orchestrator import tasks
-from orchestrator.common import USER
-from orchestrator.role_models import TaskKind
-from orchestrator.tasks import TaskSpec
+from orchestrator.domain import USER
+from orchestrator.library.role_models import TaskKind
+from orchestrator.workflows import delegation
+from orchestrator.workflows.delegation import TaskSpec
+from shared.vocabulary import TASK_STAGES
 from web.api._helpers import (
     AgentName,
     Limit,
@@ -74,9 +75,9 @@ class CancelBody(BaseModel):
 
 def stages_of(value: str | None) -> list[str] | None:
     stages = csv_list(value)
-    unknown = [s for s in stages or [] if s not in tasks.STAGES]
+    unknown = [s for s in stages or [] if s not in TASK_STAGES]
     if unknown:
-        raise ApiError(400, f"stage: unknown {', '.join(unknown)}; one of {', '.join(tasks.STAGES)}")
+        raise ApiError(400, f"stage: unknown {', '.join(unknown)}; one of {', '.join(TASK_STAGES)}")
     return stages
 
 
@@ -85,7 +86,7 @@ def list_tasks(team_id: str):
     path_id(team_id, "team")
     params = query(TaskQuery)
     stages = stages_of(params.stage)
-    return reply({"tasks": for_team(team_id, lambda c: tasks.list_tasks(
+    return reply({"tasks": for_team(team_id, lambda c: delegation.list_tasks(
         c, team_id, stages=stages, assignee=params.assignee, round_id=params.round_id, kind=params.kind,
         limit=params.limit))})
 
@@ -96,20 +97,20 @@ def create_task(team_id: str):
     body = json_body(NewTask)
     if body.retry_of:
         fields = body.model_dump(exclude={"retry_of"})
-        return reply(in_transaction(lambda c: tasks.retry(c, team_id, body.retry_of, USER, **fields)), 201)
+        return reply(in_transaction(lambda c: delegation.retry(c, team_id, body.retry_of, USER, **fields)), 201)
     spec = TaskSpec(title=body.title or "", description=body.description or "", assignee=body.assignee,
                     kind=body.kind or "generic", priority=body.priority or 0)
-    return reply(in_transaction(lambda c: tasks.create(c, team_id, [spec])[0]), 201)
+    return reply(in_transaction(lambda c: delegation.create(c, team_id, [spec])[0]), 201)
 
 
 @bp.get("/api/tasks/<task_id>")
 def get_task(task_id: str):
     path_id(task_id, "task")
-    return reply(in_transaction(lambda c: tasks.view(c, task_id)))
+    return reply(in_transaction(lambda c: delegation.view(c, task_id)))
 
 
 @bp.post("/api/tasks/<task_id>/cancel")
 def cancel_task(task_id: str):
     path_id(task_id, "task")
     body = json_body(CancelBody)
-    return reply(in_transaction(lambda c: tasks.cancel(c, USER, task_id, body.reason or "cancelled by the user")))
+    return reply(in_transaction(lambda c: delegation.cancel(c, USER, task_id, body.reason or "cancelled by the user")))

@@ -22,9 +22,8 @@ from typing import Annotated, Any, ClassVar
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orchestrator import agents, claude_md, teams
-from orchestrator.agents import AgentSpec
-from orchestrator.blueprints import BlueprintError, expand_blueprint
+from orchestrator.domain import AgentSpec
+from orchestrator.workflows import agent_context, stopping, team_setup, views
 from web.api._helpers import (
     AgentName,
     BackendName,
@@ -75,7 +74,7 @@ class AgentIn(AgentSettings):
 
 class LeadIn(AgentSettings):
     name: AgentName = "Lead"
-    role_id: RoleId = teams.DEFAULT_LEAD.role_id
+    role_id: RoleId = team_setup.DEFAULT_LEAD.role_id
 
 
 class NewAgent(AgentIn):
@@ -132,14 +131,8 @@ def _changes(model: TeamPatch | AgentPatch) -> dict[str, Any]:
 
 
 def _team_specs(body: NewTeam) -> list[AgentSpec] | None:
-    if body.blueprint_id:
-        try:
-            expanded = expand_blueprint(body.blueprint_id, team_name=body.name)
-        except BlueprintError as error:
-            raise ApiError(error.status, error.message) from None
-        return [AgentSpec(name=s.name, role_id=s.role_id, is_lead=s.is_lead, specialization=s.specialization)
-                for s in expanded]
-    if body.lead is None and not body.members:
+    """The agents the request names (a blueprint's are expanded by team setup); None for the default lead."""
+    if body.blueprint_id or (body.lead is None and not body.members):
         return None
     lead = (body.lead or LeadIn()).spec(is_lead=True)
     return [lead, *(member.spec(is_lead=False) for member in body.members)]
@@ -151,41 +144,42 @@ def _team_specs(body: NewTeam) -> list[AgentSpec] | None:
 @bp.get("/api/teams")
 def list_teams():
     params = query(TeamListQuery)
-    return reply({"teams": in_transaction(lambda c: teams.list_teams(c, include_archived=params.include_archived))})
+    return reply({"teams": in_transaction(lambda c: views.team_list(c, include_archived=params.include_archived))})
 
 
 @bp.post("/api/teams")
 def create_team():
     body = json_body(NewTeam)
     specs = _team_specs(body)
-    team = in_transaction(lambda c: teams.create(c, name=body.name, description=body.description, members=specs,
-                                                 blueprint_id=body.blueprint_id, budget_usd=body.budget_usd))
+    team = in_transaction(lambda c: team_setup.create_team(
+        c, name=body.name, description=body.description, members=specs, blueprint_id=body.blueprint_id,
+        budget_usd=body.budget_usd))
     return reply(team, 201)
 
 
 @bp.get("/api/teams/<team_id>")
 def get_team(team_id: str):
     path_id(team_id, "team")
-    return reply(in_transaction(lambda c: teams.view(c, team_id)))
+    return reply(in_transaction(lambda c: views.team(c, team_id)))
 
 
 @bp.patch("/api/teams/<team_id>")
 def update_team(team_id: str):
     path_id(team_id, "team")
     changes = _changes(json_body(TeamPatch))
-    return reply(in_transaction(lambda c: teams.update(c, team_id, changes)))
+    return reply(in_transaction(lambda c: team_setup.update_team(c, team_id, changes)))
 
 
 @bp.delete("/api/teams/<team_id>")
 def archive_team(team_id: str):
     path_id(team_id, "team")
-    return reply(in_transaction(lambda c: teams.archive(c, team_id)))
+    return reply(in_transaction(lambda c: stopping.archive_team(c, team_id)))
 
 
 @bp.post("/api/teams/<team_id>/stop")
 def stop_team(team_id: str):
     path_id(team_id, "team")
-    return reply(in_transaction(lambda c: teams.stop(c, team_id)))
+    return reply(in_transaction(lambda c: stopping.stop_team(c, team_id)))
 
 
 # ----------------------------------------------------------------------------------------------------- agents
@@ -196,41 +190,41 @@ def create_agent(team_id: str):
     path_id(team_id, "team")
     body = json_body(NewAgent)
     spec = body.spec(is_lead=body.is_lead)
-    return reply(in_transaction(lambda c: agents.create(c, team_id, spec)), 201)
+    return reply(in_transaction(lambda c: team_setup.create_agent(c, team_id, spec)), 201)
 
 
 @bp.get("/api/agents/<agent_id>")
 def get_agent(agent_id: str):
     path_id(agent_id, "agent")
-    return reply(in_transaction(lambda c: agents.present(agents.get(c, agent_id))))
+    return reply(in_transaction(lambda c: views.agent_by_id(c, agent_id)))
 
 
 @bp.patch("/api/agents/<agent_id>")
 def update_agent(agent_id: str):
     path_id(agent_id, "agent")
     changes = _changes(json_body(AgentPatch))
-    return reply(in_transaction(lambda c: agents.update(c, agent_id, changes)))
+    return reply(in_transaction(lambda c: team_setup.update_agent(c, agent_id, changes)))
 
 
 @bp.delete("/api/agents/<agent_id>")
 def archive_agent(agent_id: str):
     path_id(agent_id, "agent")
-    return reply(in_transaction(lambda c: agents.archive(c, agent_id)))
+    return reply(in_transaction(lambda c: stopping.archive_agent(c, agent_id)))
 
 
 @bp.post("/api/agents/<agent_id>/reset-session")
 def reset_session(agent_id: str):
     path_id(agent_id, "agent")
-    return reply(in_transaction(lambda c: agents.reset_session(c, agent_id)))
+    return reply(in_transaction(lambda c: team_setup.reset_session(c, agent_id)))
 
 
 @bp.post("/api/agents/<agent_id>/stop")
 def stop_agent(agent_id: str):
     path_id(agent_id, "agent")
-    return reply(in_transaction(lambda c: agents.stop(c, agent_id)))
+    return reply(in_transaction(lambda c: stopping.stop_agent(c, agent_id)))
 
 
 @bp.get("/api/agents/<agent_id>/claude-md")
 def preview_claude_md(agent_id: str):
     path_id(agent_id, "agent")
-    return reply({"agent_id": agent_id, "content": in_transaction(lambda c: claude_md.render(c, agent_id))})
+    return reply({"agent_id": agent_id, "content": in_transaction(lambda c: agent_context.render(c, agent_id))})

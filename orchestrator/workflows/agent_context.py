@@ -12,7 +12,8 @@ from typing import Any
 
 import psycopg
 
-from orchestrator import agents, messages, workspace
+from orchestrator.records import agents, inbox, tasks, teams, workspaces
+from orchestrator.workflows.views import find_role
 
 FILE_NAME = "CLAUDE.md"
 
@@ -76,18 +77,14 @@ MEMBER_PROTOCOL = """\
 
 def render(conn: psycopg.Connection, agent_id: str) -> str:
     agent = agents.get(conn, agent_id)
-    team = conn.execute("SELECT * FROM teams WHERE id = %s", (agent["team_id"],)).fetchone()
-    role = agents.find_role(agent["role_id"])
+    team = teams.get(conn, agent["team_id"])
+    role = find_role(agent["role_id"])
     role_name = role.name if role is not None else agent["role_id"]
-    members = roster(conn, agent["team_id"])
+    members = agents.roster(conn, agent["team_id"])
     lead = next((m for m in members if m["is_lead"]), None)
-    own_tasks = conn.execute(
-        "SELECT id, title, stage, priority, kind FROM tasks WHERE assigned_to = %s"
-        " AND stage IN ('backlog', 'planning', 'in_progress', 'review') ORDER BY priority DESC, created_at, id",
-        (agent_id,),
-    ).fetchall()
-    unread = messages.unread_count(conn, agent_id)
-    paths = workspace.paths(agent["team_id"], agent_id)
+    own_tasks = tasks.open_of_agent(conn, agent_id)
+    unread = inbox.unread_count(conn, agent_id)
+    paths = workspaces.paths(agent["team_id"], agent_id)
     is_lead = agent["is_lead"]
 
     parts = [f"# {agent['emoji']} {agent['name']} — {role_name} · team \"{team['name']}\"",
@@ -130,7 +127,7 @@ def render(conn: psycopg.Connection, agent_id: str) -> str:
 def write_claude_md(conn: psycopg.Connection, agent_id: str) -> Path:
     """Regenerate the agent's CLAUDE.md in its workspace (atomically) and remember its hash."""
     agent = agents.get(conn, agent_id)
-    directory = workspace.ensure_agent_workspace(agent["team_id"], agent_id)
+    directory = workspaces.ensure_agent_workspace(agent["team_id"], agent_id)
     text = render(conn, agent_id)
     path = directory / FILE_NAME
     temporary = path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
@@ -138,27 +135,14 @@ def write_claude_md(conn: psycopg.Connection, agent_id: str) -> Path:
     temporary.replace(path)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     if digest != agent["claude_md_hash"]:
-        conn.execute("UPDATE agents SET claude_md_hash = %s WHERE id = %s", (digest, agent_id))
+        agents.remember_claude_md(conn, agent_id, digest)
     return path
-
-
-def roster(conn: psycopg.Connection, team_id: str) -> list[dict[str, Any]]:
-    """Non-archived members, lead first, with the title of the task each is working on."""
-    return conn.execute(
-        """
-        SELECT a.id, a.name, a.role_id, a.specialization, a.is_lead, a.status,
-               (SELECT t.title FROM tasks t WHERE t.assigned_to = a.id AND t.stage = 'in_progress'
-                ORDER BY t.started_at DESC NULLS LAST LIMIT 1) AS working_on
-        FROM agents a WHERE a.team_id = %s AND a.status <> 'archived' ORDER BY a.is_lead DESC, a.created_at, a.id
-        """,
-        (team_id,),
-    ).fetchall()
 
 
 def _roster_table(members: list[dict[str, Any]], me: str) -> str:
     rows = ["| Name | Role | Good at | Status | Working on |", "|---|---|---|---|---|"]
     for member in members:
-        role = agents.find_role(member["role_id"])
+        role = find_role(member["role_id"])
         name = member["name"] + (" (lead)" if member["is_lead"] else "") + (" — you" if member["id"] == me else "")
         role_name = role.name if role is not None else member["role_id"]
         if member["specialization"]:

@@ -8,30 +8,24 @@ with `count: 3` becomes "Backend Engineer 1", "Backend Engineer 2", "Backend Eng
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from orchestrator.role_models import Blueprint, BlueprintLead
-from orchestrator.roles import RoleLibrary, get_library
+from orchestrator.domain import AgentSpec, DomainError, Invalid, NotFound
+from orchestrator.library.role_models import Blueprint, BlueprintLead
+from orchestrator.library.roles import RoleLibrary, get_library
 
 MAX_NAME = 100
 MAX_SPECIALIZATION = 2000
 
 
-class BlueprintError(LookupError):
-    """A blueprint that cannot be expanded. `status` is the HTTP status a caller should answer with."""
-
-    def __init__(self, message: str, status: int = 404) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class BlueprintError(DomainError):
+    """A blueprint that cannot be expanded."""
 
 
-@dataclass(frozen=True)
-class AgentSpec:
-    name: str
-    role_id: str
-    is_lead: bool
-    specialization: str = ""
+class UnknownBlueprint(BlueprintError, NotFound):
+    pass
+
+
+class BrokenBlueprint(BlueprintError, Invalid):
+    """The blueprint names a role the library does not have."""
 
 
 class _Names:
@@ -54,7 +48,7 @@ def _role_name(library: RoleLibrary, slot: BlueprintLead) -> str:
         return slot.name
     role = library.get(slot.role)
     if role is None:
-        raise BlueprintError(f"blueprint refers to unknown role {slot.role!r}", status=422)
+        raise BrokenBlueprint(f"blueprint refers to unknown role {slot.role!r}")
     return role.name
 
 
@@ -68,12 +62,12 @@ def _lead_specialization(blueprint: Blueprint, team_name: str | None) -> str:
 
 def expand_blueprint(blueprint_id: str, *, team_name: str | None = None,
                      library: RoleLibrary | None = None) -> list[AgentSpec]:
-    """The agents of a blueprint, lead first. Raises `BlueprintError` (status 404) for an unknown id."""
+    """The agents of a blueprint, lead first. Raises `UnknownBlueprint` for an unknown id."""
     library = library or get_library()
     blueprint = library.get_blueprint(blueprint_id)
     if blueprint is None:
         known = ", ".join(b.id for b in library.blueprints) or "none"
-        raise BlueprintError(f"blueprint {blueprint_id!r} not found (known: {known})")
+        raise UnknownBlueprint(f"blueprint {blueprint_id!r} not found (known: {known})", blueprint_id=blueprint_id)
     names = _Names()
     specs = [
         AgentSpec(

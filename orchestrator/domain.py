@@ -1,4 +1,5 @@
-"""What every domain module shares: domain errors, the event outbox, and lock-order rules.
+"""What every orchestrator module shares: domain errors, the actor, the event outbox, an agent's spec, and the
+lock-order rules.
 
 Lock order inside one transaction (keeps concurrent writers free of deadlocks): runs → agents → tasks →
 rounds → inserts (chat, inbox) → teams (event append, always last). Rows are locked FOR NO KEY UPDATE, never
@@ -7,9 +8,6 @@ FOR UPDATE, so foreign-key checks (KEY SHARE) of other writers never wait on the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +18,7 @@ from shared.events import NewEvent
 
 
 class DomainError(Exception):
-    """A refused operation; `status` is the HTTP status the web layer answers with."""
-
-    status = 400
+    """A refused operation, with a message that says what was wrong (web/errors.py maps each kind to a status)."""
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -31,19 +27,37 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
-    status = 404
+    """What was named does not exist (or not where the caller may see it)."""
 
 
 class Forbidden(DomainError):
-    status = 403
+    """The caller may not do this (a member acting as lead, another team's task)."""
 
 
 class Conflict(DomainError):
-    status = 409
+    """Not possible in the current state (an archived team, a final task)."""
 
 
 class Invalid(DomainError):
-    status = 422
+    """The request names things that cannot be combined or do not make sense."""
+
+
+@dataclass
+class AgentSpec:
+    """An agent to create: from the API, a blueprint, or the default lead."""
+
+    name: str
+    role_id: str
+    specialization: str = ""
+    is_lead: bool = False
+    emoji: str | None = None
+    backend: str | None = None
+    model: str | None = None
+    max_turns: int | None = None
+    permission_mode: str | None = None
+    allowed_tools: list[str] | None = None
+    disallowed_tools: list[str] | None = None
+    budget_usd: float | None = None
 
 
 class Outbox:
@@ -91,20 +105,3 @@ class Actor:
 
 
 USER = Actor()
-
-# Ids (tasks, agents, teams) whose follow-up the current operation settles itself: run-end hooks fired by
-# cancellations inside that operation leave them alone (e.g. a team stop must not wake its lead).
-_handled: ContextVar[frozenset[str]] = ContextVar("gamma_handled_by_caller", default=frozenset())
-
-
-@contextmanager
-def handled_by_caller(*ids: str) -> Iterator[None]:
-    token = _handled.set(_handled.get() | frozenset(ids))
-    try:
-        yield
-    finally:
-        _handled.reset(token)
-
-
-def is_handled_by_caller(ident: str | None) -> bool:
-    return ident is not None and ident in _handled.get()

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.role_models import SEGMENT, Blueprint, BlueprintFile, LoadError, Role, RoleFrontMatter
+from orchestrator.library.role_models import SEGMENT, Blueprint, BlueprintFile, LoadError, Role, RoleFrontMatter
 
 MAX_FILE_BYTES = 512 * 1024
 BLUEPRINTS_DIR = "blueprints"

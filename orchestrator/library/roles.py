@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.role_files import scan_dir
-from orchestrator.role_models import TASK_KINDS, Blueprint, LoadError, Role
+from orchestrator.library.role_files import scan_dir
+from orchestrator.library.role_models import TASK_KINDS, Blueprint, LoadError, Role
 from shared.config import get_settings
 
 __all__ = [

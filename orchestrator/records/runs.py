@@ -1,4 +1,4 @@
-"""Runs: the durable record of one agent invocation, and the rules that move it.
+"""The `runs` table (and `run_lines` reads): the durable record of one agent invocation.
 
 The `runs` row is the truth, not the queue message. A worker may only execute a run it has claimed with a
 conditional update (attempt + 1, owner, lease); every later write names the attempt (fencing). The database
@@ -19,10 +19,10 @@ from shared import events
 from shared.events import NewEvent
 from shared.ids import new_id
 from shared.run_queue import has_pending_message, send_run
+from shared.vocabulary import ACTIVE_RUN_STATES, RUN_REASONS, TERMINAL_RUN_STATES
 
-ACTIVE_STATES = ("queued", "running")
-TERMINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted", "timed_out")
-REASONS = ("chat", "task", "wake", "message", "retry")
+ACTIVE_STATES = ACTIVE_RUN_STATES
+TERMINAL_STATES = TERMINAL_RUN_STATES
 CONTROL_CHANNEL = "gamma_control"
 STRANDED_AFTER_SECONDS = 15  # a queued run's message not taken in this long is sent again
 
@@ -52,7 +52,7 @@ def enqueue_run(
     round_id: str | None = None,
 ) -> dict[str, Any]:
     """Insert a queued run and hand it to the queue in the caller's transaction."""
-    if reason not in REASONS:
+    if reason not in RUN_REASONS:
         raise ValueError(f"unknown run reason {reason!r}")
     run = conn.execute(
         """
@@ -172,47 +172,20 @@ def record_process(conn: psycopg.Connection, run_id: str, attempt: int, *, pid: 
     return row is not None
 
 
-def record_session(conn: psycopg.Connection, run_id: str, attempt: int, session_id: str) -> bool:
-    """As soon as the CLI names its session: if this attempt dies, the next one resumes it."""
+def record_session(conn: psycopg.Connection, run_id: str, attempt: int, session_id: str) -> str | None:
+    """The session the attempt's CLI named; returns the run's agent (None for a stale attempt)."""
     row = conn.execute(
         "UPDATE runs SET session_id = %s, updated_at = now()"
         " WHERE id = %s AND attempt = %s AND state = 'running' RETURNING agent_id",
         (session_id, run_id, attempt),
     ).fetchone()
-    if row is None:
-        return False
-    conn.execute("UPDATE agents SET session_id = %s, updated_at = now() WHERE id = %s", (session_id, row["agent_id"]))
-    return True
-
-
-def run_budget(conn: psycopg.Connection, run: dict[str, Any], agent_budget: float | None) -> float | None:
-    """The `--max-budget-usd` for this run: the agent's per-run budget, capped by what is left of the team's.
-
-    Raises BudgetSpent when the team's budget is used up (the run must not start).
-    """
-    row = conn.execute(
-        "SELECT t.budget_usd::float8 AS budget,"
-        " (SELECT COALESCE(sum(cost_usd), 0)::float8 FROM runs WHERE team_id = t.id) AS spent"
-        " FROM teams t WHERE t.id = %s",
-        (run["team_id"],),
-    ).fetchone()
-    if row is None or row["budget"] is None:
-        return agent_budget
-    left = row["budget"] - row["spent"]
-    if left <= 0:
-        raise BudgetSpent(f"the team's budget of ${row['budget']:.2f} is spent (${row['spent']:.4f} used); "
-                          "raise it (PATCH /api/teams/<id> {budget_usd}) to continue")
-    return left if agent_budget is None else min(agent_budget, left)
-
-
-class BudgetSpent(Exception):
-    pass
+    return row["agent_id"] if row else None
 
 
 # ----------------------------------------------------------------------------------------------------- finish
 
 
-def finish(
+def finish_attempt(
     conn: psycopg.Connection,
     run_id: str,
     attempt: int,
@@ -221,13 +194,12 @@ def finish(
     outcome: str,
     error: str | None = None,
     not_before: datetime | None = None,
-    fresh_session: bool = False,
     fields: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Record the end of an attempt, fenced by attempt number. Returns the run, or None for a stale attempt.
 
     `state` 'queued' re-queues the run (usage limit, unknown session, hand-back on shutdown); any terminal
-    state ends it and runs the orchestrator's hook. Either way the agent's next queued run is dispatched.
+    state ends it.
     """
     values = dict(fields or {})
     for key in ("usage", "model_usage"):
@@ -256,37 +228,11 @@ def finish(
         {**values, "state": state, "outcome": outcome, "error": error, "not_before": not_before,
          "terminal": terminal, "run": run_id, "attempt": attempt},
     ).fetchone()
-    if run is None:
-        return None
-    _update_agent_after_attempt(conn, run, fresh_session=fresh_session)
-    _after_state_change(conn, run)
     return run
 
 
-def _update_agent_after_attempt(conn: psycopg.Connection, run: dict[str, Any], *, fresh_session: bool) -> None:
-    if fresh_session:
-        conn.execute("UPDATE agents SET session_id = NULL, updated_at = now() WHERE id = %s", (run["agent_id"],))
-        return
-    conn.execute(
-        """
-        UPDATE agents SET session_id = COALESCE(%(session)s, session_id),
-               context_tokens = COALESCE(%(ctx)s, context_tokens),
-               context_window = COALESCE(%(window)s, context_window),
-               last_active_at = now(), updated_at = now()
-        WHERE id = %(agent)s
-        """,
-        {"session": run["session_id"], "ctx": run["context_tokens"], "window": run["context_window"],
-         "agent": run["agent_id"]},
-    )
-
-
-def _after_state_change(conn: psycopg.Connection, run: dict[str, Any]) -> None:
-    """Shared tail of finish/cancel/reap: hook, event, and dispatch of whatever can start next."""
-    from orchestrator import lifecycle  # noqa: PLC0415 - lifecycle imports this module
-
-    if run["state"] in TERMINAL_STATES:
-        lifecycle.on_run_finished(conn, run)
-    dispatch_next(conn, run["agent_id"])
+def append_ended_event(conn: psycopg.Connection, run: dict[str, Any]) -> None:
+    """`run.finished` (terminal) or `run.requeued`, after the follow-ups' own events."""
     events.append(conn, [NewEvent(
         "run.finished" if run["state"] in TERMINAL_STATES else "run.requeued",
         run["team_id"],
@@ -317,24 +263,15 @@ def dispatch_next(conn: psycopg.Connection, agent_id: str) -> str | None:
 # ----------------------------------------------------------------------------------------------------- cancel
 
 
-def cancel_run(conn: psycopg.Connection, run_id: str) -> list[str]:
-    return _cancel(conn, "r.id = %(key)s", run_id)
+# Which runs a cancel covers: one run, an agent's, a team's, or every run.
+SCOPES = {"run": "r.id = %(key)s", "agent": "r.agent_id = %(key)s", "team": "r.team_id = %(key)s",
+          "all": "%(key)s::text IS NULL"}
 
 
-def cancel_agent(conn: psycopg.Connection, agent_id: str) -> list[str]:
-    return _cancel(conn, "r.agent_id = %(key)s", agent_id)
-
-
-def cancel_team(conn: psycopg.Connection, team_id: str) -> list[str]:
-    return _cancel(conn, "r.team_id = %(key)s", team_id)
-
-
-def cancel_all(conn: psycopg.Connection) -> list[str]:
-    return _cancel(conn, "%(key)s::text IS NULL", None)
-
-
-def _cancel(conn: psycopg.Connection, where: str, key: str | None) -> list[str]:
-    """Queued runs end `cancelled` at once; running ones get a cancel request their worker acts on (NOTIFY)."""
+def cancel(conn: psycopg.Connection, scope: str, key: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Queued runs end `cancelled` at once; running ones get a cancel request their worker acts on (NOTIFY).
+    Returns (ended queued runs, running runs asked to stop); the caller runs the ended ones' follow-ups."""
+    where = SCOPES[scope]
     queued = conn.execute(
         f"""
         UPDATE runs r SET state = 'cancelled', outcome = 'cancelled', error = 'cancelled before it started',
@@ -352,13 +289,11 @@ def _cancel(conn: psycopg.Connection, where: str, key: str | None) -> list[str]:
         """,
         {"key": key},
     ).fetchall()
-    for run in queued:
-        _after_state_change(conn, run)
     for run in running:
         conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, f"cancel:{run['id']}"))
         events.append(conn, [NewEvent("run.cancel_requested", run["team_id"], {"attempt": run["attempt"]},
                                       agent_id=run["agent_id"], task_id=run["task_id"], run_id=run["id"])])
-    return [r["id"] for r in queued] + [r["id"] for r in running]
+    return queued, running
 
 
 # -------------------------------------------------------------------------------------------------- the reaper
@@ -404,8 +339,6 @@ def _take_back(conn: psycopg.Connection, where: str, params: dict[str, Any], wha
         """,
         {**params, "what": what},
     ).fetchall()
-    for run in rows:
-        _after_state_change(conn, run)
     return rows
 
 
@@ -463,6 +396,114 @@ def queue_view(conn: psycopg.Connection, team_id: str) -> list[dict[str, Any]]:
         """,
         (team_id,),
     ).fetchall()
+
+
+def of_task(conn: psycopg.Connection, task_id: str) -> list[dict[str, Any]]:
+    """A task's runs, oldest first (what a task view lists)."""
+    return conn.execute(
+        "SELECT id, agent_id, reason, state, outcome, error, attempt, created_at, started_at, ended_at"
+        " FROM runs WHERE task_id = %s ORDER BY created_at, id",
+        (task_id,),
+    ).fetchall()
+
+
+def active_of_task(conn: psycopg.Connection, task_id: str, *, states: tuple[str, ...] = ACTIVE_STATES
+                   ) -> list[dict[str, Any]]:
+    return conn.execute("SELECT id, state FROM runs WHERE task_id = %s AND state = ANY(%s) ORDER BY id",
+                        (task_id, list(states))).fetchall()
+
+
+def running_of_agent(conn: psycopg.Connection, agent_id: str) -> str | None:
+    row = conn.execute("SELECT id FROM runs WHERE agent_id = %s AND state = 'running'", (agent_id,)).fetchone()
+    return row["id"] if row else None
+
+
+def activity_of_agent(conn: psycopg.Connection, agent_id: str) -> tuple[bool, bool]:
+    """(has a running run, has a queued run)."""
+    row = conn.execute(
+        "SELECT bool_or(state = 'running') AS running, bool_or(state = 'queued') AS queued FROM runs"
+        " WHERE agent_id = %s AND state IN ('queued', 'running')",
+        (agent_id,),
+    ).fetchone()
+    return bool(row["running"]), bool(row["queued"])
+
+
+def cost_by_team(conn: psycopg.Connection, team_ids: list[str]) -> dict[str, float]:
+    return {row["team_id"]: row["cost"] for row in conn.execute(
+        "SELECT team_id, sum(cost_usd)::float8 AS cost FROM runs WHERE team_id = ANY(%s) AND cost_usd IS NOT NULL"
+        " GROUP BY team_id",
+        (team_ids,),
+    )}
+
+
+def teams_with_active_runs(conn: psycopg.Connection, *, besides: list[str]) -> list[str]:
+    """Teams not in `besides` that still have queued or running runs (archived teams left behind)."""
+    rows = conn.execute(
+        "SELECT DISTINCT team_id FROM runs WHERE state IN ('queued', 'running') AND team_id <> ALL(%s)"
+        " ORDER BY team_id", (besides,)).fetchall()
+    return [r["team_id"] for r in rows]
+
+
+def get_with_agent(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:
+    return conn.execute("SELECT r.*, a.name AS agent_name FROM runs r JOIN agents a ON a.id = r.agent_id"
+                        " WHERE r.id = %s", (run_id,)).fetchone()
+
+
+def list_for_team(conn: psycopg.Connection, team_id: str, *, states: list[str] | None = None,
+                  agent_id: str | None = None, task_id: str | None = None, before: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    """Newest first, with the agent's name."""
+    clauses, params = ["r.team_id = %s"], [team_id]
+    for clause, value in (("r.state = ANY(%s)", states), ("r.agent_id = %s", agent_id),
+                          ("r.task_id = %s", task_id), ("r.id < %s", before)):
+        if value:
+            clauses.append(clause)
+            params.append(value)
+    return conn.execute(
+        "SELECT r.*, a.name AS agent_name FROM runs r JOIN agents a ON a.id = r.agent_id"
+        f" WHERE {' AND '.join(clauses)} ORDER BY r.id DESC LIMIT %s",
+        (*params, max(1, min(limit, 500))),
+    ).fetchall()
+
+
+LINES_MAX = 5000
+
+
+def lines(conn: psycopg.Connection, run_id: str, attempt: int, stream: str, after: int,
+          limit: int) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT line_no, line, created_at FROM run_lines WHERE run_id = %s AND attempt = %s AND stream = %s"
+        " AND line_no > %s ORDER BY line_no LIMIT %s",
+        (run_id, attempt, stream, after, max(1, min(limit, LINES_MAX))),
+    ).fetchall()
+
+
+_USAGE_SUMS = """
+    count(r.id) AS runs,
+    count(*) FILTER (WHERE r.state = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE r.state IN ('failed', 'timed_out', 'interrupted')) AS failed,
+    COALESCE(sum(r.cost_usd), 0) AS cost_usd,
+    COALESCE(sum(r.input_tokens), 0) AS input_tokens,
+    COALESCE(sum(r.output_tokens), 0) AS output_tokens,
+    COALESCE(sum(r.cache_read_tokens), 0) AS cache_read_tokens,
+    COALESCE(sum(r.cache_creation_tokens), 0) AS cache_creation_tokens,
+    COALESCE(sum(r.num_turns), 0) AS num_turns,
+    COALESCE(sum(r.duration_ms), 0) AS duration_ms
+"""
+
+
+def usage(conn: psycopg.Connection, team_id: str) -> dict[str, Any]:
+    """Cost, tokens, turns and time summed over the team's runs, per agent and in total."""
+    per_agent = conn.execute(
+        f"""
+        SELECT a.id AS agent_id, a.name, a.status, a.context_tokens, a.context_window, {_USAGE_SUMS}
+        FROM agents a LEFT JOIN runs r ON r.agent_id = a.id
+        WHERE a.team_id = %s GROUP BY a.id ORDER BY a.is_lead DESC, a.created_at, a.id
+        """,
+        (team_id,),
+    ).fetchall()
+    total = conn.execute(f"SELECT {_USAGE_SUMS} FROM runs r WHERE r.team_id = %s", (team_id,)).fetchone()
+    return {"team_id": team_id, "total": total, "agents": per_agent}
 
 
 def _num(value: Any) -> float | None:

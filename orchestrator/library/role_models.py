@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from shared.backends import BACKEND_NAMES
+
 TaskKind = Literal[
     "generic", "backend", "frontend", "mobile", "qa", "design", "devops", "security", "data", "ml",
     "research", "writing", "marketing", "sales", "support", "product", "planning", "review", "docs",
@@ -81,10 +83,8 @@ class RoleFrontMatter(BaseModel):
     @field_validator("backend", mode="after")
     @classmethod
     def _backend(cls, value: str | None) -> str | None:
-        from workers.backend_registry import NAMES  # noqa: PLC0415
-
-        if value is not None and value not in NAMES:
-            raise ValueError(f"unknown backend {value!r} (one of {', '.join(NAMES)})")
+        if value is not None and value not in BACKEND_NAMES:
+            raise ValueError(f"unknown backend {value!r} (one of {', '.join(BACKEND_NAMES)})")
         return value
 
     @field_validator("model", mode="before")

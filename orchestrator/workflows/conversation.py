@@ -1,0 +1,110 @@
+"""The conversation: the user's messages to the lead (each queues a lead run), the lead's answers and Gamma's
+notices in the chat, and messages between agents (their inboxes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from orchestrator.domain import Actor, Forbidden, NotFound, Outbox, preview
+from orchestrator.records import agents, chat, inbox, runs, teams
+from orchestrator.workflows import agent_status
+from shared.ids import is_id
+
+CHAT_PAGE_MAX = chat.PAGE_MAX
+INBOX_PAGE_MAX = inbox.PAGE_MAX
+# Old callers name the speaker; each maps to the kind of message it writes.
+_KIND_OF_ROLE = {"user": "user", "assistant": "answer", "system": "notice"}
+
+
+# ------------------------------------------------------------------------------------------------------- chat
+
+
+def add_chat(conn: psycopg.Connection, team_id: str, role: str, content: str, outbox: Outbox, *,
+             agent_id: str | None = None, run_id: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    """A chat message and its `chat.message` event. `kind` defaults from the role (system → notice)."""
+    row = chat.insert(conn, team_id, kind or _KIND_OF_ROLE[role], content, agent_id=agent_id, run_id=run_id)
+    outbox.add("chat.message", team_id, chat_payload(row), agent_id=agent_id, run_id=run_id)
+    return row
+
+
+def chat_payload(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "kind": row["kind"], "role": row["role"], "agent_id": row["agent_id"],
+            "run_id": row["run_id"], "content": row["content"], "created_at": row["created_at"].isoformat()}
+
+
+def post_user_message(conn: psycopg.Connection, team_id: str, content: str) -> dict[str, Any]:
+    """Store the user's message and queue a lead run for it; returns at once with both."""
+    teams.get_active(conn, team_id)
+    lead = agents.lead_of(conn, team_id)
+    if lead is None:
+        raise Forbidden("the team has no lead to talk to; add an agent with is_lead=true")
+    box = Outbox()
+    agent_status.revive_team(conn, team_id, box)  # a new message from the user resumes a stopped team
+    agent_status.mark_queued(conn, agents.get(conn, lead["id"]), box, revive=True)
+    run = runs.enqueue_run(conn, team_id=team_id, agent_id=lead["id"], prompt=content, reason="chat")
+    message = add_chat(conn, team_id, "user", content, box, run_id=run["id"])
+    box.flush(conn)
+    return {"message": message, "run_id": run["id"]}
+
+
+def chat_page(conn: psycopg.Connection, team_id: str, *, before: str | None = None,
+              limit: int = 50) -> dict[str, Any]:
+    """The newest `limit` messages older than message id `before`, oldest first; ids are ULIDs (time-ordered)."""
+    page, has_more = chat.page(conn, team_id, before=before, limit=limit)
+    return {"messages": page, "has_more": has_more, "before": page[0]["id"] if page else None}
+
+
+# ------------------------------------------------------------------------------------------------------ inbox
+
+
+def send(conn: psycopg.Connection, actor: Actor, to: str, content: str) -> dict[str, Any]:
+    assert actor.team_id is not None and actor.agent_id is not None
+    recipient = agents.resolve(conn, actor.team_id, to)
+    box = Outbox()
+    row = notify(conn, actor, recipient, content, box)
+    box.flush(conn)
+    return {**row, "to_name": recipient["name"]}
+
+
+def broadcast(conn: psycopg.Connection, actor: Actor, content: str) -> dict[str, Any]:
+    if not actor.is_lead:
+        raise Forbidden("only the team lead can broadcast; message a teammate with `gamma-agent msg send`")
+    assert actor.team_id is not None
+    recipients = agents.teammates_of(conn, actor.team_id, actor.agent_id)
+    rows = [inbox.deliver(conn, r["team_id"], actor.agent_id, r["id"], content) for r in recipients]
+    box = Outbox()
+    box.add("message.broadcast", actor.team_id, {
+        "from": actor.name, "from_agent_id": actor.agent_id, "recipients": [r["name"] for r in recipients],
+        "message_ids": [r["id"] for r in rows], "content": content, "preview": preview(content, 100)},
+        agent_id=actor.agent_id, run_id=actor.run_id)
+    box.flush(conn)
+    return {"recipient_count": len(rows), "recipients": [r["name"] for r in recipients],
+            "message_ids": [r["id"] for r in rows]}
+
+
+def notify(conn: psycopg.Connection, actor: Actor, recipient: dict[str, Any], content: str,
+           outbox: Outbox) -> dict[str, Any]:
+    """An inbox message (from an agent, or composed by Gamma: review requests, blockers) with `message.sent`."""
+    row = inbox.deliver(conn, recipient["team_id"], actor.agent_id, recipient["id"], content)
+    outbox.add("message.sent", recipient["team_id"], {
+        "id": row["id"], "from": actor.name, "from_agent_id": actor.agent_id, "to": recipient["name"],
+        "to_agent_id": recipient["id"], "content": content, "preview": preview(content, 100)},
+        agent_id=actor.agent_id, run_id=actor.run_id)
+    return row
+
+
+def read_inbox(conn: psycopg.Connection, agent_id: str, *, limit: int = 50) -> dict[str, Any]:
+    """The oldest unread messages, marked read — only those returned. `remaining` says how many are left."""
+    if not is_id(agent_id, "agent"):
+        raise NotFound(f"agent {agent_id!r} not found")
+    rows = inbox.take_unread(conn, agent_id, limit)
+    names = agents.names(conn, {r["from_agent"] for r in rows if r["from_agent"]})
+    messages = [{"id": r["id"], "from": names.get(r["from_agent"], "system"), "from_agent_id": r["from_agent"],
+                 "content": r["content"], "created_at": r["created_at"]} for r in rows]
+    return {"messages": messages, "count": len(messages), "remaining": inbox.unread_count(conn, agent_id)}
+
+
+def unread_count(conn: psycopg.Connection, agent_id: str) -> int:
+    return inbox.unread_count(conn, agent_id)

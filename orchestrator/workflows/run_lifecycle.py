@@ -1,0 +1,155 @@
+"""A run from its start to its end, and everything its end sets off.
+
+The records (orchestrator/records/runs.py) write the run row; this module decides what follows, explicitly:
+
+- start: the agent is running, its task in progress, its CLAUDE.md regenerated with both; the team's budget
+  caps the run (a spent budget refuses it);
+- end (finished, cancelled before it started, taken back from a dead worker): the agent's status follows its
+  remaining runs; a lead's final text becomes its chat reply; a task the agent did not settle itself is
+  settled for it (review with the final text on success — never a silent done —, failed with the reason, or
+  cancelled); a wake run closes its round; a round whose last task just settled wakes the lead once; then the
+  agent's next queued run is dispatched and `run.finished`/`run.requeued` is appended.
+
+A caller that settles some of these itself (a team stop must not wake the lead, an archive cancels the tasks
+itself) names them in `leave`: the ids of agents, tasks or the team whose follow-ups it takes care of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from orchestrator.domain import Outbox
+from orchestrator.records import agents, runs, teams
+from orchestrator.workflows import agent_context, agent_status, conversation, task_moves, wake
+
+FAILED_STATES = ("failed", "timed_out", "interrupted")
+_LEAD_NOTES = {
+    "failed": "⚠️ The lead's run failed",
+    "timed_out": "⏱️ The lead's run timed out",
+    "interrupted": "⚠️ The lead's run was interrupted",
+    "cancelled": "⏹️ The lead was stopped",
+}
+
+
+class BudgetSpent(Exception):
+    """The team's budget is used up: the run must not start."""
+
+
+# ------------------------------------------------------------------------------------------------------ start
+
+
+def start(conn: psycopg.Connection, run: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+    """The claimed run is about to launch. Returns its agent (as it is now) and the run's budget cap."""
+    agent = agents.get(conn, run["agent_id"])
+    budget_cap = _budget_cap(conn, run["team_id"], _float(agent["budget_usd"]))
+    box = Outbox()
+    current = agents.get(conn, run["agent_id"], lock=True)
+    if current["status"] not in ("stopped", "archived"):  # a stop racing the start wins: the run is being killed
+        agents.set_status(conn, run["agent_id"], "running", box)
+    if run.get("task_id"):
+        task_moves.start_for_run(conn, run, box)
+    # Written again after the moves above, so the file shows this run's task in progress and the agent running.
+    agent_context.write_claude_md(conn, run["agent_id"])
+    box.flush(conn)
+    return agent, budget_cap
+
+
+def _budget_cap(conn: psycopg.Connection, team_id: str, agent_budget: float | None) -> float | None:
+    """The `--max-budget-usd` for this run: the agent's per-run budget, capped by what is left of the team's."""
+    budget, spent = teams.budget(conn, team_id)
+    if budget is None:
+        return agent_budget
+    left = budget - spent
+    if left <= 0:
+        raise BudgetSpent(f"the team's budget of ${budget:.2f} is spent (${spent:.4f} used); "
+                          "raise it (PATCH /api/teams/<id> {budget_usd}) to continue")
+    return left if agent_budget is None else min(agent_budget, left)
+
+
+def record_session(conn: psycopg.Connection, run_id: str, attempt: int, session_id: str) -> bool:
+    """As soon as the CLI names its session: if this attempt dies, the next one resumes it."""
+    agent_id = runs.record_session(conn, run_id, attempt, session_id)
+    if agent_id is None:
+        return False
+    agents.set_session(conn, agent_id, session_id)
+    return True
+
+
+# -------------------------------------------------------------------------------------------------------- end
+
+
+def finish(conn: psycopg.Connection, run_id: str, attempt: int, *, state: str, outcome: str,
+           error: str | None = None, not_before: datetime | None = None, fresh_session: bool = False,
+           fields: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Record the end of an attempt (fenced) and what follows. None when the attempt was superseded."""
+    run = runs.finish_attempt(conn, run_id, attempt, state=state, outcome=outcome, error=error,
+                              not_before=not_before, fields=fields)
+    if run is None:
+        return None
+    if fresh_session:
+        agents.clear_session(conn, run["agent_id"], context=False)
+    else:
+        agents.after_attempt(conn, run)
+    ended(conn, run)
+    return run
+
+
+def cancel(conn: psycopg.Connection, scope: str, key: str | None = None, *,
+           leave: Collection[str] = ()) -> list[str]:
+    """Cancel a run, an agent's runs, a team's or all (`scope` run|agent|team|all). Returns the run ids."""
+    queued, running = runs.cancel(conn, scope, key)
+    for run in queued:
+        ended(conn, run, leave=leave)
+    return [r["id"] for r in queued] + [r["id"] for r in running]
+
+
+def reap(conn: psycopg.Connection, *, dead_workers: list[str], margin: float) -> list[dict[str, Any]]:
+    """Take back the runs of dead worker processes and of leases expired `margin` seconds ago."""
+    taken = runs.reap_owned_by(conn, dead_workers) + runs.reap_expired(conn, margin=margin)
+    for run in taken:
+        ended(conn, run)
+    return taken
+
+
+def ended(conn: psycopg.Connection, run: dict[str, Any], *, leave: Collection[str] = ()) -> None:
+    """The follow-ups of a run that ended or went back to the queue (see the module docstring)."""
+    if run["state"] in runs.TERMINAL_STATES:
+        _follow_up(conn, run, leave)
+    runs.dispatch_next(conn, run["agent_id"])
+    runs.append_ended_event(conn, run)
+
+
+def _follow_up(conn: psycopg.Connection, run: dict[str, Any], leave: Collection[str]) -> None:
+    box = Outbox()
+    if run["agent_id"] not in leave:
+        agent_status.sync(conn, run["agent_id"], box, failed=run["state"] in FAILED_STATES)
+    if agents.is_lead(conn, run["agent_id"]):
+        _post_lead_reply(conn, run, box)
+    settled = None
+    if run.get("task_id") and run["task_id"] not in leave:
+        settled = task_moves.settle_after_run(conn, run, box)
+    wake.finish_wake(conn, run, box)
+    if settled is not None and settled["stage"] in wake.SETTLED and run["team_id"] not in leave:
+        wake.maybe_wake(conn, settled["round_id"], box)
+    box.flush(conn)
+
+
+def _post_lead_reply(conn: psycopg.Connection, run: dict[str, Any], box: Outbox) -> None:
+    text = (run.get("result_text") or "").strip()
+    if text:
+        conversation.add_chat(conn, run["team_id"], "assistant", text, box, agent_id=run["agent_id"],
+                              run_id=run["id"])
+    note = _LEAD_NOTES.get(run["state"])
+    # A run cancelled before it started has nothing to report.
+    if note is not None and run.get("started_at") is not None:
+        detail = run.get("error") or run.get("outcome")
+        conversation.add_chat(conn, run["team_id"], "system", f"{note}: {detail}." if detail else f"{note}.", box,
+                              agent_id=run["agent_id"], run_id=run["id"])
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
