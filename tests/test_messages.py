@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from orchestrator.workflows import conversation as messages
 from orchestrator.domain import Actor, Forbidden, NotFound
+from orchestrator.workflows import conversation as messages
 from shared import db
 from tests.support.crew import event_kinds, make_crew, queued, row
 

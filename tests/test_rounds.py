@@ -8,8 +8,9 @@ import pytest
 
 from orchestrator.workflows import conversation as messages
 from orchestrator.workflows import delegation as tasks
-from orchestrator.workflows import stopping, wake
+from orchestrator.workflows import stopping
 from orchestrator.workflows.delegation import TaskSpec
+from orchestrator.workflows.wake import WAKE_PREFIX
 from shared import db
 from tests.support.crew import actor_of, event_kinds, finish, queued, row, start
 
@@ -50,7 +51,7 @@ def test_the_lead_is_woken_once_when_every_task_is_settled(crew):
     (wake,) = wake_runs(crew)
     assert wake["state"] == "queued" and wake["round_id"] == a["round_id"]
     prompt = wake["prompt"]
-    assert prompt.startswith(wake.WAKE_PREFIX)
+    assert prompt.startswith(WAKE_PREFIX)
     for task, owner, text in ((a, "Alice", "API in project/api.py"), (b, "Bob", "UI in project/ui.html")):
         assert f'- {task["id"]} — "{task["title"]}" by {owner} [review]:' in prompt
         assert text in prompt

@@ -152,7 +152,8 @@ def test_the_reaper_waits_a_margin_past_the_lease_for_the_old_attempt_to_end(tea
     claim(run["id"])
     conn.execute("UPDATE runs SET lease_until = now() - interval '2 seconds' WHERE id = %s", (run["id"],))
     with db.transaction() as tx:
-        assert run_lifecycle.reap(tx, dead_workers=[], margin=5) == [], "still inside the margin: the old attempt may be ending"
+        assert run_lifecycle.reap(tx, dead_workers=[], margin=5) == [], \
+            "still inside the margin: the old attempt may be ending"
     conn.execute("UPDATE runs SET lease_until = now() - interval '6 seconds' WHERE id = %s", (run["id"],))
     with db.transaction() as tx:
         assert [r["id"] for r in run_lifecycle.reap(tx, dead_workers=[], margin=5)] == [run["id"]]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.domain import USER, Conflict, Forbidden, Invalid, NotFound
 from orchestrator.workflows import conversation as messages
 from orchestrator.workflows import delegation as tasks
 from orchestrator.workflows import stopping
-from orchestrator.domain import USER, Conflict, Forbidden, Invalid, NotFound
 from orchestrator.workflows.delegation import TaskSpec
 from shared import db
 from tests.support.crew import actor_of, event_kinds, finish, queued, row, start

@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.domain import AgentSpec
+from orchestrator.domain import Actor, AgentSpec
 from orchestrator.records import runs
 from orchestrator.workflows import run_lifecycle, team_setup
-from orchestrator.domain import Actor
 from shared import db
 
 
