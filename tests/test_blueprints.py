@@ -8,10 +8,9 @@ import pytest
 
 from orchestrator.library.blueprints import AgentSpec, BlueprintError, expand_blueprint
 from orchestrator.library.roles import REPO_ROLES_DIR, RoleLibrary, load_library
+from tests.support.roles_api import roles_client
 from web.api import roles as roles_api
 from web.errors import ApiError, status_for
-
-pytest_plugins = ("tests.support.roles_api",)
 
 REQUIRED = ("web-app", "api-service", "data-pipeline", "research-report", "content-campaign", "bug-triage",
             "mobile-app", "security-review")
@@ -30,6 +29,12 @@ lead: {lead}
 
 Persona.
 """
+
+
+@pytest.fixture
+def client():
+    """This module's own client (a global plugin fixture would replace tests.support.orchestrator's)."""
+    return roles_client()
 
 
 @pytest.fixture(scope="module")

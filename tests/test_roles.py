@@ -15,10 +15,9 @@ import pytest
 from orchestrator.library.role_files import BLUEPRINTS_DIR
 from orchestrator.library.roles import REPO_ROLES_DIR, RoleLibrary, get_library, load_library, reload_library
 from shared.config import get_settings, reset_settings_cache
+from tests.support.roles_api import roles_client
 from tests.support.similarity import SHINGLE_WORDS, all_pairs, compare, paragraphs, shingles
 from web.api import roles as roles_api
-
-pytest_plugins = ("tests.support.roles_api",)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 COMMUNITY_PACK = FIXTURES / "community-pack"
@@ -34,6 +33,12 @@ SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # another body. Shared boilerplate paragraphs are caught separately, exactly (test below).
 MAX_JACCARD = 0.15
 MAX_CONTAINMENT = 0.25
+
+
+@pytest.fixture
+def client():
+    """This module's own client (a global plugin fixture would replace tests.support.orchestrator's)."""
+    return roles_client()
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REPO_ROLES_DIR = Path(__file__).resolve().parent.parent / "roles"
+REPO_ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 LEADERSHIP = "leadership"
 
 _DISPLAY_NAMES = {

@@ -1,11 +1,11 @@
-"""pytest fixture `client`: the roles API on a bare Flask app (no database needed).
+"""`roles_client()`: the roles API on a bare Flask app (no database needed).
 
-Use with `pytest_plugins = ("tests.support.roles_api",)`.
+A test module wraps it in its own `client` fixture: a global plugin fixture of that name would
+replace tests.support.orchestrator's for every module.
 """
 
 from __future__ import annotations
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -14,8 +14,7 @@ from web import errors
 from web.api import roles as roles_api
 
 
-@pytest.fixture
-def client() -> FlaskClient:
+def roles_client() -> FlaskClient:
     reload_library()
     app = Flask(__name__)
     errors.register_error_handlers(app)
