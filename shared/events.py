@@ -165,6 +165,11 @@ def read(
     return [envelope(r) for r in rows]
 
 
+def heads(conn: psycopg.Connection) -> dict[str, int]:
+    """Every team's last cursor."""
+    return {row["id"]: row["event_seq"] for row in conn.execute("SELECT id, event_seq FROM teams").fetchall()}
+
+
 def head(conn: psycopg.Connection, team_id: str) -> int:
     """The team's last committed cursor (0 when it has no events)."""
     row = conn.execute("SELECT event_seq FROM teams WHERE id = %s", (team_id,)).fetchone()

@@ -252,8 +252,8 @@ class Hub:
 
     def _catch_up(self, conn: psycopg.Connection) -> None:
         """After (re)listening: whatever committed while nobody listened, as if it had been notified."""
-        for row in conn.execute("SELECT id, event_seq FROM teams").fetchall():
-            self.caught_up += self._advance(conn, row["id"], row["event_seq"])
+        for team_id, last in events.heads(conn).items():
+            self.caught_up += self._advance(conn, team_id, last)
 
     def _advance(self, conn: psycopg.Connection, team_id: str, last: int) -> int:
         """Distribute the team's events after the hub's head (at least up to `last`); returns how many."""

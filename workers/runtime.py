@@ -241,11 +241,8 @@ class WorkerRuntime:
             ids = list(self._active)
         if not ids:
             return
-        rows = conn.execute(
-            "SELECT id FROM runs WHERE id = ANY(%s) AND cancel_requested_at IS NOT NULL", (ids,)
-        ).fetchall()
-        for row in rows:
-            self._cancel_local(row["id"])
+        for run_id in runs.cancel_requested_among(conn, ids):
+            self._cancel_local(run_id)
 
     def _on_control(self, payload: str) -> None:
         action, _, run_id = payload.partition(":")

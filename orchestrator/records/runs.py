@@ -162,6 +162,19 @@ def cancel_requested(conn: psycopg.Connection, run_id: str) -> bool:
     return row is not None and row["cancel_requested_at"] is not None
 
 
+def cancel_requested_among(conn: psycopg.Connection, run_ids: list[str]) -> list[str]:
+    """Which of these runs were asked to stop."""
+    rows = conn.execute("SELECT id FROM runs WHERE id = ANY(%s) AND cancel_requested_at IS NOT NULL",
+                        (run_ids,)).fetchall()
+    return [r["id"] for r in rows]
+
+
+def role_and_reason(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:
+    """Whether the run's agent is its team's lead, and why the run exists."""
+    return conn.execute("SELECT a.is_lead, r.reason FROM runs r JOIN agents a ON a.id = r.agent_id WHERE r.id = %s",
+                        (run_id,)).fetchone()
+
+
 def record_process(conn: psycopg.Connection, run_id: str, attempt: int, *, pid: int | None,
                    cli_version: str | None) -> bool:
     row = conn.execute(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
+from orchestrator.records import runs
 from shared import db
 from workers.backends.launch import agent_env, check_launchable
 from workers.outcome import CLAUDE_RULES
@@ -26,10 +27,7 @@ def role_and_reason(ctx: RunContext) -> tuple[str, str]:
     is_lead, reason = getattr(ctx, "is_lead", None), getattr(ctx, "reason", None)
     if is_lead is None or reason is None:
         with db.transaction() as conn:
-            row = conn.execute(
-                "SELECT a.is_lead, r.reason FROM runs r JOIN agents a ON a.id = r.agent_id WHERE r.id = %s",
-                (ctx.run_id,),
-            ).fetchone()
+            row = runs.role_and_reason(conn, ctx.run_id)
         if row is None:
             raise LaunchError("config_error", f"demo backend: run {ctx.run_id} was not found")
         is_lead = row["is_lead"] if is_lead is None else is_lead
