@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings, reset_settings_cache
+from shared.config import Settings
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin
 from tests.support.codex import codex_bin, codex_home
+from tests.support.polling import wait_for
 from tests.support.processes import VENV_BIN
+from tests.support.workers import start_worker
 from web.app import create_app
 from workers import cli_status
 from workers.backends.cli_binary import version_of
@@ -87,20 +89,19 @@ def test_a_cli_outside_the_tested_range_is_a_warning(database_url: str, tmp_path
     assert checks["codex CLI logged in"]["ok"] is False, "codex is the default backend here: a failure"
 
 
-def test_health_api_carries_the_cli_facts(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("GAMMA_CLAUDE_BIN", claude_bin())
-    monkeypatch.setenv("GAMMA_CODEX_BIN", str(tmp_path / "no-such-codex"))
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "double-api-key")
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path))
-    reset_settings_cache()
-    monkeypatch.setattr(cli_status, "_cache", None)
-    try:
-        body = create_app(Settings()).test_client().get("/api/health").get_json()
-    finally:
-        reset_settings_cache()
-        cli_status._cache = None  # noqa: SLF001
-    clis = {entry["backend"]: entry for entry in body["clis"]}
+def test_health_api_carries_the_cli_facts_each_worker_found_on_its_host(database_url: str, tmp_path: Path):
+    """The CLIs matter where the agents run: a worker records what it found on its host, the health report shows
+    it per host (the web's own host may have no CLI at all)."""
+    env = {k: v for k, v in base_env(database_url, tmp_path).items() if k not in ("DATABASE_URL", "GAMMA_HOME")}
+    env.update(GAMMA_CODEX_BIN=str(tmp_path / "no-such-codex"), ANTHROPIC_API_KEY="double-api-key")
+    with start_worker(database_url, env):
+        def reported() -> list[dict] | None:
+            body = create_app(Settings()).test_client().get("/api/health").get_json()
+            return body["clis"] or None
+
+        clis = {entry["backend"]: entry for entry in wait_for(reported, timeout=120, what="the worker's CLI facts")}
     assert set(clis) == {"claude", "codex"}
+    assert clis["claude"]["host"] and clis["claude"]["host"] == clis["codex"]["host"]
     assert clis["claude"]["found"] and clis["claude"]["logged_in"] is True and clis["claude"]["version"]
     assert clis["claude"]["tested_range"] == list(cli_status.tested_range("claude"))
     assert clis["codex"]["found"] is False and "no-such-codex" in clis["codex"]["path_or_error"]
