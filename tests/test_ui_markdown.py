@@ -197,17 +197,10 @@ async () => {
   const { renderMarkdown } = await import('/static/js/markdown.js');
   const root = renderMarkdown(
     '```python\ndef greet(name):\n    return f"hi {name}"  # say hi\n```\n\n```nosuchlang\nx = 1\n```');
+  root.id = 'probe';
   document.body.append(root);
   const kw = root.querySelector('code.language-python .hljs-keyword');
   const plain = root.querySelectorAll('.md-code')[1].querySelector('code');
-  const colour = () => kw && getComputedStyle(kw).color;
-  const dark = colour();
-  const enabled = () => ['hljs-dark', 'hljs-light'].filter((id) => !document.getElementById(id).disabled);
-  const before = enabled();
-  document.documentElement.style.colorScheme = 'light';  // the app switching to a light scheme
-  await new Promise((r) => setTimeout(r, 50));
-  const light = colour();
-  const after = enabled();
   return {
     keyword: kw && kw.textContent,
     tokens: root.querySelectorAll('code.language-python [class^=hljs-]').length,
@@ -215,10 +208,11 @@ async () => {
     lang: root.querySelector('.md-lang').textContent,
     plainSpans: plain.querySelectorAll('span').length,
     plainText: plain.textContent,
-    dark, light, before, after,
   };
 }
 """
+KEYWORD_COLOUR = "() => getComputedStyle(document.querySelector('#probe .hljs-keyword')).color"
+ACTIVE_THEMES = ("() => ['hljs-dark', 'hljs-light'].filter((id) => document.getElementById(id).media === 'all')")
 
 
 def test_code_blocks_are_highlighted_and_follow_the_theme(web: Web, page: tuple[Any, list[str]]) -> None:
@@ -229,9 +223,16 @@ def test_code_blocks_are_highlighted_and_follow_the_theme(web: Web, page: tuple[
     assert r["text"] == 'def greet(name):\n    return f"hi {name}"  # say hi'
     assert r["lang"] == "python"
     assert r["plainSpans"] == 0 and r["plainText"] == "x = 1"  # an unknown language is shown plain
-    assert r["before"] == ["hljs-dark"] and r["after"] == ["hljs-light"]
-    assert r["dark"] == "rgb(255, 123, 114)"  # github-dark's keyword colour
-    assert r["light"] == "rgb(215, 58, 73)"  # github's
+    assert p.evaluate(ACTIVE_THEMES) == ["hljs-dark"]
+    dark = "rgb(255, 123, 114)"  # github-dark's keyword colour
+    p.wait_for_function(f"({KEYWORD_COLOUR})() === {dark!r}")
+
+    p.evaluate("document.documentElement.style.colorScheme = 'light'")  # the app switching to a light scheme
+    p.wait_for_function(f"({ACTIVE_THEMES})().join() === 'hljs-light'")
+    light = "rgb(215, 58, 73)"  # github's
+    p.wait_for_function(f"({KEYWORD_COLOUR})() === {light!r}")
+    p.evaluate("document.documentElement.style.colorScheme = ''")
+    p.wait_for_function(f"({KEYWORD_COLOUR})() === {dark!r}")
     assert _real_errors(errors) == [], errors
 
 
