@@ -211,12 +211,14 @@ async () => {
   };
 }
 """
-KEYWORD_COLOUR = "() => getComputedStyle(document.querySelector('#probe .hljs-keyword')).color"
 ACTIVE_THEMES = ("() => ['hljs-dark', 'hljs-light'].filter((id) => document.getElementById(id).media === 'all')")
+KEYWORD_IS = "(want) => getComputedStyle(document.querySelector('#probe .hljs-keyword')).color === want"
+ONLY_THEME = f"(want) => ({ACTIVE_THEMES})().join() === want"
 
 
 def test_code_blocks_are_highlighted_and_follow_the_theme(web: Web, page: tuple[Any, list[str]]) -> None:
     p, errors = page
+    p.emulate_media(color_scheme="dark")
     p.goto(web.url + "/")
     r = p.evaluate(HIGHLIGHT_PROBE)
     assert r["keyword"] == "def" and r["tokens"] >= 4  # def, return, the string, the comment at least
@@ -225,14 +227,20 @@ def test_code_blocks_are_highlighted_and_follow_the_theme(web: Web, page: tuple[
     assert r["plainSpans"] == 0 and r["plainText"] == "x = 1"  # an unknown language is shown plain
     assert p.evaluate(ACTIVE_THEMES) == ["hljs-dark"]
     dark = "rgb(255, 123, 114)"  # github-dark's keyword colour
-    p.wait_for_function(f"({KEYWORD_COLOUR})() === {dark!r}")
+    p.wait_for_function(KEYWORD_IS, arg=dark)
 
-    p.evaluate("document.documentElement.style.colorScheme = 'light'")  # the app switching to a light scheme
-    p.wait_for_function(f"({ACTIVE_THEMES})().join() === 'hljs-light'")
+    assert p.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(12, 15, 22)"  # the app is dark
+
+    # The person's system switches to light: the app does (app.css), and the code theme follows (theme.js).
+    p.emulate_media(color_scheme="light")
+    p.wait_for_function(ONLY_THEME, arg="hljs-light")
     light = "rgb(215, 58, 73)"  # github's
-    p.wait_for_function(f"({KEYWORD_COLOUR})() === {light!r}")
-    p.evaluate("document.documentElement.style.colorScheme = ''")
-    p.wait_for_function(f"({KEYWORD_COLOUR})() === {dark!r}")
+    p.wait_for_function(KEYWORD_IS, arg=light)
+    assert p.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(244, 246, 250)"
+
+    # A page that sets its own scheme on the root (no system change) is followed too.
+    p.evaluate("document.documentElement.style.colorScheme = 'dark'")
+    p.wait_for_function(KEYWORD_IS, arg=dark)
     assert _real_errors(errors) == [], errors
 
 
