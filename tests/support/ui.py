@@ -66,12 +66,14 @@ def stand_in_vocabulary() -> dict[str, list[str]]:
     TEMPORARY: the endpoint is being added to the API in parallel with the UI that reads it. Until a server
     answers it, a 404 there would be a console error on every team page (failing each browser test's "no
     console errors" check), so `open_page` answers in its place — only when the real server says 404.
-    Delete this (and the route in `open_page`) once web/api serves the endpoint.
+    Delete this (and the route in `open_page`) once web/api serves the endpoint (web/api/vocabulary.py on the
+    `vocabulary` branch: with it merged the real answer passes through untouched).
     """
     from typing import get_args  # noqa: PLC0415
 
     from orchestrator.agents import STATUSES  # noqa: PLC0415
     from orchestrator.role_models import TASK_KINDS  # noqa: PLC0415
+    from orchestrator.runs import TERMINAL_STATES  # noqa: PLC0415
     from orchestrator.tasks import STAGES  # noqa: PLC0415
     from web.api._helpers import PermissionMode  # noqa: PLC0415
     from web.api.runs import RUN_STATES  # noqa: PLC0415
@@ -79,6 +81,7 @@ def stand_in_vocabulary() -> dict[str, list[str]]:
     return {
         "task_stages": list(STAGES),
         "run_states": list(RUN_STATES),
+        "terminal_run_states": list(TERMINAL_STATES),
         "agent_states": list(STATUSES),
         "task_kinds": list(TASK_KINDS),
         "event_kinds": [],

@@ -37,8 +37,8 @@ const refreshTeam = debounce(async () => {
 const refreshTasks = debounce(async () => {
   try { store.setTasks(await api.listTasks(teamId)); } catch { /* next event retries */ }
 }, 300);
-// Finished runs: every run state the server knows but the active two.
-const finished = () => words().run_states.filter((s) => s !== 'queued' && s !== 'running').join(',');
+// Finished runs: the server's terminal run states.
+const finished = () => words().terminal_run_states.join(',');
 const refreshRuns = debounce(async () => {
   try { store.setRuns(await api.listRuns(teamId)); } catch { /* next event retries */ }
   refreshRecentRuns();

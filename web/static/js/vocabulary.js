@@ -9,15 +9,18 @@
 
 import { api } from './api.js';
 
-/** @typedef {{task_stages: string[], run_states: string[], agent_states: string[], task_kinds: string[],
- *   event_kinds: string[], chat_kinds: string[], permission_modes: string[]}} Vocabulary */
+/** @typedef {{task_stages: string[], run_states: string[], terminal_run_states: string[], agent_states: string[],
+ *   task_kinds: string[], event_kinds: string[], chat_kinds: string[], permission_modes: string[]}} Vocabulary */
 
-const KEYS = ['task_stages', 'run_states', 'agent_states', 'task_kinds', 'event_kinds', 'chat_kinds', 'permission_modes'];
+// The seven lists of the contract, and `terminal_run_states` (finished runs), which the server also sends.
+const KEYS = ['task_stages', 'run_states', 'terminal_run_states', 'agent_states', 'task_kinds', 'event_kinds',
+  'chat_kinds', 'permission_modes'];
 
 /** @type {Vocabulary} */
 export const FALLBACK = Object.freeze({
   task_stages: ['backlog', 'planning', 'in_progress', 'review', 'done', 'failed', 'cancelled'],
   run_states: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted', 'timed_out'],
+  terminal_run_states: ['succeeded', 'failed', 'cancelled', 'interrupted', 'timed_out'],
   agent_states: ['idle', 'queued', 'running', 'error', 'stopped', 'archived'],
   task_kinds: ['generic', 'backend', 'frontend', 'mobile', 'qa', 'design', 'devops', 'security', 'data', 'ml',
     'research', 'writing', 'marketing', 'sales', 'support', 'product', 'planning', 'review', 'docs'],
