@@ -53,7 +53,7 @@ export function openAddAgentDialog(store, { onAdded } = {}) {
         error.hidden = true;
         try {
           const agent = await api.addAgent(store.teamId, body);
-          if (agent && agent.id) store.setAgent(agent);
+          store.setAgent(agent);
           close(agent);
           toast(`${agentName} joined the team`, 'success');
           if (onAdded) onAdded(agent);

@@ -71,7 +71,7 @@ export class AgentPanel {
       if (title) title.focus();
     });
     // Fresh agent details (session id, workspace) from the server.
-    api.getAgent(agentId).then((agent) => { if (agent && agent.id) this.store.setAgent(agent); }).catch(() => {});
+    api.getAgent(agentId).then((agent) => this.store.setAgent(agent)).catch(() => {});
   }
 
   async loadHistory(agentId) {
@@ -165,9 +165,7 @@ export class AgentPanel {
     });
     if (!ok) return;
     try {
-      const res = await api.resetSession(agent.id);
-      const updated = res && (res.agent || res);
-      this.store.setAgent(updated && updated.id ? updated : { id: agent.id, session_id: null });
+      this.store.setAgent(await api.resetSession(agent.id));
       toast(`${agent.name} will start a fresh session`, 'success');
     } catch (err) {
       toastError(err, 'Reset failed');

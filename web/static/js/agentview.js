@@ -28,18 +28,18 @@ export function agentName(agent, fallbackId = '') {
 
 /** Emoji + name with the agent's colour. */
 export function agentChip(agent, agentId = agent && agent.id) {
-  const emoji = (agent && (agent.avatar_emoji || agent.emoji || agent.role_emoji)) || (agentId ? '🤖' : '⚙️');
+  const emoji = (agent && agent.emoji) || (agentId ? '🤖' : '⚙️');
   return h('span', { class: 'chip', style: { '--agent': agentColor(agentId) } },
     h('span', { class: 'chip-emoji', 'aria-hidden': 'true', text: emoji }),
     h('span', { class: 'chip-name', text: agentName(agent, agentId) }));
 }
 
 export function agentEmoji(agent) {
-  return (agent && (agent.avatar_emoji || agent.emoji || agent.role_emoji)) || '🤖';
+  return (agent && agent.emoji) || '🤖';
 }
 
 export function agentRole(agent) {
-  return roleLabel(agent && agent.role_id, agent && (agent.role_name || (agent.role && agent.role.name)));
+  return roleLabel(agent && agent.role_id, agent && agent.role_name);
 }
 
 export function contextLevel(pct) {
@@ -61,14 +61,14 @@ export function contextBar(agent) {
     bar, h('span', { class: 'ctx-label', text: label }));
 }
 
+/** The agent's spend from its row of the usage endpoint (store.agentUsage); null until usage has loaded. */
 export function agentCost(agent, usage) {
-  const v = agent.cost_usd ?? agent.total_cost_usd ?? (agent.usage && agent.usage.cost_usd) ?? (usage && (usage.cost_usd ?? usage.total_cost_usd));
-  return v === undefined || v === null ? null : Number(v);
+  return usage ? Number(usage.cost_usd) : null;
 }
 
+/** The agent's turns, from the same usage row. */
 export function agentTurns(agent, usage) {
-  const v = agent.num_turns ?? agent.turns ?? (agent.usage && agent.usage.num_turns) ?? (usage && (usage.num_turns ?? usage.turns));
-  return v === undefined || v === null ? null : Number(v);
+  return usage ? Number(usage.num_turns) : null;
 }
 
 /** "Running 1:23", "Queued", "Error · 5m ago", "Idle · 2m ago" as a node (clocks tick via data-since/ago). */

@@ -44,23 +44,16 @@ function qs(params) {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-/** The list inside a response, whether the server sent a bare array or `{<key>: [...]}`. */
-export function listOf(body, ...keys) {
-  if (Array.isArray(body)) return body;
-  if (!body || typeof body !== 'object') return [];
-  for (const key of [...keys, 'items', 'data', 'results']) {
-    if (Array.isArray(body[key])) return body[key];
-  }
-  return [];
-}
-
-/** The object inside a response, whether bare or wrapped as `{<key>: {...}}`. */
-export function objectOf(body, key) {
-  if (body && typeof body === 'object' && body[key] && typeof body[key] === 'object' && !Array.isArray(body[key])) {
-    return body[key];
-  }
-  return body;
-}
+// One documented shape per call: what web/api/*.py returns (the server's orchestrator views), unwrapped
+// to the part callers use. Shapes of the records themselves:
+//   Team     {id, name, description, status, blueprint_id, budget_usd, event_seq, created_at, updated_at,
+//             members: Agent[], task_counts: {<stage>: n}, cost_usd}
+//   Agent    {id, team_id, name, role_id, role_name, emoji, specialization, is_lead, status, backend, model,
+//             session_id, workspace_path, context_tokens, context_window, last_active_at, …}
+//   Task     {id, team_id, title, description, stage, kind, assigned_to, result, …}
+//   Run      {id, team_id, agent_id, task_id, state, reason, attempt, outcome, cost_usd, …}
+//   Event    {cursor, kind, team_id, agent_id, task_id, run_id, payload, created_at}
+//   Message  {id, team_id, role, kind, content, agent_id, run_id, created_at}
 
 export const api = {
   get: (path, opts) => request('GET', path, undefined, opts),
@@ -68,41 +61,76 @@ export const api = {
   patch: (path, body, opts) => request('PATCH', path, body, opts),
   del: (path, opts) => request('DELETE', path, undefined, opts),
 
+  /** GET /api/health → `{ok, database: {ok, error?}, migrations: {ok}, workers: {ok, unsandboxed: []}, …}`;
+   *  a 503 (something is down) still carries the report, which is returned rather than thrown. */
   health: () => request('GET', '/api/health').catch((err) => (err.body ? err.body : Promise.reject(err))),
 
-  listTeams: async ({ includeArchived = false } = {}) => listOf(
-    await request('GET', `/api/teams${includeArchived ? '?include_archived=true' : ''}`), 'teams'),
-  getTeam: async (id) => objectOf(await request('GET', `/api/teams/${enc(id)}`), 'team'),
-  createTeam: async (body) => objectOf(await request('POST', '/api/teams', body), 'team'),
-  updateTeam: async (id, body) => objectOf(await request('PATCH', `/api/teams/${enc(id)}`, body), 'team'),
+  /** GET /api/teams → `{teams: Team[]}`; returns the Team[]. */
+  listTeams: async ({ includeArchived = false } = {}) => (
+    await request('GET', `/api/teams${includeArchived ? '?include_archived=true' : ''}`)).teams,
+  /** GET /api/teams/:id → Team (bare). */
+  getTeam: (id) => request('GET', `/api/teams/${enc(id)}`),
+  /** POST /api/teams → Team (bare, 201). */
+  createTeam: (body) => request('POST', '/api/teams', body),
+  /** PATCH /api/teams/:id → Team (bare). */
+  updateTeam: (id, body) => request('PATCH', `/api/teams/${enc(id)}`, body),
+  /** DELETE /api/teams/:id (archive) → `{team: Team, cancelled_runs: string[], cancelled_tasks: string[]}`. */
   deleteTeam: (id) => request('DELETE', `/api/teams/${enc(id)}`),
+  /** POST /api/teams/:id/stop → `{team: Team, cancelled_runs: string[]}`. */
   stopTeam: (id) => request('POST', `/api/teams/${enc(id)}/stop`),
+  /** POST /api/stop → `{stopped_teams: string[], cancelled_runs: string[]}`. */
   stopAll: () => request('POST', '/api/stop'),
+  /** GET /api/teams/:id/usage → `{team_id, total: Usage, agents: (Usage & {agent_id, name, status,
+   *  context_tokens, context_window})[]}` with Usage `{runs, succeeded, failed, cost_usd, input_tokens,
+   *  output_tokens, cache_read_tokens, cache_creation_tokens, num_turns, duration_ms}`. */
   usage: (id) => request('GET', `/api/teams/${enc(id)}/usage`),
 
-  addAgent: async (teamId, body) => objectOf(await request('POST', `/api/teams/${enc(teamId)}/agents`, body), 'agent'),
-  getAgent: async (id) => objectOf(await request('GET', `/api/agents/${enc(id)}`), 'agent'),
-  updateAgent: async (id, body) => objectOf(await request('PATCH', `/api/agents/${enc(id)}`, body), 'agent'),
+  /** POST /api/teams/:id/agents → Agent (bare, 201). */
+  addAgent: (teamId, body) => request('POST', `/api/teams/${enc(teamId)}/agents`, body),
+  /** GET /api/agents/:id → Agent (bare). */
+  getAgent: (id) => request('GET', `/api/agents/${enc(id)}`),
+  /** PATCH /api/agents/:id → Agent (bare). */
+  updateAgent: (id, body) => request('PATCH', `/api/agents/${enc(id)}`, body),
+  /** DELETE /api/agents/:id (archive) → `{agent: Agent, cancelled_runs: string[], cancelled_tasks: string[]}`. */
   archiveAgent: (id) => request('DELETE', `/api/agents/${enc(id)}`),
+  /** POST /api/agents/:id/reset-session → Agent (bare, session_id cleared). */
   resetSession: (id) => request('POST', `/api/agents/${enc(id)}/reset-session`),
+  /** POST /api/agents/:id/stop → `{agent: Agent, cancelled_runs: string[]}`. */
   stopAgent: (id) => request('POST', `/api/agents/${enc(id)}/stop`),
 
+  /** POST /api/teams/:id/messages → `{message: Message, run_id: string}` (202: the lead's run is queued). */
   sendMessage: (teamId, message) => request('POST', `/api/teams/${enc(teamId)}/messages`, { message }),
+  /** GET /api/teams/:id/messages?before&limit → `{messages: Message[] (oldest first), has_more: boolean,
+   *  before: string|null}`. */
   listMessages: (teamId, { before, limit } = {}) => request('GET', `/api/teams/${enc(teamId)}/messages${qs({ before, limit })}`),
 
-  listTasks: async (teamId) => listOf(await request('GET', `/api/teams/${enc(teamId)}/tasks`), 'tasks'),
-  getTask: async (id) => objectOf(await request('GET', `/api/tasks/${enc(id)}`), 'task'),
-  createTask: async (teamId, body) => objectOf(await request('POST', `/api/teams/${enc(teamId)}/tasks`, body), 'task'),
+  /** GET /api/teams/:id/tasks → `{tasks: Task[]}`; returns the Task[]. */
+  listTasks: async (teamId) => (await request('GET', `/api/teams/${enc(teamId)}/tasks`)).tasks,
+  /** GET /api/tasks/:id → Task (bare). */
+  getTask: (id) => request('GET', `/api/tasks/${enc(id)}`),
+  /** POST /api/teams/:id/tasks (new, or `{retry_of}`) → Task (bare, 201). */
+  createTask: (teamId, body) => request('POST', `/api/teams/${enc(teamId)}/tasks`, body),
 
-  listRuns: async (teamId, state = 'queued,running', limit = undefined) => listOf(
-    await request('GET', `/api/teams/${enc(teamId)}/runs${qs({ state, limit })}`), 'runs'),
-  getRun: async (id) => objectOf(await request('GET', `/api/runs/${enc(id)}`), 'run'),
+  /** GET /api/teams/:id/runs?state&limit → `{runs: Run[]}`; returns the Run[]. */
+  listRuns: async (teamId, state = 'queued,running', limit = undefined) => (
+    await request('GET', `/api/teams/${enc(teamId)}/runs${qs({ state, limit })}`)).runs,
+  /** GET /api/runs/:id → Run (bare). */
+  getRun: (id) => request('GET', `/api/runs/${enc(id)}`),
+  /** POST /api/runs/:id/cancel → `{run: Run, cancelled_runs: string[]}`. */
   cancelRun: (id) => request('POST', `/api/runs/${enc(id)}/cancel`),
 
-  listEvents: async (teamId, params = {}) => listOf(
-    await request('GET', `/api/teams/${enc(teamId)}/events${qs(params)}`), 'events'),
+  /** GET /api/teams/:id/events?after&limit&kind&agent_id&task_id&run_id → `{events: Event[], next_after,
+   *  head}`; returns the Event[] (ascending cursors). */
+  listEvents: async (teamId, params = {}) => (
+    await request('GET', `/api/teams/${enc(teamId)}/events${qs(params)}`)).events,
 
+  /** GET /api/roles?q → `{query, count, groups: {name, count, roles: Role[]}[], errors: []}`. */
   listRoles: (q) => request('GET', `/api/roles${qs({ q })}`),
+  /** GET /api/roles/:id → Role detail (bare). */
   getRole: (id) => request('GET', `/api/roles/${String(id).split('/').map(enc).join('/')}`),
-  listBlueprints: async () => listOf(await request('GET', '/api/blueprints'), 'blueprints'),
+  /** GET /api/blueprints → `{blueprints: Blueprint[]}`; returns the Blueprint[]. */
+  listBlueprints: async () => (await request('GET', '/api/blueprints')).blueprints,
+  /** GET /api/vocabulary → `{task_stages, run_states, agent_states, task_kinds, event_kinds, chat_kinds,
+   *  permission_modes}`, each a string[] in display order (use vocabulary.js, which loads it once). */
+  vocabulary: () => request('GET', '/api/vocabulary'),
 };

@@ -3,7 +3,7 @@
 import { agentEmoji, agentName, demoTag } from './agentview.js';
 import { api } from './api.js';
 import { append, copyButton, h, replace } from './dom.js';
-import { agentColor, dateTime, timeOfDay, toDate } from './format.js';
+import { agentColor, dateTime, firstLine, timeOfDay, toDate, truncate } from './format.js';
 import { renderMarkdown } from './markdown.js';
 import { toastError } from './toast.js';
 
@@ -11,19 +11,13 @@ const PAGE = 30;
 const GROUP_MS = 60_000;
 const COLLAPSE_PX = 320;
 
-export function isWakeUp(msg) {
-  const content = String(msg.content || '');
-  if (msg.kind === 'wake' || msg.reason === 'wake' || (msg.meta && msg.meta.kind === 'wake')) return true;
-  if (/^\s*\[(SYSTEM|ORCHESTRATOR|WAKE[- ]?UP)\]/i.test(content)) return true;
-  return msg.role === 'system' && /\b(wake|woken|round)\b/i.test(content);
-}
+// What a message is, as the server says in `msg.kind` (one of vocabulary().chat_kinds): `user` (the person),
+// `answer` (the lead's reply), `wake` (the orchestrator's prompt waking the lead; shown collapsed) or `notice`
+// (a system notice). A message from a server that does not send `kind` yet is read by its role alone.
+const KIND_OF_ROLE = { user: 'user', assistant: 'answer', system: 'notice' };
 
-function wakeSummary(content) {
-  const ids = new Set(String(content).match(/\btask_[0-9A-HJKMNP-TV-Z]{26}\b/g) || []);
-  const bullets = String(content).split('\n').filter((l) => /^\s*-\s*task_/.test(l)).length;
-  const n = Math.max(ids.size, bullets);
-  const round = /round/i.test(content) ? 'Round completed' : 'Wake-up';
-  return n ? `${round} · ${n} task${n === 1 ? '' : 's'} ready for review` : `${round} · no tasks in this turn`;
+export function kindOf(msg) {
+  return msg.kind || KIND_OF_ROLE[msg.role] || 'notice';
 }
 
 function sortKey(msg) {
@@ -111,9 +105,8 @@ export class Chat {
   async load() {
     try {
       const body = await api.listMessages(this.store.teamId, { limit: PAGE });
-      const list = Array.isArray(body) ? body : (body && (body.messages || body.items)) || [];
-      for (const m of list) this.messages.set(m.id, m);
-      this.hasMore = body && typeof body.has_more === 'boolean' ? body.has_more : list.length >= PAGE;
+      for (const m of body.messages) this.messages.set(m.id, m);
+      this.hasMore = body.has_more;
     } catch (err) {
       toastError(err, 'Could not load the chat');
       this.hasMore = false;
@@ -131,12 +124,11 @@ export class Chat {
     this.top.textContent = 'Loading older messages…';
     try {
       const body = await api.listMessages(this.store.teamId, { before: oldest.id, limit: PAGE });
-      const list = Array.isArray(body) ? body : (body && (body.messages || body.items)) || [];
       const before = this.scroller.scrollHeight;
       const top = this.scroller.scrollTop;
       let added = 0;
-      for (const m of list) if (!this.messages.has(m.id)) { this.messages.set(m.id, m); added += 1; }
-      this.hasMore = body && typeof body.has_more === 'boolean' ? body.has_more : list.length >= PAGE && added > 0;
+      for (const m of body.messages) if (!this.messages.has(m.id)) { this.messages.set(m.id, m); added += 1; }
+      this.hasMore = body.has_more && added > 0;
       this.render();
       this.scroller.scrollTop = top + (this.scroller.scrollHeight - before);
     } catch (err) {
@@ -155,7 +147,7 @@ export class Chat {
     if (!msg || !msg.id || this.messages.has(msg.id)) return;
     // Reconcile with an optimistic copy of the same text.
     for (const [id, m] of this.messages) {
-      if (id.startsWith('temp_') && m.role === msg.role && m.content === msg.content) {
+      if (id.startsWith('temp_') && kindOf(m) === kindOf(msg) && m.content === msg.content) {
         this.messages.delete(id);
         break;
       }
@@ -163,14 +155,14 @@ export class Chat {
     const stick = this.nearBottom();
     this.messages.set(msg.id, msg);
     this.render();
-    if (stick || msg.role === 'user') this.scrollToBottom(true);
+    if (stick || kindOf(msg) === 'user') this.scrollToBottom(true);
     else this.jump.hidden = false;
   }
 
   async submit() {
     const text = this.input.value.trim();
     if (!text || this.sending || this.input.disabled) return;
-    const temp = { id: `temp_${Date.now()}`, role: 'user', content: text, created_at: new Date().toISOString(), pending: true };
+    const temp = { id: `temp_${Date.now()}`, role: 'user', kind: 'user', content: text, created_at: new Date().toISOString(), pending: true };
     this.messages.set(temp.id, temp);
     this.input.value = '';
     this.autoGrow();
@@ -180,10 +172,9 @@ export class Chat {
     this.send.disabled = true;
     try {
       const body = await api.sendMessage(this.store.teamId, text);
-      const real = body && (body.message && typeof body.message === 'object' ? body.message : null);
+      const real = body.message;
       this.messages.delete(temp.id);
-      if (real && real.id && !this.messages.has(real.id)) this.messages.set(real.id, real);
-      else if (!real) this.messages.set(temp.id, { ...temp, pending: false });
+      if (!this.messages.has(real.id)) this.messages.set(real.id, real);
       this.render();
     } catch (err) {
       this.messages.set(temp.id, { ...temp, pending: false, failed: err.message });
@@ -235,23 +226,24 @@ export class Chat {
   }
 
   isGrouped(m, prev) {
-    return Boolean(prev && m.role === 'assistant' && prev.role === m.role && prev.agent_id === m.agent_id
-      && !isWakeUp(prev) && !isWakeUp(m) && (toDate(m.created_at) - toDate(prev.created_at)) < GROUP_MS);
+    return Boolean(prev && kindOf(m) === 'answer' && kindOf(prev) === 'answer' && prev.agent_id === m.agent_id
+      && (toDate(m.created_at) - toDate(prev.created_at)) < GROUP_MS);
   }
 
   renderMessage(m, grouped) {
-    if (isWakeUp(m)) {
-      return h('details', { class: 'msg msg-wake', dataset: { id: m.id } },
+    const kind = kindOf(m);
+    if (kind === 'wake') {
+      return h('details', { class: 'msg msg-wake', dataset: { id: m.id, kind } },
         h('summary', {}, h('span', { 'aria-hidden': 'true', text: '⚙️ ' }), h('strong', { text: 'Orchestrator wake-up' }),
-          h('span', { class: 'muted', text: ` · ${wakeSummary(m.content)}` }),
+          h('span', { class: 'muted', text: ` · ${truncate(firstLine(m.content), 90)}` }),
           h('time', { class: 'msg-time', datetime: m.created_at, title: dateTime(m.created_at), text: timeOfDay(m.created_at) })),
         h('div', { class: 'msg-body' }, renderMarkdown(m.content)));
     }
-    if (m.role === 'system') {
-      return h('div', { class: 'msg msg-system', dataset: { id: m.id } }, renderMarkdown(m.content));
+    if (kind === 'notice') {
+      return h('div', { class: 'msg msg-system', dataset: { id: m.id, kind } }, renderMarkdown(m.content));
     }
-    if (m.role === 'user') {
-      return h('div', { class: ['msg', 'msg-user', m.pending && 'pending', m.failed && 'failed'], dataset: { id: m.id } },
+    if (kind === 'user') {
+      return h('div', { class: ['msg', 'msg-user', m.pending && 'pending', m.failed && 'failed'], dataset: { id: m.id, kind } },
         h('div', { class: 'msg-bubble' }, renderMarkdown(m.content)),
         h('div', { class: 'msg-meta' },
           m.pending ? h('span', { class: 'muted', text: 'Sending…' }) : null,
@@ -260,7 +252,7 @@ export class Chat {
           !m.pending && !m.failed ? h('time', { class: 'msg-time', datetime: m.created_at, title: dateTime(m.created_at), text: timeOfDay(m.created_at) }) : null));
     }
     const agent = this.store.agent(m.agent_id);
-    return h('div', { class: ['msg', 'msg-agent', grouped && 'grouped'], dataset: { id: m.id }, style: { '--agent': agentColor(m.agent_id) } },
+    return h('div', { class: ['msg', 'msg-agent', grouped && 'grouped'], dataset: { id: m.id, kind }, style: { '--agent': agentColor(m.agent_id) } },
       grouped ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'msg-emoji', 'aria-hidden': 'true', text: agentEmoji(agent) }),
         h('span', { class: 'msg-author', text: agentName(agent, m.agent_id) }),

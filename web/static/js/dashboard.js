@@ -201,8 +201,7 @@ $('#stop-all').addEventListener('click', async () => {
   if (!ok) return;
   try {
     const res = await api.stopAll();
-    const n = res && (Array.isArray(res.cancelled_runs) ? res.cancelled_runs.length : res.count);
-    toast(typeof n === 'number' ? `Stopped: ${plural(n, 'run')} cancelled` : 'Stopping everything', 'success');
+    toast(`Stopped: ${plural(res.cancelled_runs.length, 'run')} cancelled`, 'success');
     loadTeams();
   } catch (err) {
     toastError(err, 'Stop failed');

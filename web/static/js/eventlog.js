@@ -4,6 +4,7 @@ import { api } from './api.js';
 import { h, replace } from './dom.js';
 import { TraceView } from './trace.js';
 import { toastError } from './toast.js';
+import { vocabulary, words } from './vocabulary.js';
 
 const HISTORY = 300;
 
@@ -59,6 +60,7 @@ export class EventLog {
     store.on('agents', () => this.renderAgentOptions());
     this.renderAgentOptions();
     this.renderKindOptions();
+    vocabulary().then(() => this.renderKindOptions());
   }
 
   applyFilter() {
@@ -74,11 +76,14 @@ export class EventLog {
     this.agentSelect.value = current;
   }
 
+  /** The groups, then every exact kind: the server's (vocabulary.js, in its order), then any other seen. */
   renderKindOptions() {
     const current = this.kindSelect.value;
+    const known = words().event_kinds;
+    const exact = [...known, ...[...this.kinds].filter((k) => !known.includes(k)).sort()];
     replace(this.kindSelect,
       KIND_GROUPS.map(([value, label]) => h('option', { value, text: label })),
-      this.kinds.size ? h('optgroup', { label: 'Exact kind' }, [...this.kinds].sort().map((k) => h('option', { value: k, text: k }))) : null);
+      exact.length ? h('optgroup', { label: 'Exact kind' }, exact.map((k) => h('option', { value: k, text: k }))) : null);
     this.kindSelect.value = current;
   }
 

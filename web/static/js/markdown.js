@@ -1,318 +1,176 @@
-// Markdown-lite → DOM. Untrusted text only ever becomes text nodes; the renderer builds elements itself, so
-// there is no HTML parsing and nothing to sanitise. Raw HTML in the source is shown as text.
+// Markdown → DOM with vendored libraries (see web/static/vendor/README.md): markdown-it parses, highlight.js
+// colours fenced code, DOMPurify sanitises the HTML before it becomes nodes.
 //
-// Blocks: ATX headings, paragraphs (single newlines are line breaks), fenced code (``` or ~~~, with a language
-// label and a Copy button), indented code, block quotes, ordered/unordered/task lists (nested by indentation),
-// GFM tables, horizontal rules. Inline: `code`, **strong**, *em*/_em_, ~~strike~~, [links](https://…),
-// bare URLs, ![images](…) (shown as links; nothing is loaded), backslash escapes.
+// What a message can do is deliberately small:
+// - html:false — raw HTML in the source is escaped, so it is shown as text;
+// - links open in a new tab with rel="noopener noreferrer nofollow"; only http(s): and mailto: targets are
+//   followed: javascript:, data:, relative and other targets become plain text (span.md-link-off);
+// - images load nothing: ![alt](url) becomes a link "🖼 alt" (or text when the URL is not safe);
+// - headings shift down two levels (# → h3): they sit under the page's own headings;
+// - task lists ([ ] / [x]) show disabled checkboxes; tables get alignment classes (no inline styles: the CSP
+//   forbids them).
+// Whatever markdown-it produces still goes through DOMPurify, and links are checked once more on the DOM.
 
+import DOMPurify from '../vendor/dompurify-3.5.0/purify.es.mjs';
+import hljs from '../vendor/highlight.js-11.12.0/highlight.min.js';
+import MarkdownIt from '../vendor/markdown-it-15.0.3/markdown-it.esm.min.mjs';
 import { copyText, h } from './dom.js';
+import { followTheme } from './theme.js';
 
 const SAFE_SCHEMES = /^(https?:|mailto:)/i;
-const MAX_DEPTH = 12;
+// Highlighting is linear but not free; a huge paste is shown plain rather than freezing the tab.
+const MAX_HIGHLIGHT_CHARS = 100_000;
 
-export function renderMarkdown(source, { depth = 0 } = {}) {
+const md = new MarkdownIt('default', {
+  html: false,
+  linkify: true,
+  breaks: true, // agents write single newlines as line breaks
+  typographer: false,
+  maxNesting: 20,
+});
+// Bare "setup.py" or "user@host" are not links: only URLs with a scheme are linkified.
+md.linkify.set({ fuzzyLink: false, fuzzyEmail: false });
+// Every target reaches the renderer; the core rule below decides what becomes a link (markdown-it's own check
+// would leave "[bad](javascript:…)" as literal source text).
+md.validateLink = () => true;
+
+md.core.ruler.push('gamma_shape', (state) => {
+  for (const token of state.tokens) {
+    if (token.type === 'heading_open' || token.type === 'heading_close') {
+      const level = Number(token.tag.slice(1));
+      token.tag = `h${Math.min(6, level + 2)}`;
+      if (token.type === 'heading_open') token.attrJoin('class', `md-h md-h${level}`);
+    } else if (token.type === 'th_open' || token.type === 'td_open') {
+      const style = token.attrGet('style') || '';
+      const align = style.match(/text-align:\s*(left|right|center)/);
+      token.attrs = (token.attrs || []).filter(([name]) => name !== 'style');
+      if (align) token.attrJoin('class', `al-${align[1]}`);
+    } else if (token.type === 'inline' && token.children) {
+      disarmLinks(token.children);
+    }
+  }
+});
+
+/** Links whose target is not followed become spans (open and close tags alike). */
+function disarmLinks(children) {
+  const open = [];
+  for (const token of children) {
+    if (token.type === 'link_open') {
+      const href = token.attrGet('href') || '';
+      const safe = SAFE_SCHEMES.test(href.trim());
+      open.push(safe);
+      if (!safe) {
+        token.tag = 'span';
+        token.attrs = [['class', 'md-link-off'], ['title', href]];
+      }
+    } else if (token.type === 'link_close') {
+      if (open.pop() === false) token.tag = 'span';
+    }
+  }
+}
+
+md.renderer.rules.image = (tokens, idx, options, env, self) => {
+  const token = tokens[idx];
+  const src = token.attrGet('src') || '';
+  const label = md.utils.escapeHtml(`🖼 ${self.renderInlineAsText(token.children || [], options, env) || 'image'}`);
+  if (!SAFE_SCHEMES.test(src.trim())) return `<span class="md-link-off" title="${md.utils.escapeHtml(src)}">${label}</span>`;
+  return `<a href="${md.utils.escapeHtml(src)}">${label}</a>`;
+};
+md.renderer.rules.table_open = () => '<div class="md-table"><table>\n';
+md.renderer.rules.table_close = () => '</table></div>\n';
+md.renderer.rules.fence = (tokens, idx) => {
+  const info = tokens[idx].info ? md.utils.unescapeAll(tokens[idx].info).trim() : '';
+  return codeHtml(tokens[idx].content, info.split(/\s+/)[0]);
+};
+md.renderer.rules.code_block = (tokens, idx) => codeHtml(tokens[idx].content, '');
+
+function cleanLanguage(lang) {
+  return String(lang || '').replace(/[^\w+#.-]/g, '').slice(0, 20).toLowerCase();
+}
+
+/** A code block as HTML: highlighted when highlight.js knows the language, escaped otherwise. The bar with
+ *  the language label and the Copy button is added on the DOM (it needs a listener). */
+function codeHtml(content, lang) {
+  const code = content.replace(/\n$/, '');
+  const language = cleanLanguage(lang);
+  const known = language && hljs.getLanguage(language) && code.length <= MAX_HIGHLIGHT_CHARS;
+  const body = known ? hljs.highlight(code, { language, ignoreIllegals: true }).value : md.utils.escapeHtml(code);
+  const cls = `hljs${language ? ` language-${language}` : ''}`;
+  return `<div class="md-code" data-lang="${md.utils.escapeHtml(language)}"><pre tabindex="0"><code class="${cls}">${body}</code></pre></div>\n`;
+}
+
+const PURIFY = {
+  // markdown-it with html:false emits only these; anything else would be a bug and is dropped.
+  ALLOWED_TAGS: ['a', 'blockquote', 'br', 'code', 'del', 'div', 'em', 'h3', 'h4', 'h5', 'h6', 'hr', 'li', 'ol',
+    'p', 'pre', 's', 'span', 'strong', 'table', 'tbody', 'td', 'th', 'thead', 'tr', 'ul'],
+  ALLOWED_ATTR: ['class', 'href', 'title', 'start', 'tabindex', 'data-lang'],
+  ALLOW_DATA_ATTR: false,
+  RETURN_DOM_FRAGMENT: true,
+};
+
+function sanitized(html) {
+  const fragment = DOMPurify.sanitize(html, PURIFY);
+  finishLinks(fragment);
+  return fragment;
+}
+
+function finishLinks(root) {
+  for (const a of root.querySelectorAll('a')) {
+    const href = (a.getAttribute('href') || '').trim();
+    if (!SAFE_SCHEMES.test(href)) {
+      a.replaceWith(h('span', { class: 'md-link-off', title: href }, ...a.childNodes));
+      continue;
+    }
+    a.setAttribute('target', '_blank');
+    a.setAttribute('rel', 'noopener noreferrer nofollow');
+  }
+}
+
+function finishCode(root) {
+  for (const block of root.querySelectorAll('.md-code')) {
+    const code = block.querySelector('code');
+    const text = code ? code.textContent : '';
+    const copy = h('button', { type: 'button', class: 'btn btn-ghost btn-xs md-copy', text: 'Copy', 'aria-label': 'Copy code' });
+    copy.addEventListener('click', async () => {
+      const ok = await copyText(text);
+      copy.textContent = ok ? 'Copied' : 'Failed';
+      setTimeout(() => { copy.textContent = 'Copy'; }, 1400);
+    });
+    block.prepend(h('div', { class: 'md-code-bar' }, h('span', { class: 'md-lang', text: block.dataset.lang || 'text' }), copy));
+  }
+}
+
+/** "[ ] x" / "[x] x" at the start of a list item → a disabled checkbox. */
+function finishTasks(root) {
+  for (const li of root.querySelectorAll('li')) {
+    const holder = li.firstElementChild && li.firstElementChild.tagName === 'P' ? li.firstElementChild : li;
+    const first = holder.firstChild;
+    if (!first || first.nodeType !== Node.TEXT_NODE) continue;
+    const m = first.nodeValue.match(/^\[([ xX])\]\s+/);
+    if (!m) continue;
+    const done = m[1] !== ' ';
+    first.nodeValue = first.nodeValue.slice(m[0].length);
+    li.classList.add('md-task');
+    holder.prepend(h('input', { type: 'checkbox', disabled: true, checked: done, 'aria-label': done ? 'done' : 'not done' }), ' ');
+  }
+}
+
+/** Markdown (untrusted) → a `div.md` element to insert. */
+export function renderMarkdown(source) {
+  followTheme();
   const root = h('div', { class: 'md' });
-  const text = String(source ?? '').replace(/\r\n?/g, '\n').replace(/\t/g, '    ');
-  renderBlocks(text.split('\n'), root, depth);
+  const text = String(source ?? '');
+  root.append(sanitized(md.render(text)));
+  // markdown-it puts a newline after each block; between blocks it is only noise in textContent.
+  for (const node of Array.from(root.childNodes)) {
+    if (node.nodeType === Node.TEXT_NODE && !node.nodeValue.trim()) node.remove();
+  }
+  finishCode(root);
+  finishTasks(root);
   return root;
 }
 
-// ------------------------------------------------------------------------------------------------- blocks
-
-const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)?.*$/;
-const HEADING = /^ {0,3}(#{1,6})(?:\s+(.*?))?(?:\s+#+)?\s*$/;
-const HR = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
-const QUOTE = /^ {0,3}> ?(.*)$/;
-const BULLET = /^( *)([-*+])\s+(.*)$/;
-const ORDERED = /^( *)(\d{1,9})[.)]\s+(.*)$/;
-const TABLE_SEP = /^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
-
-function isBlank(line) {
-  return !line || !line.trim();
-}
-
-function startsBlock(line) {
-  return FENCE.test(line) || HEADING.test(line) || HR.test(line) || QUOTE.test(line)
-    || BULLET.test(line) || ORDERED.test(line);
-}
-
-function renderBlocks(lines, parent, depth) {
-  if (depth > MAX_DEPTH) {
-    parent.append(h('p', {}, lines.join('\n')));
-    return;
-  }
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i];
-    if (isBlank(line)) { i += 1; continue; }
-
-    const fence = line.match(FENCE);
-    if (fence) {
-      const marker = fence[1];
-      const body = [];
-      i += 1;
-      while (i < lines.length && !new RegExp(`^ {0,3}${marker[0]}{${marker.length},}\\s*$`).test(lines[i])) {
-        body.push(lines[i]);
-        i += 1;
-      }
-      i += 1; // closing fence (or end of input)
-      parent.append(codeBlock(body.join('\n'), fence[2] || ''));
-      continue;
-    }
-
-    const heading = line.match(HEADING);
-    if (heading) {
-      const level = Math.min(6, heading[1].length + 2); // h3…h6 inside messages: they sit under page headings
-      parent.append(h(`h${Math.min(level, 6)}`, { class: `md-h md-h${heading[1].length}` }, inline(heading[2] || '')));
-      i += 1;
-      continue;
-    }
-
-    if (HR.test(line)) {
-      parent.append(h('hr'));
-      i += 1;
-      continue;
-    }
-
-    if (QUOTE.test(line)) {
-      const body = [];
-      while (i < lines.length && !isBlank(lines[i])) {
-        const m = lines[i].match(QUOTE);
-        body.push(m ? m[1] : lines[i]);
-        i += 1;
-      }
-      const quote = h('blockquote');
-      renderBlocks(body, quote, depth + 1);
-      parent.append(quote);
-      continue;
-    }
-
-    if (BULLET.test(line) || ORDERED.test(line)) {
-      i = renderList(lines, i, parent, depth);
-      continue;
-    }
-
-    if (line.includes('|') && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1]) && lines[i + 1].includes('-')) {
-      i = renderTable(lines, i, parent);
-      continue;
-    }
-
-    if (/^ {4,}\S/.test(line)) {
-      const body = [];
-      while (i < lines.length && (/^ {4}/.test(lines[i]) || isBlank(lines[i]))) {
-        body.push(lines[i].slice(4));
-        i += 1;
-      }
-      while (body.length && isBlank(body[body.length - 1])) body.pop();
-      parent.append(codeBlock(body.join('\n'), ''));
-      continue;
-    }
-
-    const para = [];
-    while (i < lines.length && !isBlank(lines[i]) && (para.length === 0 || !startsBlock(lines[i]))) {
-      para.push(lines[i].trim());
-      i += 1;
-    }
-    const p = h('p');
-    para.forEach((text, idx) => {
-      if (idx) p.append(h('br'));
-      p.append(...inline(text));
-    });
-    parent.append(p);
-  }
-}
-
-function renderList(lines, start, parent, depth) {
-  const first = lines[start].match(BULLET) || lines[start].match(ORDERED);
-  const ordered = !lines[start].match(BULLET);
-  const indent = first[1].length;
-  const list = h(ordered ? 'ol' : 'ul');
-  if (ordered && first[2] !== '1') list.setAttribute('start', String(parseInt(first[2], 10)));
-  let i = start;
-  let item = null;
-  let body = [];
-  const flush = () => {
-    if (!item) return;
-    renderListItem(body, item, depth);
-    list.append(item);
-  };
-  while (i < lines.length) {
-    const line = lines[i];
-    const m = ordered ? line.match(ORDERED) : line.match(BULLET);
-    if (m && m[1].length === indent) {
-      flush();
-      item = h('li');
-      body = [m[3]];
-      i += 1;
-      continue;
-    }
-    if (isBlank(line)) {
-      // A blank line continues the list only if the next line is indented or is another item.
-      const next = lines[i + 1];
-      if (next !== undefined && (/^\s{2,}\S/.test(next) || (ordered ? ORDERED : BULLET).test(next))) {
-        body.push('');
-        i += 1;
-        continue;
-      }
-      break;
-    }
-    const leading = line.match(/^ */)[0].length;
-    if (leading > indent) {
-      body.push(line.slice(Math.min(leading, indent + 2)));
-      i += 1;
-      continue;
-    }
-    if (!startsBlock(line) && body.length && !isBlank(body[body.length - 1])) {
-      body.push(line.trim()); // lazy continuation of the item's paragraph
-      i += 1;
-      continue;
-    }
-    break;
-  }
-  flush();
-  parent.append(list);
-  return i;
-}
-
-function renderListItem(body, item, depth) {
-  let first = body[0] || '';
-  const task = first.match(/^\[([ xX])\]\s+(.*)$/);
-  if (task) {
-    item.classList.add('md-task');
-    item.append(h('input', { type: 'checkbox', disabled: true, checked: task[1] !== ' ', 'aria-label': task[1] !== ' ' ? 'done' : 'not done' }), ' ');
-    first = task[2];
-  }
-  const rest = body.slice(1);
-  const simple = rest.every((l) => !isBlank(l) && !startsBlock(l.trimStart()));
-  if (simple) {
-    [first, ...rest].forEach((text, idx) => {
-      if (idx) item.append(h('br'));
-      item.append(...inline(text.trim()));
-    });
-    return;
-  }
-  // The first line's paragraph stays inline; anything after it (nested lists, code) is rendered as blocks.
-  let j = 0;
-  const lead = [first];
-  while (j < rest.length && !isBlank(rest[j]) && !startsBlock(rest[j].trimStart())) {
-    lead.push(rest[j].trim());
-    j += 1;
-  }
-  lead.forEach((text, idx) => {
-    if (idx) item.append(h('br'));
-    item.append(...inline(text));
-  });
-  renderBlocks(rest.slice(j), item, depth + 1);
-}
-
-function splitRow(line) {
-  let s = line.trim();
-  if (s.startsWith('|')) s = s.slice(1);
-  if (s.endsWith('|') && !s.endsWith('\\|')) s = s.slice(0, -1);
-  const cells = [];
-  let cur = '';
-  for (let k = 0; k < s.length; k += 1) {
-    if (s[k] === '\\' && s[k + 1] === '|') { cur += '|'; k += 1; continue; }
-    if (s[k] === '|') { cells.push(cur.trim()); cur = ''; continue; }
-    cur += s[k];
-  }
-  cells.push(cur.trim());
-  return cells;
-}
-
-function renderTable(lines, start, parent) {
-  const header = splitRow(lines[start]);
-  const aligns = splitRow(lines[start + 1]).map((c) => {
-    const left = c.startsWith(':');
-    const right = c.endsWith(':');
-    if (left && right) return 'center';
-    if (right) return 'right';
-    return left ? 'left' : null;
-  });
-  const thead = h('thead', {}, h('tr', {}, header.map((c, k) => h('th', { class: aligns[k] ? `al-${aligns[k]}` : null, scope: 'col' }, inline(c)))));
-  const tbody = h('tbody');
-  let i = start + 2;
-  while (i < lines.length && !isBlank(lines[i]) && lines[i].includes('|')) {
-    const cells = splitRow(lines[i]);
-    tbody.append(h('tr', {}, header.map((_, k) => h('td', { class: aligns[k] ? `al-${aligns[k]}` : null }, inline(cells[k] || '')))));
-    i += 1;
-  }
-  parent.append(h('div', { class: 'md-table' }, h('table', {}, thead, tbody)));
-  return i;
-}
-
-export function codeBlock(code, lang) {
-  const language = String(lang || '').replace(/[^\w+#.-]/g, '').slice(0, 20);
-  const copy = h('button', { type: 'button', class: 'btn btn-ghost btn-xs md-copy', text: 'Copy', 'aria-label': 'Copy code' });
-  copy.addEventListener('click', async () => {
-    const ok = await copyText(code);
-    copy.textContent = ok ? 'Copied' : 'Failed';
-    setTimeout(() => { copy.textContent = 'Copy'; }, 1400);
-  });
-  return h('div', { class: 'md-code' },
-    h('div', { class: 'md-code-bar' }, h('span', { class: 'md-lang', text: language || 'text' }), copy),
-    h('pre', { tabindex: '0' }, h('code', { class: language ? `lang-${language}` : null, text: code })));
-}
-
-// ------------------------------------------------------------------------------------------------- inline
-
-const INLINE_RULES = [
-  { name: 'escape', re: /\\([\\`*_{}[\]()#+\-.!|~>])/ },
-  { name: 'code', re: /(`+)([\s\S]*?[^`])\1(?!`)/ },
-  { name: 'image', re: /!\[([^\]]*)\]\(\s*<?((?:[^\s()<>]|\([^\s()<>]*\))+)>?(?:\s+"[^"]*")?\s*\)/ },
-  { name: 'link', re: /\[((?:[^[\]]|\[[^\]]*\])+)\]\(\s*<?((?:[^\s()<>]|\([^\s()<>]*\))+)>?(?:\s+"[^"]*")?\s*\)/ },
-  { name: 'url', re: /\bhttps?:\/\/[^\s<>()]+[^\s<>().,;:!?'"\]]/ },
-  { name: 'strong', re: /(\*\*|__)(?=\S)([\s\S]*?\S)\1/ },
-  { name: 'strike', re: /~~(?=\S)([\s\S]*?\S)~~/ },
-  { name: 'em', re: /(\*|_)(?=[^\s*_])([\s\S]*?[^\s\\])\1(?![\w*])/ },
-];
-
-/** Inline Markdown → an array of nodes. */
-export function inline(text, depth = 0) {
-  const out = [];
-  let rest = String(text ?? '');
-  while (rest) {
-    let best = null;
-    for (const rule of INLINE_RULES) {
-      const m = rule.re.exec(rest);
-      if (m && (best === null || m.index < best.m.index)) best = { rule, m };
-    }
-    if (!best) { out.push(document.createTextNode(rest)); break; }
-    const { rule, m } = best;
-    // `_` inside words (snake_case) is not emphasis.
-    if (rule.name === 'em' && m[1] === '_' && m.index > 0 && /\w/.test(rest[m.index - 1])) {
-      out.push(document.createTextNode(rest.slice(0, m.index + 1)));
-      rest = rest.slice(m.index + 1);
-      continue;
-    }
-    if (m.index) out.push(document.createTextNode(rest.slice(0, m.index)));
-    out.push(inlineNode(rule.name, m, depth));
-    rest = rest.slice(m.index + m[0].length);
-  }
-  return out;
-}
-
-function inlineNode(name, m, depth) {
-  const deeper = (s) => (depth < MAX_DEPTH ? inline(s, depth + 1) : [document.createTextNode(s)]);
-  switch (name) {
-    case 'escape': return document.createTextNode(m[1]);
-    case 'code': return h('code', { text: m[2].replace(/^ (.*) $/, '$1') });
-    case 'image': return safeLink(m[2], [`🖼 ${m[1] || 'image'}`]);
-    case 'link': return safeLink(m[2], deeper(m[1]));
-    case 'url': return safeLink(m[0], [m[0]]);
-    case 'strong': return h('strong', {}, deeper(m[2]));
-    case 'strike': return h('del', {}, deeper(m[1]));
-    case 'em': return h('em', {}, deeper(m[2]));
-    default: return document.createTextNode(m[0]);
-  }
-}
-
-function safeLink(href, children) {
-  const url = String(href).trim();
-  if (!SAFE_SCHEMES.test(url)) {
-    // Relative or dangerous (javascript:, data:) targets are not followed: show the text only.
-    return h('span', { class: 'md-link-off', title: url }, children);
-  }
-  return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer nofollow' }, children);
+/** One line of inline Markdown (a task title) → an array of nodes: no blocks, no code highlighting. */
+export function inline(text) {
+  return Array.from(sanitized(md.renderInline(String(text ?? ''))).childNodes);
 }

@@ -8,7 +8,7 @@ let rolesCache = null;
 
 export function loadRoles() {
   if (!rolesCache) {
-    rolesCache = api.listRoles().then((body) => (body && Array.isArray(body.groups) ? body.groups : []))
+    rolesCache = api.listRoles().then((body) => body.groups)
       .catch((err) => { rolesCache = null; throw err; });
   }
   return rolesCache;

@@ -27,13 +27,10 @@ export class TeamStore {
 
   setTeam(team) {
     this.team = team;
-    const members = Array.isArray(team.members) ? team.members : Array.isArray(team.agents) ? team.agents : null;
-    if (members) {
-      const next = new Map();
-      for (const m of members) next.set(m.id, { ...(this.agents.get(m.id) || {}), ...m });
-      this.agents = next;
-      this.emit('agents');
-    }
+    const next = new Map();
+    for (const m of team.members) next.set(m.id, { ...(this.agents.get(m.id) || {}), ...m });
+    this.agents = next;
+    this.emit('agents');
     this.emit('team');
   }
 
@@ -98,24 +95,15 @@ export class TeamStore {
     this.emit('usage');
   }
 
-  /** Per-agent usage from the usage endpoint, whatever its exact shape. */
+  /** One agent's row of the usage endpoint (`usage.agents[]`, see api.usage), or null before it loads. */
   agentUsage(agentId) {
-    const u = this.usage;
-    if (!u) return null;
-    const list = Array.isArray(u.agents) ? u.agents : Array.isArray(u.by_agent) ? u.by_agent : null;
-    if (list) return list.find((x) => x.agent_id === agentId || x.id === agentId) || null;
-    if (u.agents && typeof u.agents === 'object') return u.agents[agentId] || null;
-    if (u.by_agent && typeof u.by_agent === 'object') return u.by_agent[agentId] || null;
-    return null;
+    return this.usage ? this.usage.agents.find((x) => x.agent_id === agentId) || null : null;
   }
 
+  /** The team's spend: the usage endpoint's total once loaded, else the team's own `cost_usd`. */
   totalCost() {
-    const u = this.usage;
-    const fromUsage = u && (u.cost_usd ?? u.total_cost_usd ?? (u.total && u.total.cost_usd));
-    if (fromUsage !== undefined && fromUsage !== null) return Number(fromUsage);
-    const t = this.team;
-    const fromTeam = t && (t.cost_usd ?? (t.usage && t.usage.cost_usd));
-    return fromTeam !== undefined && fromTeam !== null ? Number(fromTeam) : null;
+    if (this.usage) return Number(this.usage.total.cost_usd);
+    return this.team ? Number(this.team.cost_usd) : null;
   }
 
   isDemo() {

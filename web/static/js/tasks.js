@@ -9,18 +9,17 @@ import { busy, field, textArea, textInput } from './forms.js';
 import { dateTime, firstLine, pretty, timeAgo, truncate } from './format.js';
 import { inline, renderMarkdown } from './markdown.js';
 import { toast, toastError } from './toast.js';
+import { words } from './vocabulary.js';
 
-const SECTIONS = [
-  { id: 'in_progress', label: 'In progress', stages: ['in_progress'], open: true },
-  { id: 'review', label: 'Review', stages: ['review'], open: true },
-  { id: 'backlog', label: 'Backlog', stages: ['backlog', 'planning'], open: true },
-  { id: 'done', label: 'Done', stages: ['done'], open: false },
-  { id: 'failed', label: 'Failed', stages: ['failed'], open: true },
-  { id: 'cancelled', label: 'Cancelled', stages: ['cancelled'], open: false },
-];
+// Sections are the server's task stages, in its display order (vocabulary.js); these start closed.
+const CLOSED_BY_DEFAULT = new Set(['done', 'cancelled']);
 
-const KINDS = ['generic', 'backend', 'frontend', 'mobile', 'qa', 'design', 'devops', 'security', 'data', 'ml',
-  'research', 'writing', 'marketing', 'sales', 'support', 'product', 'planning', 'review', 'docs'];
+/** One section per stage the server knows. */
+function sections() {
+  return words().task_stages.map((stage) => ({
+    id: stage, label: stageLabel(stage), stages: [stage], open: !CLOSED_BY_DEFAULT.has(stage),
+  }));
+}
 
 const RUN_BADGE = {
   running: 'stage-in_progress', queued: 'stage-backlog', succeeded: 'stage-done', failed: 'stage-failed',
@@ -31,26 +30,31 @@ export const STAGE_LABEL = {
   backlog: 'Backlog', planning: 'Planning', in_progress: 'In progress', review: 'Review', done: 'Done', failed: 'Failed', cancelled: 'Cancelled',
 };
 
+/** A stage's label; a stage this map does not know yet is shown as its name. */
+function stageLabel(stage) {
+  return STAGE_LABEL[stage] || String(stage).replace(/_/g, ' ');
+}
+
 function stageBadge(stage) {
-  return h('span', { class: `badge stage-${stage}`, text: STAGE_LABEL[stage] || stage });
+  return h('span', { class: `badge stage-${stage}`, text: stageLabel(stage) });
 }
 
 function kindBadge(kind) {
   return h('span', { class: `badge kind-${kind || 'generic'}`, text: kind || 'generic' });
 }
 
-/** A task's result, whatever shape it has: {summary, files_changed, output, …} or a string. */
+/** A task's result: the JSON object orchestrator/tasks.py merges into as the task moves — `summary` and `files`
+ *  (string[]) from the assignee, `reason` (failed/cancelled) or `blocker` (blocked), plus notes such as
+ *  `message`, `review_message`, `auto`, `run_id`, shown as "details". null before any. */
 function resultParts(result) {
-  if (result === null || result === undefined) return { summary: '', files: [], rest: null };
-  if (typeof result === 'string') return { summary: result, files: [], rest: null };
-  const summary = result.summary ?? result.reason ?? result.blocker ?? result.text ?? result.message ?? result.error ?? '';
-  const filesRaw = result.files_changed ?? result.filesChanged ?? result.files ?? [];
-  const files = Array.isArray(filesRaw) ? filesRaw.map((f) => (typeof f === 'string' ? f : f && (f.path || f.name) ? f.path || f.name : pretty(f))) : [];
+  if (!result) return { summary: '', files: [], rest: null };
+  const summary = result.summary || result.reason || result.blocker || '';
+  const files = Array.isArray(result.files) ? result.files.map(String) : [];
   const rest = { ...result };
-  for (const k of ['summary', 'reason', 'blocker', 'text', 'message', 'files_changed', 'filesChanged', 'files']) {
-    if (rest[k] === summary || k.startsWith('file') || k === 'summary') delete rest[k];
-  }
-  return { summary: typeof summary === 'string' ? summary : pretty(summary), files, rest: Object.keys(rest).length ? rest : null };
+  delete rest.summary;
+  delete rest.files;
+  for (const k of ['reason', 'blocker']) if (rest[k] === summary) delete rest[k];
+  return { summary, files, rest: Object.keys(rest).length ? rest : null };
 }
 
 export class TaskBoard {
@@ -59,7 +63,7 @@ export class TaskBoard {
     this.store = store;
     this.onCount = onCount || (() => {});
     this.onOpenAgent = onOpenAgent || (() => {});
-    this.open = new Set(SECTIONS.filter((s) => s.open).map((s) => s.id));
+    this.openedByUser = new Set();
     this.closedByUser = new Set();
     this.addBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', text: '+ Task', 'aria-haspopup': 'dialog' });
     this.addBtn.addEventListener('click', () => this.openNewTask());
@@ -89,16 +93,16 @@ export class TaskBoard {
     const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.taskId : null;
     // With nothing open left, show what was done (unless the user closed that section).
     const allSettled = tasks.every((t) => ['done', 'cancelled'].includes(t.stage));
-    replace(this.sections, SECTIONS.map((section) => {
+    replace(this.sections, sections().map((section) => {
       const items = tasks.filter((t) => section.stages.includes(t.stage))
         .sort((a, b) => String(b.updated_at || '').localeCompare(String(a.updated_at || '')));
       const autoOpen = section.id === 'done' && allSettled && !this.closedByUser.has('done');
-      const det = h('details', { class: `task-section sec-${section.id}`, open: (this.open.has(section.id) || autoOpen) && items.length > 0, dataset: { section: section.id } },
+      const det = h('details', { class: `task-section sec-${section.id}`, open: (this.openedByUser.has(section.id) || (section.open && !this.closedByUser.has(section.id)) || autoOpen) && items.length > 0, dataset: { section: section.id } },
         h('summary', {}, h('span', { class: 'sec-label', text: section.label }), h('span', { class: 'count', text: String(items.length) })),
         items.length ? h('ul', { class: 'task-list' }, items.map((t) => h('li', {}, this.card(t)))) : h('p', { class: 'muted small sec-empty', text: 'Nothing here.' }));
       det.querySelector('summary').addEventListener('click', () => {
         // The user's choice (the toggle event also fires for sections opened by the code).
-        if (det.open) { this.open.delete(section.id); this.closedByUser.add(section.id); } else { this.open.add(section.id); this.closedByUser.delete(section.id); }
+        if (det.open) { this.openedByUser.delete(section.id); this.closedByUser.add(section.id); } else { this.openedByUser.add(section.id); this.closedByUser.delete(section.id); }
       });
       return det;
     }));
@@ -138,7 +142,7 @@ export class TaskBoard {
         if (lead) body.assignee = lead.id;
       }
       const created = await api.createTask(this.store.teamId, body);
-      if (created && created.id) this.store.tasks.set(created.id, created);
+      this.store.tasks.set(created.id, created);
       this.store.emit('tasks');
       toast(`Retrying “${truncate(task.title, 60)}” as a new task`, 'success');
       return created;
@@ -159,11 +163,9 @@ export class TaskBoard {
     });
     try {
       const fresh = await api.getTask(taskId);
-      if (fresh && fresh.id) {
-        task = { ...task, ...fresh };
-        const body = document.getElementById('task-detail-body');
-        if (body) replace(body, this.detailBody(task, close));
-      }
+      task = { ...task, ...fresh };
+      const body = document.getElementById('task-detail-body');
+      if (body) replace(body, this.detailBody(task, close));
     } catch (err) {
       if (!task) toastError(err, 'Could not load the task');
     }
@@ -222,7 +224,7 @@ export class TaskBoard {
       build: (close) => {
         const title = field('Title', textInput({ id: 'nt-title', maxlength: 300 }), { required: true });
         const desc = field('Description', textArea({ id: 'nt-description', rows: 5, maxlength: 100000 }));
-        const kind = field('Kind', h('select', { class: 'input', id: 'nt-kind' }, KINDS.map((k) => h('option', { value: k, text: k }))));
+        const kind = field('Kind', h('select', { class: 'input', id: 'nt-kind' }, words().task_kinds.map((k) => h('option', { value: k, text: k }))));
         const assignee = field('Assign to', h('select', { class: 'input', id: 'nt-assignee' },
           this.store.members().map((a) => h('option', { value: a.id, text: `${a.name}${a.is_lead ? ' (lead)' : ''}` }))));
         const error = h('p', { class: 'form-error', hidden: true, role: 'alert' });
@@ -240,7 +242,8 @@ export class TaskBoard {
           error.hidden = true;
           try {
             const created = await api.createTask(this.store.teamId, body);
-            if (created && created.id) { this.store.tasks.set(created.id, created); this.store.emit('tasks'); }
+            this.store.tasks.set(created.id, created);
+            this.store.emit('tasks');
             close(created);
             toast('Task added', 'success');
           } catch (err) {

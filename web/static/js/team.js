@@ -15,6 +15,7 @@ import { TeamHeader } from './teamhead.js';
 import { TeamMap } from './teammap.js';
 import { startTicker } from './ticker.js';
 import { toast, toastError } from './toast.js';
+import { vocabulary, words } from './vocabulary.js';
 import { bindConnectionIndicator, EventStream } from './ws.js';
 
 const page = $('#team-page');
@@ -36,13 +37,14 @@ const refreshTeam = debounce(async () => {
 const refreshTasks = debounce(async () => {
   try { store.setTasks(await api.listTasks(teamId)); } catch { /* next event retries */ }
 }, 300);
-const FINISHED = 'succeeded,failed,cancelled,interrupted,timed_out';
+// Finished runs: the server's terminal run states.
+const finished = () => words().terminal_run_states.join(',');
 const refreshRuns = debounce(async () => {
   try { store.setRuns(await api.listRuns(teamId)); } catch { /* next event retries */ }
   refreshRecentRuns();
 }, 200);
 const refreshRecentRuns = debounce(async () => {
-  try { store.setRecentRuns(await api.listRuns(teamId, FINISHED, 8)); } catch { /* optional */ }
+  try { store.setRecentRuns(await api.listRuns(teamId, finished(), 8)); } catch { /* optional */ }
 }, 1000);
 const refreshUsage = debounce(async () => {
   try { store.setUsage(await api.usage(teamId)); } catch { /* usage is optional */ }
@@ -140,10 +142,9 @@ function handleEvents(events) {
     const p = ev.payload || {};
     const family = ev.kind.split('.')[0];
     if (ev.kind === 'chat.message') {
-      chat.receive({ ...p, id: p.id || ev.id, created_at: p.created_at || ev.created_at, agent_id: p.agent_id ?? ev.agent_id, run_id: p.run_id ?? ev.run_id });
+      chat.receive(p); // the message itself (orchestrator/messages.py chat_payload)
     } else if (ev.kind === 'agent.status') {
-      const status = p.status || p.to;
-      if (status && ev.agent_id) store.patchAgent(ev.agent_id, { status });
+      if (ev.agent_id) store.patchAgent(ev.agent_id, { status: p.to }); // {from, to}
       refreshTeam();
     } else if (family === 'agent' && !OUTPUT_KINDS.has(ev.kind)) {
       refreshTeam(); // created, updated, archived, stopped, session_reset, init, result…
@@ -157,7 +158,8 @@ function handleEvents(events) {
       refreshTeam();
       if (ev.kind === 'run.finished') { refreshUsage(); refreshTasks(); }
     } else if (family === 'task') {
-      if (ev.task_id && (p.to || p.stage)) store.patchTask(ev.task_id, { stage: p.to || p.stage, updated_at: ev.created_at });
+      // task.updated carries {from, to: stage}; task.assigned's `to` is an agent's name, not a stage.
+      if (ev.kind === 'task.updated' && ev.task_id) store.patchTask(ev.task_id, { stage: p.to, updated_at: ev.created_at });
       refreshTasks();
     }
     if (ev.kind === 'team.goal_done') toast('🎯 The lead marked the goal as done', 'success');
@@ -199,7 +201,7 @@ function showGone() {
 async function boot() {
   let team;
   try {
-    team = await api.getTeam(teamId);
+    [team] = await Promise.all([api.getTeam(teamId), vocabulary()]); // vocabulary() never rejects
   } catch (err) {
     if (err.status === 404) { showGone(); return; }
     toastError(err, 'Could not load the team');
@@ -207,11 +209,11 @@ async function boot() {
     return;
   }
   store.setTeam(team);
-  const head = [team.event_seq, team.event_cursor, team.cursor, team.last_cursor].find((v) => typeof v === 'number');
+  const head = team.event_seq; // the team's last event cursor when it was read
   await Promise.all([
     api.listTasks(teamId).then((t) => store.setTasks(t)).catch((err) => toastError(err, 'Could not load tasks')),
     api.listRuns(teamId).then((r) => store.setRuns(r)).catch((err) => toastError(err, 'Could not load runs')),
-    api.listRuns(teamId, FINISHED, 8).then((r) => store.setRecentRuns(r)).catch(() => {}),
+    api.listRuns(teamId, finished(), 8).then((r) => store.setRecentRuns(r)).catch(() => {}),
     api.usage(teamId).then((u) => store.setUsage(u)).catch(() => {}),
     chat.load(),
     head !== undefined ? loadHistory(head) : Promise.resolve(),

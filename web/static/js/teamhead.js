@@ -66,7 +66,7 @@ export class TeamHeader {
       if (save && value && value !== team.name) {
         try {
           const updated = await api.updateTeam(team.id, { name: value });
-          this.store.setTeam({ ...this.store.team, ...(updated && updated.id ? updated : { name: value }) });
+          this.store.setTeam(updated);
           toast('Team renamed', 'success');
         } catch (err) {
           toastError(err, 'Rename failed');
@@ -91,8 +91,7 @@ export class TeamHeader {
   async stop() {
     try {
       const res = await api.stopTeam(this.store.teamId);
-      const n = res && (Array.isArray(res.cancelled_runs) ? res.cancelled_runs.length : res.count);
-      toast(typeof n === 'number' ? `Stopping the team: ${plural(n, 'run')} cancelled` : 'Stopping the team', 'success');
+      toast(`Stopping the team: ${plural(res.cancelled_runs.length, 'run')} cancelled`, 'success');
       this.onChanged();
     } catch (err) {
       toastError(err, 'Stop failed');

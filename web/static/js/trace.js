@@ -57,9 +57,11 @@ function eventBody(ev, store) {
         p.model ? h('span', { class: 'muted', text: ` · ${p.model}` }) : null,
         Array.isArray(p.tools) ? h('span', { class: 'muted', text: ` · ${p.tools.length} tools` }) : null);
     case 'agent.result':
+      // workers/stream_parser.py: {is_error, result, num_turns, duration_ms, total_cost_usd (null when the
+      // backend reports no price, as codex), …}; run.finished below carries the run's own `cost_usd`.
       return h('span', {}, p.is_error ? '⚠️ Result (error)' : '🏁 Result',
-        h('span', { class: 'muted', text: [p.num_turns != null ? ` · ${p.num_turns} turns` : '', p.cost_usd != null ? ` · ${money(p.cost_usd)}` : '', p.duration_ms != null ? ` · ${duration(p.duration_ms)}` : ''].join('') }),
-        p.result || p.text ? details(h('span', { class: 'muted', text: preview(p.result || p.text, 90) }), pre(String(p.result || p.text))) : null);
+        h('span', { class: 'muted ev-result-facts', text: [p.num_turns != null ? ` · ${p.num_turns} turns` : '', p.total_cost_usd != null ? ` · ${money(p.total_cost_usd)}` : '', p.duration_ms != null ? ` · ${duration(p.duration_ms)}` : ''].join('') }),
+        p.result ? details(h('span', { class: 'muted', text: preview(p.result, 90) }), pre(String(p.result))) : null);
     case 'agent.rate_limit':
       return h('span', { class: 'warn' }, '⏸ Rate limited', h('span', { class: 'muted', text: ` ${preview(p, 100)}` }));
     case 'run.queued':
@@ -91,13 +93,14 @@ function eventBody(ev, store) {
     case 'chat.message':
       return h('span', {}, '💬 ', h('span', { class: 'muted', text: `${p.role || ''}: ` }), preview(p.content, 110));
     case 'message.sent': {
-      const to = store.agent(p.to_agent || p.to) || null;
-      return h('span', {}, '✉️ to ', h('strong', { text: to ? to.name : (p.to_name || p.to_agent || p.to || '?') }), ': ', h('span', { class: 'muted', text: preview(p.content, 100) }));
+      // {id, from, from_agent_id, to (name), to_agent_id, content, preview}
+      const to = store.agent(p.to_agent_id);
+      return h('span', {}, '✉️ to ', h('strong', { text: to ? to.name : p.to }), ': ', h('span', { class: 'muted', text: preview(p.content, 100) }));
     }
     case 'message.broadcast':
       return h('span', {}, '📢 Broadcast: ', h('span', { class: 'muted', text: preview(p.content, 100) }));
     case 'agent.status':
-      return h('span', {}, 'Status ', h('span', { class: 'muted', text: `${p.from ? `${p.from} → ` : ''}${p.status || p.to || preview(p, 60)}` }));
+      return h('span', {}, 'Status ', h('span', { class: 'muted', text: `${p.from} → ${p.to}` }));
     case 'task.assigned':
       return h('span', {}, '👉 Task handed to ', h('strong', { text: p.to || '?' }), p.from ? h('span', { class: 'muted', text: ` (was ${p.from})` }) : null);
     case 'round.opened':
