@@ -22,7 +22,8 @@ from shared import events
 from shared.events import NewEvent
 from shared.ids import new_id
 from tests.support.processes import Web, start_web
-from tests.support.ui import launch_browser, open_page, require_chromium, stand_in_vocabulary
+from shared import vocabulary
+from tests.support.ui import launch_browser, open_page, require_chromium
 from workers.stream_parser import ClaudeStreamParser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -133,7 +134,7 @@ def test_the_board_and_the_new_task_dialog_follow_the_vocabulary(web: Web, page:
     from playwright.sync_api import expect  # noqa: PLC0415
 
     p, errors = page
-    served = stand_in_vocabulary()
+    served = vocabulary.as_json()
     served["task_stages"] = ["review", "in_progress", "backlog", "planning", "done", "failed", "cancelled"]
     served["task_kinds"] = ["generic", "docs", "qa"]
     served["event_kinds"] = ["chat.message", "agent.text", "task.created"]

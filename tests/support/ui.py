@@ -57,53 +57,11 @@ def launch_browser(executable: Path) -> Iterator[Any]:
             browser.close()
 
 
-VOCABULARY_PATH = "/api/vocabulary"
-
-
-def stand_in_vocabulary() -> dict[str, list[str]]:
-    """GET /api/vocabulary's contract, built from the same constants the server uses.
-
-    TEMPORARY: the endpoint is being added to the API in parallel with the UI that reads it. Until a server
-    answers it, a 404 there would be a console error on every team page (failing each browser test's "no
-    console errors" check), so `open_page` answers in its place — only when the real server says 404.
-    Delete this (and the route in `open_page`) once web/api serves the endpoint (web/api/vocabulary.py on the
-    `vocabulary` branch: with it merged the real answer passes through untouched).
-    """
-    from typing import get_args  # noqa: PLC0415
-
-    from orchestrator.agents import STATUSES  # noqa: PLC0415
-    from orchestrator.role_models import TASK_KINDS  # noqa: PLC0415
-    from orchestrator.runs import TERMINAL_STATES  # noqa: PLC0415
-    from orchestrator.tasks import STAGES  # noqa: PLC0415
-    from web.api._helpers import PermissionMode  # noqa: PLC0415
-    from web.api.runs import RUN_STATES  # noqa: PLC0415
-
-    return {
-        "task_stages": list(STAGES),
-        "run_states": list(RUN_STATES),
-        "terminal_run_states": list(TERMINAL_STATES),
-        "agent_states": list(STATUSES),
-        "task_kinds": list(TASK_KINDS),
-        "event_kinds": [],
-        "chat_kinds": ["user", "answer", "wake", "notice"],
-        "permission_modes": list(get_args(PermissionMode)),
-    }
-
-
-def _vocabulary_until_served(route: Any) -> None:
-    response = route.fetch()
-    if response.status == 404:
-        route.fulfill(status=200, json=stand_in_vocabulary())
-    else:
-        route.fulfill(response=response)  # the real endpoint, once it exists
-
-
 @contextmanager
 def open_page(browser: Any, *, viewport: dict[str, int] | None = None) -> Iterator[tuple[Any, list[str]]]:
     """A page in a fresh context (no shared cookies or storage), and the list collecting its console errors."""
     errors: list[str] = []
     context = browser.new_context(viewport=viewport or VIEWPORT, reduced_motion="reduce")
-    context.route(f"**{VOCABULARY_PATH}", _vocabulary_until_served)
     try:
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
