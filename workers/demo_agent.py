@@ -11,16 +11,18 @@ with zero usage and cost) and works through the agent API like a real agent: it 
 - member: finds its task (the id in the prompt, else `gamma-agent tasks`), writes a small file into the team's
   project folder, pauses to look alive, and reports the task done with a summary.
 
-Everything it says is marked as a demo. GAMMA_DEMO_PACE (seconds between steps, default 0.6) sets its speed.
+Everything it says is marked as a demo. `--pace S` (seconds between steps, default 0.6) sets its speed.
 
-Load benchmarks: `--bench-lines N --bench-rate R` (or GAMMA_DEMO_BENCH_LINES / GAMMA_DEMO_BENCH_RATE) prints
-init, N assistant lines at R lines a second, and a result — no API calls.
+Load benchmarks: `--bench-lines N --bench-rate R` prints init, N assistant lines at R lines a second, and a
+result — no API calls.
+
+It reads no settings of its own: the demo backend passes GAMMA_DEMO_PACE, GAMMA_DEMO_BENCH_LINES and
+GAMMA_DEMO_BENCH_RATE from the worker's settings (shared.config) on its command line.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -209,9 +211,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--role", choices=("lead", "member"), default="member")
     parser.add_argument("--reason", default="task", help="why the run exists (a lead reviews on 'wake')")
     parser.add_argument("--resume", default=None, help="the session to continue (kept as the session id)")
-    parser.add_argument("--bench-lines", type=int, default=int(os.environ.get("GAMMA_DEMO_BENCH_LINES", "0")))
-    parser.add_argument("--bench-rate", type=float, default=float(os.environ.get("GAMMA_DEMO_BENCH_RATE", "50")))
-    parser.add_argument("--pace", type=float, default=float(os.environ.get("GAMMA_DEMO_PACE", "0.6")))
+    parser.add_argument("--bench-lines", type=int, default=0)
+    parser.add_argument("--bench-rate", type=float, default=50.0)
+    parser.add_argument("--pace", type=float, default=0.6)
     return parser.parse_args(argv)
 
 

@@ -1,7 +1,7 @@
 """The `demo` backend: runs `workers/demo_agent.py`, a scripted agent printing the CLI's stream-json.
 
 It lets a new user watch a team work without a Claude account, and it serves the load benchmarks
-(GAMMA_DEMO_BENCH_LINES / GAMMA_DEMO_BENCH_RATE in the worker's environment: no API calls, N lines at rate R).
+(GAMMA_DEMO_BENCH_LINES / GAMMA_DEMO_BENCH_RATE in the worker's settings: no API calls, N lines at rate R).
 Its output goes through the same parser and outcome rules as the real CLI's.
 
 The agent needs to know whether it leads and why it runs (a lead reviews when woken). RunContext does not carry
@@ -15,6 +15,7 @@ import os
 import sys
 
 from shared import db
+from shared.config import get_settings
 from workers.backends.launch import agent_env, check_launchable
 from workers.outcome import CLAUDE_RULES
 from workers.runtime_types import LaunchError, LaunchSpec, RunContext
@@ -45,7 +46,10 @@ class DemoBackend:
     def launch_spec(self, ctx: RunContext) -> LaunchSpec:
         check_launchable(ctx)
         role, reason = role_and_reason(ctx)
-        argv = [sys.executable, "-m", "workers.demo_agent", "--role", role, "--reason", reason]
+        settings = get_settings()
+        argv = [sys.executable, "-m", "workers.demo_agent", "--role", role, "--reason", reason,
+                "--pace", f"{settings.demo_pace:g}", "--bench-lines", str(settings.demo_bench_lines),
+                "--bench-rate", f"{settings.demo_bench_rate:g}"]
         if ctx.session_id:
             argv.append(f"--resume={ctx.session_id}")
         env = agent_env(dict(os.environ), ctx)
