@@ -127,7 +127,7 @@ class Settings(BaseSettings):
         description="Agent sandbox: bubblewrap when it works (auto), always (bwrap, else runs fail), or off.",
     )
     roles_path: str = Field(default="", alias="GAMMA_ROLES_PATH", description="Extra role dirs, ':'-separated.")
-    # The demo backend's scripted agent (workers/demo_agent.py); the worker passes them on its command line.
+    # The demo backend's scripted agent (workers/demo_agent.py); the backend passes them in the agent's environment.
     demo_pace: float = Field(
         default=0.6, alias="GAMMA_DEMO_PACE", ge=0, le=60, description="Seconds between the demo agent's steps."
     )

@@ -13,7 +13,7 @@ import annotated_types
 import pytest
 
 from shared.config import AGENT_RUN_ENV, ConfigError, Settings, env_names, load_settings
-from workers import agent_cli
+from workers import agent_cli, demo_agent
 
 REPO = Path(__file__).resolve().parents[1]
 CODE_PACKAGES = ("shared", "web", "workers", "orchestrator")  # what Gamma runs; tests/ and bench/ are tools
@@ -23,8 +23,9 @@ _README_ROW = re.compile(r"^\| `(?P<name>[A-Z][A-Z0-9_]*)` \| (?P<default>[^|]*)
 _DIRECT_READ = re.compile(r"""(?:environ(?:\.get)?\s*[(\[]|getenv\s*\()\s*["']GAMMA_""")
 # GAMMA_* strings in the code that are not environment variables.
 NOT_VARIABLES = {"GAMMA_SETTINGS": "the Flask app.config key holding the settings (web/app.py)"}
-# The one module allowed to read a GAMMA_* variable itself: it runs in the agent's environment (see its docstring).
-OWN_READERS = {"workers/agent_cli.py"}
+# The modules allowed to read GAMMA_* variables themselves: they run in the agent's environment, without Gamma's
+# settings (see their docstrings); their bounds are checked against the settings' below.
+OWN_READERS = {"workers/agent_cli.py", "workers/demo_agent.py"}
 UNREACHABLE_DATABASE = "postgresql://gamma@127.0.0.1:1/gamma"  # a start that gets past the settings fails here
 
 
@@ -104,6 +105,31 @@ def test_gamma_agent_bounds_match_the_settings() -> None:
     assert field.default == agent_cli.DEFAULT_RETRY_SECONDS
     assert bounds[annotated_types.Ge].ge == 0
     assert bounds[annotated_types.Le].le == agent_cli.MAX_RETRY_SECONDS
+
+
+@pytest.mark.parametrize("reader", [demo_agent.PACE, demo_agent.BENCH_LINES, demo_agent.BENCH_RATE])
+def test_demo_agent_bounds_match_the_settings(reader: tuple) -> None:
+    name, kind, default, low, high, low_allowed = reader
+    field = next(field for field in Settings.model_fields.values() if field.alias == name)
+    bounds = {type(item): item for item in field.metadata}
+    assert field.annotation is kind and field.default == default
+    assert bounds[annotated_types.Le].le == high
+    if low_allowed:
+        assert bounds[annotated_types.Ge].ge == low
+    else:
+        assert bounds[annotated_types.Gt].gt == low
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("GAMMA_DEMO_PACE", "slow", "GAMMA_DEMO_PACE must be a number from 0 to 60 (got 'slow')"),
+    ("GAMMA_DEMO_BENCH_LINES", "-3", "GAMMA_DEMO_BENCH_LINES must be an integer from 0 to 10000000 (got '-3')"),
+    ("GAMMA_DEMO_BENCH_RATE", "0", "GAMMA_DEMO_BENCH_RATE must be a number greater than 0 and at most 1000000"),
+])
+def test_demo_agent_names_a_bad_value(tmp_path: Path, name: str, value: str, message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "workers.demo_agent"], cwd=REPO, input="",
+                          env=_clean_env(tmp_path, **{name: value}), capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"demo agent: {message}")
 
 
 @pytest.mark.parametrize(("name", "value", "says"), [

@@ -16,13 +16,16 @@ Everything it says is marked as a demo. `--pace S` (seconds between steps, defau
 Load benchmarks: `--bench-lines N --bench-rate R` prints init, N assistant lines at R lines a second, and a
 result — no API calls.
 
-It reads no settings of its own: the demo backend passes GAMMA_DEMO_PACE, GAMMA_DEMO_BENCH_LINES and
-GAMMA_DEMO_BENCH_RATE from the worker's settings (shared.config) on its command line.
+Like `gamma-agent` it runs in the agent's environment, without Gamma's settings: the demo backend puts the worker's
+GAMMA_DEMO_PACE, GAMMA_DEMO_BENCH_LINES and GAMMA_DEMO_BENCH_RATE (shared.config) there, and this reads them
+(the defaults of the flags above) within the same bounds, naming the variable when a value is bad.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import subprocess
 import sys
 import time
@@ -205,15 +208,37 @@ def bench(writer: StreamWriter, cwd: Path, lines: int, rate: float) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
+# (variable, type, default, lowest, highest, lowest allowed itself) — the bounds of shared.config's fields
+# (tests/test_settings.py holds them together).
+PACE = ("GAMMA_DEMO_PACE", float, 0.6, 0.0, 60.0, True)
+BENCH_LINES = ("GAMMA_DEMO_BENCH_LINES", int, 0, 0, 10_000_000, True)
+BENCH_RATE = ("GAMMA_DEMO_BENCH_RATE", float, 50.0, 0.0, 1_000_000.0, False)
+
+
+def _from_env(name: str, kind: type, default: float, low: float, high: float, low_allowed: bool) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = math.nan
+    if not (low <= value <= high and (low_allowed or value != low)):  # NaN fails this too
+        lowest = f"from {low:.15g} to" if low_allowed else f"greater than {low:.15g} and at most"
+        raise SystemExit(f"demo agent: {name} must be {'an integer' if kind is int else 'a number'} {lowest} "
+                         f"{high:.15g} (got {raw!r})")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m workers.demo_agent", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--role", choices=("lead", "member"), default="member")
     parser.add_argument("--reason", default="task", help="why the run exists (a lead reviews on 'wake')")
     parser.add_argument("--resume", default=None, help="the session to continue (kept as the session id)")
-    parser.add_argument("--bench-lines", type=int, default=0)
-    parser.add_argument("--bench-rate", type=float, default=50.0)
-    parser.add_argument("--pace", type=float, default=0.6)
+    parser.add_argument("--bench-lines", type=int, default=_from_env(*BENCH_LINES))
+    parser.add_argument("--bench-rate", type=float, default=_from_env(*BENCH_RATE))
+    parser.add_argument("--pace", type=float, default=_from_env(*PACE))
     return parser.parse_args(argv)
 
 

@@ -46,14 +46,15 @@ class DemoBackend:
     def launch_spec(self, ctx: RunContext) -> LaunchSpec:
         check_launchable(ctx)
         role, reason = role_and_reason(ctx)
-        settings = get_settings()
-        argv = [sys.executable, "-m", "workers.demo_agent", "--role", role, "--reason", reason,
-                "--pace", f"{settings.demo_pace:g}", "--bench-lines", str(settings.demo_bench_lines),
-                "--bench-rate", f"{settings.demo_bench_rate:g}"]
+        argv = [sys.executable, "-m", "workers.demo_agent", "--role", role, "--reason", reason]
         if ctx.session_id:
             argv.append(f"--resume={ctx.session_id}")
         env = agent_env(dict(os.environ), ctx)
         env["PYTHONUNBUFFERED"] = "1"
+        # The agent's own environment is all it reads: the worker's validated settings (a .env included) go there.
+        settings = get_settings()
+        env.update(GAMMA_DEMO_PACE=f"{settings.demo_pace:g}", GAMMA_DEMO_BENCH_LINES=str(settings.demo_bench_lines),
+                   GAMMA_DEMO_BENCH_RATE=f"{settings.demo_bench_rate:g}")
         return LaunchSpec(argv=argv, env=env, cwd=ctx.workspace, stdin_text=ctx.prompt)
 
     def new_parser(self) -> ClaudeStreamParser:
