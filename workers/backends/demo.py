@@ -53,8 +53,8 @@ class DemoBackend:
         env["PYTHONUNBUFFERED"] = "1"
         # The agent's own environment is all it reads: the worker's validated settings (a .env included) go there.
         settings = get_settings()
-        env.update(GAMMA_DEMO_PACE=f"{settings.demo_pace:g}", GAMMA_DEMO_BENCH_LINES=str(settings.demo_bench_lines),
-                   GAMMA_DEMO_BENCH_RATE=f"{settings.demo_bench_rate:g}")
+        env.update(GAMMA_DEMO_PACE=str(settings.demo_pace), GAMMA_DEMO_BENCH_LINES=str(settings.demo_bench_lines),
+                   GAMMA_DEMO_BENCH_RATE=str(settings.demo_bench_rate))
         return LaunchSpec(argv=argv, env=env, cwd=ctx.workspace, stdin_text=ctx.prompt)
 
     def new_parser(self) -> ClaudeStreamParser:
