@@ -27,7 +27,7 @@ from FILE or from stdin (`-`). A text value given as `-` (TEXT, --summary, --des
 --blocker) is read from stdin. TEXT may also be several words without quotes.
 
 Environment: GAMMA_API_URL and GAMMA_AGENT_TOKEN, set by Gamma in every agent run (and GAMMA_AGENT_RETRY_SECONDS,
-how long a refused connection or a 502/503/504 is retried).
+how long a refused connection or a 502/503/504 is retried; a bad value is a usage error naming it).
 Output: the API's JSON answer on stdout. Exit status: 0 done; 1 the API refused (its message on stderr) or could
 not be reached for a minute (connection errors and 502/503/504 are retried with backoff, said on stderr); 2 a
 usage error (what was wrong on stderr).
