@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(os.environ.get("GAMMA_LOG_LEVEL", "WARNING") if args.command != "worker" else "INFO")
+    configure_logging(_settings().log_level)
     return int(args.func(args) or 0)
 
 

@@ -77,6 +77,22 @@ class Settings(BaseSettings):
     )
     ws_max_per_process: int = Field(default=60, alias="GAMMA_WS_MAX_PER_PROCESS", ge=1, le=10_000)
     ws_max_per_client: int = Field(default=50, alias="GAMMA_WS_MAX_PER_CLIENT", ge=1, le=10_000)
+    ws_max_pending: int = Field(
+        default=10_000, alias="GAMMA_WS_MAX_PENDING", ge=1, le=10_000_000,
+        description="Undelivered events a WebSocket subscriber may hold before it is closed (1013).",
+    )
+    ws_heartbeat: float = Field(
+        default=15.0, alias="GAMMA_WS_HEARTBEAT", gt=0, le=3600,
+        description="Seconds of silence on an event stream before a heartbeat frame.",
+    )
+    ws_send_timeout: float = Field(
+        default=20.0, alias="GAMMA_WS_SEND_TIMEOUT", gt=0, le=3600,
+        description="Seconds a WebSocket client may accept no bytes before it is cut off.",
+    )
+    db_pool_size: int = Field(
+        default=16, alias="GAMMA_DB_POOL_SIZE", ge=1, le=1000,
+        description="Most pooled database connections per process.",
+    )
     api_url: str | None = Field(
         default=None,
         alias="GAMMA_API_URL",
@@ -113,7 +129,21 @@ class Settings(BaseSettings):
         description="Agent sandbox: bubblewrap when it works (auto), always (bwrap, else runs fail), or off.",
     )
     roles_path: str = Field(default="", alias="GAMMA_ROLES_PATH", description="Extra role dirs, ':'-separated.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="GAMMA_LOG_LEVEL")
+    # The demo backend's scripted agent (workers/demo_agent.py); the backend passes them in the agent's environment.
+    demo_pace: float = Field(
+        default=0.6, alias="GAMMA_DEMO_PACE", ge=0, le=60, description="Seconds between the demo agent's steps."
+    )
+    demo_bench_lines: int = Field(
+        default=0, alias="GAMMA_DEMO_BENCH_LINES", ge=0, le=10_000_000,
+        description="Above 0: the demo agent prints this many lines and makes no API calls (load benchmarks).",
+    )
+    demo_bench_rate: float = Field(
+        default=50.0, alias="GAMMA_DEMO_BENCH_RATE", gt=0, le=1_000_000,
+        description="Lines a second in the demo agent's bench mode.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", alias="GAMMA_LOG_LEVEL", description="The one log level of every Gamma process."
+    )
 
     @field_validator("home", mode="after")
     @classmethod
@@ -126,6 +156,11 @@ class Settings(BaseSettings):
         if value not in BACKEND_NAMES:
             raise ValueError(f"must be one of {', '.join(BACKEND_NAMES)}")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("database_url", "api_token", "api_url", "model", mode="before")
     @classmethod
@@ -209,6 +244,22 @@ class Settings(BaseSettings):
 
     def extra_roles_dirs(self) -> list[Path]:
         return [Path(p).expanduser() for p in self.roles_path.split(os.pathsep) if p.strip()]
+
+
+# Set by Gamma in the environment of every agent process (workers/backends/launch.py, workers/executor.py),
+# not configured by the user: the agent's credentials and the markers that find every process of an attempt.
+# (GAMMA_API_URL and GAMMA_AGENT_RETRY_SECONDS are passed on too, from the settings above.)
+AGENT_RUN_ENV = {
+    "GAMMA_AGENT_TOKEN": "the run's agent API token (valid while the run is running)",
+    "GAMMA_RUN_ID": "the run",
+    "GAMMA_RUN_ATTEMPT": "the attempt of the run",
+    "GAMMA_WORKER_ID": "the worker process that runs the attempt",
+}
+
+
+def env_names() -> frozenset[str]:
+    """Every variable the settings read, as the user spells it."""
+    return frozenset(field.alias or name for name, field in Settings.model_fields.items())
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -54,7 +54,7 @@ def pool() -> ConnectionPool:
                 _pool = ConnectionPool(
                     database_url(),
                     min_size=1,
-                    max_size=int(os.environ.get("GAMMA_DB_POOL_SIZE", "16")),
+                    max_size=get_settings().db_pool_size,
                     kwargs={"row_factory": dict_row, "autocommit": False,
                             "application_name": f"gamma:{os.getpid()}"},
                     open=True,

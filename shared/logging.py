@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 _FORMAT = "%(asctime)s %(levelname)s [%(process)d %(name)s] %(message)s"
 
@@ -19,11 +18,16 @@ class _TransientConnectionErrors(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str | None = None) -> None:
+    """Configure the root logger once per process, at `level` or else GAMMA_LOG_LEVEL (the settings')."""
     root = logging.getLogger()
     if getattr(root, "_gamma_configured", False):
         return
-    logging.basicConfig(level=os.environ.get("GAMMA_LOG_LEVEL", level), format=_FORMAT)
+    if level is None:
+        from shared.config import get_settings  # noqa: PLC0415 - read when a process starts, not on import
+
+        level = get_settings().log_level
+    logging.basicConfig(level=level, format=_FORMAT)
     for handler in root.handlers:  # under dramatiq these are its own
         handler.addFilter(_TransientConnectionErrors())
     root._gamma_configured = True  # type: ignore[attr-defined]

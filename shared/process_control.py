@@ -1,5 +1,12 @@
-"""Process lifetimes for Gamma's launchers: a child that dies with its parent, and a supervised command that is
-restarted when it crashes.
+"""Processes: the one module that lists, inspects and signals them (through psutil) and ties lifetimes together.
+
+- `die_with_parent`: a child that dies with its parent (PR_SET_PDEATHSIG); `become_subreaper`: orphans below
+  this process stay in its subtree (PR_SET_CHILD_SUBREAPER).
+- `descendants`, `signal_all`: a process tree, and signals to it.
+- `live_processes`, `environment`: every process of this host, and what its environment says (run markers).
+- `supervise`: a command that is started again when it crashes.
+
+It is imported by the attempt supervisor too, which starts for every agent run: keep its imports light.
 """
 
 from __future__ import annotations
@@ -11,11 +18,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+
+import psutil
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -27,9 +37,63 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
     keeps it. If the parent died before the call took effect, this process exits at once.
     """
     parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    _prctl(_PR_SET_PDEATHSIG, signum)
     if os.getppid() != parent:
         os._exit(1)
+
+
+def become_subreaper() -> None:
+    """Make this process a child subreaper: whatever its descendants orphan (a double fork, a setsid) is
+    reparented to it rather than to init, so its descendants are exactly the processes it started."""
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _prctl(option: int, value: int) -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _is_live(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def descendants(root: int) -> list[psutil.Process]:
+    """Every live process below `root` (zombies excluded), parents before children; [] when `root` is gone."""
+    try:
+        below = psutil.Process(root).children(recursive=True)
+    except psutil.Error:
+        return []
+    return [process for process in below if _is_live(process)]
+
+
+def signal_all(processes: Iterable[psutil.Process], signum: int) -> list[psutil.Process]:
+    """Send `signum` to each process; one that is gone (or not ours to signal) is skipped. Returns those
+    signalled."""
+    signalled = []
+    for process in processes:
+        try:
+            process.send_signal(signum)
+        except psutil.Error:
+            continue
+        signalled.append(process)
+    return signalled
+
+
+def live_processes() -> Iterator[psutil.Process]:
+    """Every process of this host that is not a zombie."""
+    for process in psutil.process_iter():
+        if _is_live(process):
+            yield process
+
+
+def environment(process: psutil.Process) -> dict[str, str] | None:
+    """The process's environment, or None when it is gone or not ours to read."""
+    try:
+        return process.environ()
+    except psutil.Error:
+        return None
 
 
 def supervise(argv: Sequence[str], env: dict[str, str], *, name: str, max_backoff: float = 30.0) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared import db
+from shared.config import reset_settings_cache
 from shared.ids import new_id
 from tests.support import factories
 from workers import agent_commands as cmd
@@ -60,7 +61,11 @@ def launch(monkeypatch: pytest.MonkeyPatch, ctx: RunContext, role: str, reason: 
     monkeypatch.setenv("GAMMA_DEMO_PACE", "0")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return DemoBackend().launch_spec(ctx)
+    reset_settings_cache()  # the backend passes GAMMA_DEMO_* from the settings on the agent's command line
+    try:
+        return DemoBackend().launch_spec(ctx)
+    finally:
+        reset_settings_cache()
 
 
 def run(spec: LaunchSpec) -> tuple[list[str], ClaudeStreamParser, int]:

@@ -14,8 +14,8 @@ How a subscriber gets every event exactly once, in cursor order:
 - A subscriber's queue is bounded: when it overflows the subscriber is closed (1013) and its client reconnects
   with its cursor, which replays from the table instead of buffering without bound here.
 
-Tuning (environment): GAMMA_WS_MAX_PENDING (undelivered events a subscriber may hold before it is closed,
-default 10000).
+Tuning (settings, shared.config): GAMMA_WS_MAX_PENDING (undelivered events a subscriber may hold before it is
+closed, default 10000).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 
 from shared import db, events
+from shared.config import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class Hub:
         max_pending: int | None = None,
     ) -> None:
         self._connect = connect or _listen_connection
-        self.max_pending = max_pending or int(os.environ.get("GAMMA_WS_MAX_PENDING", "10000"))
+        self.max_pending = max_pending or get_settings().ws_max_pending
         self._lock = threading.RLock()
         self._heads: dict[str, int] = {}
         self._team_subs: dict[str, set[Subscriber]] = {}

@@ -17,9 +17,9 @@ Refused handshakes (HTTP): 404 unknown team, 400 bad `after`, 409 `after` beyond
 when this process or this client holds its maximum of open streams (web.ws_limits: GAMMA_WS_MAX_PER_PROCESS,
 GAMMA_WS_MAX_PER_CLIENT), plus 401/403/421 from web.security (token, cross-site Origin, foreign Host).
 
-Tuning (environment): GAMMA_WS_HEARTBEAT; GAMMA_WS_SEND_TIMEOUT (a client that accepts no bytes for this long
-is cut off, default 20 s); GAMMA_WS_MAX_PENDING (see web.hub). `GET /ws/stats` reports this process's open
-streams, threads and hub state.
+Tuning (the app's settings, shared.config, read when a stream starts): GAMMA_WS_HEARTBEAT; GAMMA_WS_SEND_TIMEOUT
+(a client that accepts no bytes for this long is cut off, default 20 s); GAMMA_WS_MAX_PENDING (see web.hub).
+`GET /ws/stats` reports this process's open streams, threads and hub state.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from simple_websocket import ConnectionClosed
 
 from shared import db, events
+from shared.config import Settings
 from web import stream_io, ws_limits
 from web.errors import ApiError, not_found
 from web.extensions import sock
@@ -47,8 +48,6 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("streams", __name__)
 
-HEARTBEAT_SECONDS = float(os.environ.get("GAMMA_WS_HEARTBEAT", "15"))
-SEND_TIMEOUT_SECONDS = float(os.environ.get("GAMMA_WS_SEND_TIMEOUT", "20"))
 POLL_SECONDS = 0.5  # how soon a handler notices its client left (it frees its thread within ~this)
 READY_TIMEOUT_SECONDS = 10.0
 REPLAY_PAGE = 1000
@@ -65,6 +64,10 @@ def _create_slots(state: Any) -> None:
 
 def _slots() -> ws_limits.StreamSlots:
     return current_app.extensions[_SLOTS]
+
+
+def _settings() -> Settings:
+    return current_app.config["GAMMA_SETTINGS"]
 
 
 @bp.before_request
@@ -152,7 +155,7 @@ def stream_stats():
 @contextmanager
 def _session(ws: Any) -> Iterator[Hub | None]:
     """Wrap the stream's socket, wait for the hub; end quietly when the client goes away."""
-    stream_io.wrap(ws, SEND_TIMEOUT_SECONDS)
+    stream_io.wrap(ws, _settings().ws_send_timeout)
     try:
         hub = get_hub()
         if not hub.wait_ready(READY_TIMEOUT_SECONDS):
@@ -192,6 +195,7 @@ def _replay(ws: Any, sub: Subscriber, until: int | None) -> None:
 
 def _pump(ws: Any, sub: Subscriber) -> None:
     """The socket's only writer: send what the hub queued, heartbeats in silence, the close code when closed."""
+    heartbeat = _settings().ws_heartbeat
     last_sent = time.monotonic()
     while ws.connected:
         while ws.receive(timeout=0) is not None:  # one-way stream: drop what clients send, never pile it up
@@ -203,7 +207,7 @@ def _pump(ws: Any, sub: Subscriber) -> None:
         if closing is not None:
             _close(ws, closing)
             return
-        if time.monotonic() - last_sent >= HEARTBEAT_SECONDS:
+        if time.monotonic() - last_sent >= heartbeat:
             fields = {} if sub.is_global else {"cursor": sub.cursor}
             ws.send(stream_io.frame("heartbeat", **fields))
             last_sent = time.monotonic()

@@ -27,7 +27,7 @@ from FILE or from stdin (`-`). A text value given as `-` (TEXT, --summary, --des
 --blocker) is read from stdin. TEXT may also be several words without quotes.
 
 Environment: GAMMA_API_URL and GAMMA_AGENT_TOKEN, set by Gamma in every agent run (and GAMMA_AGENT_RETRY_SECONDS,
-how long a refused connection or a 502/503/504 is retried).
+how long a refused connection or a 502/503/504 is retried; a bad value is a usage error naming it).
 Output: the API's JSON answer on stdout. Exit status: 0 done; 1 the API refused (its message on stderr) or could
 not be reached for a minute (connection errors and 502/503/504 are retried with backoff, said on stderr); 2 a
 usage error (what was wrong on stderr).
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -52,8 +53,11 @@ PROG = "gamma-agent"
 API_PREFIX = "/agent/v1"
 TIMEOUT_SECONDS = 60
 # Connection errors and 502/503/504 are retried this long (a web restart takes seconds); the worker passes
-# GAMMA_AGENT_RETRY_SECONDS from its settings.
+# GAMMA_AGENT_RETRY_SECONDS from its settings. This command runs in the agent's environment, without Gamma's
+# settings, so it reads that one variable itself — within the same bounds as the settings' (tests/test_settings.py).
+RETRY_VARIABLE = "GAMMA_AGENT_RETRY_SECONDS"
 DEFAULT_RETRY_SECONDS = 60.0
+MAX_RETRY_SECONDS = 3600.0
 RETRIED_STATUSES = (502, 503, 504)
 FIRST_RETRY_DELAY = 0.25
 MAX_RETRY_DELAY = 8.0
@@ -119,10 +123,17 @@ def call(method: str, path: str, body: dict[str, Any] | None = None, params: dic
 
 
 def _retry_seconds() -> float:
-    try:
-        return max(0.0, float(os.environ.get("GAMMA_AGENT_RETRY_SECONDS", DEFAULT_RETRY_SECONDS)))
-    except ValueError:
+    raw = os.environ.get(RETRY_VARIABLE, "").strip()
+    if not raw:
         return DEFAULT_RETRY_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_RETRY_SECONDS:  # NaN fails this too
+        raise UsageError(f"{RETRY_VARIABLE} must be a number of seconds from 0 to {MAX_RETRY_SECONDS:g} "
+                         f"(got {raw!r})")
+    return seconds
 
 
 def _message(error: urllib.error.HTTPError) -> str:

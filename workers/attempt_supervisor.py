@@ -15,56 +15,31 @@ makes sure that nothing of the attempt outlives it.
 - When the command exits, whatever it left behind gets the same treatment, and the supervisor exits with the
   command's status (a death by signal is reproduced), so the worker sees the command's exit as its own child's.
 
-It writes only to stderr (stdout is the agent's stream) and uses only the standard library, so it starts in a
-few milliseconds; run it with `python -I` as a file, not as a module of the package.
+It writes only to stderr (stdout is the agent's stream) and uses only the standard library and
+shared.process_control (psutil), so it starts in a few milliseconds; run it with `python -I` as a file, not as a
+module of the package.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import errno
 import os
 import select
 import signal
 import sys
 import time
+from pathlib import Path
 
-PR_SET_CHILD_SUBREAPER = 36
+if not __package__:  # run as a file under `python -I`: the repository is not on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from shared.process_control import become_subreaper, descendants, signal_all  # noqa: E402
+
 POLL_SECONDS = 0.5  # upper bound between checks; a child's exit or a signal wakes the loop at once
 STOPPING_POLL_SECONDS = 0.1
 PREFIX = "gamma-supervisor:"
 CANNOT_START = f"{PREFIX} cannot start"
-
-
-def descendants(root: int) -> list[int]:
-    """Every live process below `root` (zombies excluded), parents before children."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != b"Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found: list[int] = []
-    queue = list(children.get(root, ()))
-    while queue:
-        pid = queue.pop(0)
-        found.append(pid)
-        queue.extend(children.get(pid, ()))
-    return found
-
-
-def signal_all(pids: list[int], signum: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 class Supervisor:
@@ -81,7 +56,7 @@ class Supervisor:
         self.terminated: set[int] = set()  # descendants already sent SIGTERM
 
     def run(self) -> int:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        become_subreaper()
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write)  # a signal (SIGCHLD, SIGTERM) makes select() return at once
@@ -128,8 +103,8 @@ class Supervisor:
 
     def _terminate_new(self) -> None:
         """SIGTERM every descendant that has not had one yet."""
-        fresh = [pid for pid in descendants(self.me) if pid not in self.terminated]
-        self.terminated.update(fresh)
+        fresh = [process for process in descendants(self.me) if process.pid not in self.terminated]
+        self.terminated.update(process.pid for process in fresh)
         signal_all(fresh, signal.SIGTERM)
 
     def _reap(self) -> None:

@@ -11,15 +11,20 @@ with zero usage and cost) and works through the agent API like a real agent: it 
 - member: finds its task (the id in the prompt, else `gamma-agent tasks`), writes a small file into the team's
   project folder, pauses to look alive, and reports the task done with a summary.
 
-Everything it says is marked as a demo. GAMMA_DEMO_PACE (seconds between steps, default 0.6) sets its speed.
+Everything it says is marked as a demo. `--pace S` (seconds between steps, default 0.6) sets its speed.
 
-Load benchmarks: `--bench-lines N --bench-rate R` (or GAMMA_DEMO_BENCH_LINES / GAMMA_DEMO_BENCH_RATE) prints
-init, N assistant lines at R lines a second, and a result — no API calls.
+Load benchmarks: `--bench-lines N --bench-rate R` prints init, N assistant lines at R lines a second, and a
+result — no API calls.
+
+Like `gamma-agent` it runs in the agent's environment, without Gamma's settings: the demo backend puts the worker's
+GAMMA_DEMO_PACE, GAMMA_DEMO_BENCH_LINES and GAMMA_DEMO_BENCH_RATE (shared.config) there, and this reads them
+(the defaults of the flags above) within the same bounds, naming the variable when a value is bad.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -203,15 +208,37 @@ def bench(writer: StreamWriter, cwd: Path, lines: int, rate: float) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
+# (variable, type, default, lowest, highest, lowest allowed itself) — the bounds of shared.config's fields
+# (tests/test_settings.py holds them together).
+PACE = ("GAMMA_DEMO_PACE", float, 0.6, 0.0, 60.0, True)
+BENCH_LINES = ("GAMMA_DEMO_BENCH_LINES", int, 0, 0, 10_000_000, True)
+BENCH_RATE = ("GAMMA_DEMO_BENCH_RATE", float, 50.0, 0.0, 1_000_000.0, False)
+
+
+def _from_env(name: str, kind: type, default: float, low: float, high: float, low_allowed: bool) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = math.nan
+    if not (low <= value <= high and (low_allowed or value != low)):  # NaN fails this too
+        lowest = f"from {low:.15g} to" if low_allowed else f"greater than {low:.15g} and at most"
+        raise SystemExit(f"demo agent: {name} must be {'an integer' if kind is int else 'a number'} {lowest} "
+                         f"{high:.15g} (got {raw!r})")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m workers.demo_agent", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--role", choices=("lead", "member"), default="member")
     parser.add_argument("--reason", default="task", help="why the run exists (a lead reviews on 'wake')")
     parser.add_argument("--resume", default=None, help="the session to continue (kept as the session id)")
-    parser.add_argument("--bench-lines", type=int, default=int(os.environ.get("GAMMA_DEMO_BENCH_LINES", "0")))
-    parser.add_argument("--bench-rate", type=float, default=float(os.environ.get("GAMMA_DEMO_BENCH_RATE", "50")))
-    parser.add_argument("--pace", type=float, default=float(os.environ.get("GAMMA_DEMO_PACE", "0.6")))
+    parser.add_argument("--bench-lines", type=int, default=_from_env(*BENCH_LINES))
+    parser.add_argument("--bench-rate", type=float, default=_from_env(*BENCH_RATE))
+    parser.add_argument("--pace", type=float, default=_from_env(*PACE))
     return parser.parse_args(argv)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from shared import process_control
 from workers.runtime_types import LaunchSpec
 
 SUPERVISOR = Path(__file__).resolve().parent / "attempt_supervisor.py"
@@ -106,9 +107,7 @@ class AgentProcess:
     def kill_leftovers(self) -> None:
         """After the supervisor exited: nothing of the attempt may remain (it only could if the supervisor was
         killed outright, without a sandbox around its processes)."""
-        for process in self._marked():
-            with contextlib.suppress(psutil.Error):
-                process.kill()
+        process_control.signal_all(self._marked(), signal.SIGKILL)
 
     def _marked(self) -> list[psutil.Process]:
         run_id, attempt = self.marker
@@ -121,7 +120,7 @@ class AgentProcess:
 def marked_processes() -> list[tuple[psutil.Process, tuple[str, int, str]]]:
     """Live processes of agent attempts on this host, with their (run id, attempt, worker id) markers."""
     found = []
-    for process in psutil.process_iter():
+    for process in process_control.live_processes():
         marker = run_marker(process)
         if marker is not None:
             found.append((process, marker))
@@ -129,11 +128,8 @@ def marked_processes() -> list[tuple[psutil.Process, tuple[str, int, str]]]:
 
 
 def run_marker(process: psutil.Process) -> tuple[str, int, str] | None:
-    try:
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        environ = process.environ()
-    except psutil.Error:
+    environ = process_control.environment(process)
+    if environ is None:
         return None
     run_id, attempt, worker_id = (environ.get(name) for name in MARKERS)
     if run_id is None or worker_id is None or attempt is None or not attempt.isdigit():
@@ -153,9 +149,7 @@ def sweep_orphans(is_current: Callable[[str, int, str], bool | None]) -> list[in
     for process, marker in marked_processes():
         if marker not in verdicts:
             verdicts[marker] = is_current(*marker)
-        if verdicts[marker] is False:
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-                killed.append(process.pid)
+        if verdicts[marker] is False and process_control.signal_all([process], signal.SIGKILL):
+            killed.append(process.pid)
     return killed
 

@@ -11,7 +11,6 @@ GAMMA_KEEP_PROCESS_LOGS=1.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
@@ -26,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from shared import process_control
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -133,8 +134,7 @@ def running(
 
 
 def _die_with_parent() -> None:
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    process_control.die_with_parent(signal.SIGKILL)
 
 
 def wait_healthy(proc: Proc, url: str, timeout: float = 60.0, status: int = 200) -> None:

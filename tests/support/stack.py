@@ -19,6 +19,7 @@ import psycopg
 import requests
 from psycopg.rows import dict_row
 
+from shared import process_control
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env
 from tests.support.codex import codex_bin, codex_home, scratch_codex_home
@@ -124,18 +125,10 @@ def running_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
 def agent_processes(run_id: str) -> dict[int, int]:
     """Live processes (pid → attempt) that belong to a run, found by their GAMMA_RUN_ID environment."""
     found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if environ.get(b"GAMMA_RUN_ID") == run_id.encode() and state != "Z":
-            found[int(entry)] = int(environ.get(b"GAMMA_RUN_ATTEMPT", b"0"))
+    for process in process_control.live_processes():
+        environ = process_control.environment(process) or {}
+        if environ.get("GAMMA_RUN_ID") == run_id:
+            found[process.pid] = int(environ.get("GAMMA_RUN_ATTEMPT", "0"))
     return found
 
 

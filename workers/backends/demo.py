@@ -1,7 +1,7 @@
 """The `demo` backend: runs `workers/demo_agent.py`, a scripted agent printing the CLI's stream-json.
 
 It lets a new user watch a team work without a Claude account, and it serves the load benchmarks
-(GAMMA_DEMO_BENCH_LINES / GAMMA_DEMO_BENCH_RATE in the worker's environment: no API calls, N lines at rate R).
+(GAMMA_DEMO_BENCH_LINES / GAMMA_DEMO_BENCH_RATE in the worker's settings: no API calls, N lines at rate R).
 Its output goes through the same parser and outcome rules as the real CLI's.
 
 The agent needs to know whether it leads and why it runs (a lead reviews when woken). RunContext does not carry
@@ -16,6 +16,7 @@ import sys
 
 from orchestrator.records import runs
 from shared import db
+from shared.config import get_settings
 from workers.backends.launch import agent_env, check_launchable
 from workers.outcome import CLAUDE_RULES
 from workers.runtime_types import LaunchError, LaunchSpec, RunContext
@@ -48,6 +49,10 @@ class DemoBackend:
             argv.append(f"--resume={ctx.session_id}")
         env = agent_env(dict(os.environ), ctx)
         env["PYTHONUNBUFFERED"] = "1"
+        # The agent's own environment is all it reads: the worker's validated settings (a .env included) go there.
+        settings = get_settings()
+        env.update(GAMMA_DEMO_PACE=str(settings.demo_pace), GAMMA_DEMO_BENCH_LINES=str(settings.demo_bench_lines),
+                   GAMMA_DEMO_BENCH_RATE=str(settings.demo_bench_rate))
         return LaunchSpec(argv=argv, env=env, cwd=ctx.workspace, stdin_text=ctx.prompt)
 
     def new_parser(self) -> ClaudeStreamParser:
