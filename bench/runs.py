@@ -73,7 +73,7 @@ def _members(teams: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def _enqueue(conn: psycopg.Connection, team_id: str, agent_id: str) -> str:
-    from orchestrator import runs
+    from orchestrator.records import runs  # noqa: PLC0415
 
     with conn.transaction():
         return runs.enqueue_run(conn, team_id=team_id, agent_id=agent_id, prompt="bench", reason="chat")["id"]
@@ -105,11 +105,11 @@ def measure_capacity(conn: psycopg.Connection, teams: list[dict[str, Any]], work
         if peak == len(run_ids):
             break
         time.sleep(0.2)
-    from orchestrator import runs
+    from orchestrator.workflows import run_lifecycle  # noqa: PLC0415
 
     with conn.transaction():
         for team in teams:
-            runs.cancel_team(conn, team["id"])
+            run_lifecycle.cancel(conn, "team", team["id"])
     _wait(conn, "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM runs WHERE id = ANY(%s) AND state = 'running')",
           (run_ids,), timeout=60)
     return {
@@ -156,7 +156,7 @@ def one_round(database_url: str) -> dict[str, Any]:
 
 def measure_dispatch(conn: psycopg.Connection, teams: list[dict[str, Any]]) -> list[float]:
     """Dispatch samples; each run is cancelled as soon as it has started so the next one finds free capacity."""
-    from orchestrator import runs
+    from orchestrator.workflows import run_lifecycle  # noqa: PLC0415
 
     agents = _members(teams)
     latencies = []
@@ -167,7 +167,7 @@ def measure_dispatch(conn: psycopg.Connection, teams: list[dict[str, Any]]) -> l
                           " JOIN events e ON e.run_id = r.id AND e.kind = 'run.started' WHERE r.id = %s", (run_id,))
         latencies.append(float(row["ms"]))
         with conn.transaction():
-            runs.cancel_run(conn, run_id)
+            run_lifecycle.cancel(conn, "run", run_id)
         _wait(conn, "SELECT 1 FROM runs WHERE id = %s AND state NOT IN ('queued', 'running')", (run_id,))
         time.sleep(0.05)
     return latencies

@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 import requests
 
-from shared import events
+from shared import events, vocabulary
 from shared.events import NewEvent
 from shared.ids import new_id
 from tests.support.processes import Web, start_web
-from shared import vocabulary
 from tests.support.ui import launch_browser, open_page, require_chromium
 from workers.stream_parser import ClaudeStreamParser
 
