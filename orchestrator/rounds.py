@@ -15,6 +15,7 @@ import psycopg
 
 from orchestrator import agents, messages, runs
 from orchestrator.common import Outbox, is_handled_by_caller, preview
+from shared import agent_commands as cmd
 from shared.ids import new_id
 
 SETTLED = ("review", "done", "failed", "cancelled")
@@ -108,6 +109,10 @@ def _end(conn: psycopg.Connection, round_id: str, team_id: str, state: str, outb
     outbox.add(kind, team_id, {"round_id": round_id, "reason": reason}, run_id=run_id)
 
 
+# Placeholders in the prompts' command hints (shared/agent_commands.py checks the commands themselves).
+QUOTED_TEXT, QUOTED_FIX, QUOTED_WHY = '"..."', '"what to fix"', '"why"'
+
+
 def wake_prompt(tasks: list[dict[str, Any]], unread: int) -> str:
     lines = [
         f"{WAKE_PREFIX}. All {len(tasks)} task(s) of this round are settled; review them before you answer the user.",
@@ -120,15 +125,15 @@ def wake_prompt(tasks: list[dict[str, Any]], unread: int) -> str:
     lines += [
         "",
         "Protocol:",
-        "1. Read every full result first: `gamma-agent task get <task_id>`. Never answer from titles alone.",
-        "2. Approve good work: `gamma-agent task update <task_id> --status done`. Ask for changes: "
-        "`gamma-agent task update <task_id> --status in_progress --message \"what to fix\"`. "
-        "Reject: `gamma-agent task fail <task_id> --reason \"why\"`.",
+        f"1. Read every full result first: `{cmd.example('task get', '<task_id>')}`. Never answer from titles alone.",
+        f"2. Approve good work: `{cmd.example('task update', '<task_id>', status='done')}`. Ask for changes: "
+        f"`{cmd.example('task update', '<task_id>', status='in_progress', message=QUOTED_FIX)}`. "
+        f"Reject: `{cmd.example('task fail', '<task_id>', reason=QUOTED_WHY)}`.",
         "3. If more work is needed, delegate it and end your turn. Otherwise write the consolidated answer for the "
-        "user; when the goal is met, run `gamma-agent done --summary \"...\"`.",
+        f"user; when the goal is met, run `{cmd.example('done', summary=QUOTED_TEXT)}`.",
     ]
     if unread:
-        lines.append(f"You have {unread} unread message(s): `gamma-agent msg read`.")
+        lines.append(f"You have {unread} unread message(s): `{cmd.example('msg read')}`.")
     return "\n".join(lines)
 
 

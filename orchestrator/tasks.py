@@ -30,6 +30,7 @@ from orchestrator.common import (
     handled_by_caller,
     preview,
 )
+from shared import agent_commands as cmd
 from shared.ids import is_id, new_id
 
 STAGES = ("backlog", "planning", "in_progress", "review", "done", "failed", "cancelled")
@@ -188,6 +189,9 @@ def retry(conn: psycopg.Connection, team_id: str, source_id: str, actor: Actor =
     return create(conn, team_id, [TaskSpec(**chosen)], actor, retry_of=source_id)[0]
 
 
+ELLIPSIS = '"..."'  # the placeholder text in the prompt's command hints
+
+
 def task_prompt(task: dict[str, Any], actor: Actor, *, rework: str | None = None) -> str:
     by = "the user" if actor.is_user else actor.name
     lines = [f"[TASK] {task['id']}: {task['title']}",
@@ -196,9 +200,9 @@ def task_prompt(task: dict[str, Any], actor: Actor, *, rework: str | None = None
         lines += ["[REWORK] Your result was reviewed and changes were requested:", rework or "(no details)", ""]
     lines += [task["description"] or "(no further description)", "",
               "When you finish, report the real content of your work (what you did, findings, file paths):",
-              f'  gamma-agent task done {task["id"]} --summary "..." [--files path1,path2]',
-              f'Cannot finish: gamma-agent task fail {task["id"]} --reason "..."   '
-              f'Blocked: gamma-agent task block {task["id"]} --reason "..."']
+              "  " + cmd.example("task done", task["id"], summary=ELLIPSIS, files="path1,path2", optional=["files"]),
+              f"Cannot finish: {cmd.example('task fail', task['id'], reason=ELLIPSIS)}   "
+              f"Blocked: {cmd.example('task block', task['id'], reason=ELLIPSIS)}"]
     return "\n".join(lines)
 
 
