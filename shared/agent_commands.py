@@ -68,7 +68,7 @@ class Command:
     summary: str  # one line: the parser's help and the comment in CLAUDE.md and the README
     args: tuple[Arg, ...] = ()
     who: frozenset[str] = EVERYONE
-    aliases: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # other names of a one-word command
     notes: tuple[str, ...] = ()  # extra comment lines under the synopsis in CLAUDE.md and the README
     # What a member's CLAUDE.md says instead of `summary`, when a member may use it in a narrower way.
     member_summary: str | None = None
@@ -151,7 +151,8 @@ COMMANDS: tuple[Command, ...] = (
 # The two-word commands' first word, with what `gamma-agent WORD --help` says about the group.
 GROUPS = {"task": "one task", "msg": "messages"}
 
-BY_KEY: dict[str, Command] = {c.key: c for c in COMMANDS}
+# Every name a command answers to (an alias of a one-word command is one word too, e.g. `teammates`).
+BY_KEY: dict[str, Command] = {name: c for c in COMMANDS for name in (c.key, *c.aliases)}
 
 
 def command(words: str) -> Command:
