@@ -241,11 +241,13 @@ def readme_section() -> str:
     """What the README holds between README_START and README_END."""
     aliases = "; ".join(f"`{PROG} {a}` is `{PROG} {c.words}`" for c in COMMANDS for a in c.aliases)
     return "\n".join([
+        "<!-- Generated from shared/agent_commands.py by `python -m shared.agent_commands --readme`; edit that. -->",
         "```",
         reference(),
         "```",
         "",
-        f"(lead) marks what only the team lead may run. {aliases}. A text value given as `-` is read from stdin.",
+        f"(lead) marks what only the team lead may run. {aliases}.",
+        "A text value given as `-` is read from stdin.",
     ])
 
 
