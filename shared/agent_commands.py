@@ -4,7 +4,9 @@ Everything that spells out a `gamma-agent` command is generated from `COMMANDS`:
 - the argparse parser of `workers/agent_cli.py` (`build_parser`),
 - the commands section of each agent's CLAUDE.md (`orchestrator/claude_md.py`, lead and member variants),
 - the command hints in the wake and task prompts (`example`, used in `orchestrator/`),
-- the README's `gamma-agent` block (`readme_section`; `python -m shared.agent_commands --readme` rewrites it).
+- the README's `gamma-agent` block (`readme_section`; `python -m shared.agent_commands --readme` rewrites it),
+- the scripted agents' command lines (`argv`, used in `workers/agent_commands.py`).
+Other mentions (protocol prose, role files, error messages) are checked against it by tests/test_agent_commands.py.
 
 Standard library only, and no import from the rest of `shared`: `gamma-agent` loads this file while it starts
 (see `workers/agent_cli.py`), and the orchestrator imports it without importing `workers`.
