@@ -13,14 +13,20 @@ INSTALLED := $(VENV)/.installed
 # `make test-cli-latest`: the CLI-facing tests (marker `cli`) against the newest releases on the npm registry.
 LATEST_DIR := .tools/latest
 CLI_TESTS := -m cli
+# `make test-fast`: only the tests that start no real processes (no gunicorn, workers, CLIs, browser; marker `slow`
+# and conftest.py say which), for the edit-and-test loop; no CLIs to install.
+FAST_TESTS := -m "not slow"
 
-.PHONY: up test test-cli-latest setup claude codex lint bench clean
+.PHONY: up test test-fast test-cli-latest setup claude codex lint bench clean
 
 up: setup
 	$(BIN)/gamma up
 
 test: setup claude codex
 	GAMMA_TEST_CLAUDE_BIN=$(abspath $(CLAUDE)) GAMMA_TEST_CODEX_BIN=$(abspath $(CODEX)) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/pytest $(FAST_TESTS) $(PYTEST_ARGS)
 
 test-cli-latest: setup
 	rm -rf $(LATEST_DIR) && mkdir -p $(LATEST_DIR)

@@ -3,6 +3,11 @@
 Server: $GAMMA_TEST_DATABASE_URL (an admin URL, e.g. postgresql://postgres@127.0.0.1:5432/postgres) when set,
 otherwise the embedded server (pgserver) under .gamma-test/pg. Each session creates its own database and drops
 it at the end, so several sessions can run side by side.
+
+Marker `slow`: tests that start real processes (gunicorn, Dramatiq workers, agent CLIs, a browser, any
+subprocess). `make test-fast` leaves them out (`-m "not slow"`); `make test` runs everything. A test is slow when
+it carries the mark (a test that starts processes itself must), is marked `cli` or `browser`, or uses one of
+PROCESS_FIXTURES (`pytest_collection_modifyitems` below).
 """
 
 from __future__ import annotations
@@ -17,6 +22,18 @@ from shared import db
 from tests.model_double import ModelDouble
 from tests.support import factories
 from tests.support.databases import scratch_database
+
+# Fixtures that start real processes: a model double and gunicorn (`stack`), the claude/codex CLIs' setups.
+PROCESS_FIXTURES = frozenset({"stack", "claude_setup", "codex_setup"})
+# Markers that mean real processes: an agent CLI, chromium.
+PROCESS_MARKERS = ("cli", "browser")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses or any(item.get_closest_marker(name) for name in PROCESS_MARKERS):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,8 @@ from workers import agent_commands
 
 GAMMA_AGENT = Path(sys.executable).parent / "gamma-agent"
 
+pytestmark = pytest.mark.slow  # every test runs `gamma-agent` as a process
+
 pytest_plugins = ("tests.support.orchestrator",)
 
 

@@ -17,6 +17,7 @@ import pytest
 from workers.process import SUPERVISOR
 
 MARK = "supervisor-test-sleep"
+pytestmark = pytest.mark.slow  # real processes (sh, setsid, sleep)
 
 
 def _leftovers() -> list[psutil.Process]:

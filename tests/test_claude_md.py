@@ -65,7 +65,7 @@ def test_it_is_written_into_the_workspace_outside_the_repo(crew):
 
 def test_every_command_it_teaches_parses_with_gamma_agent():
     parser = agent_cli.build_parser()
-    for block in (claude_md.COMMON_COMMANDS, claude_md.LEAD_COMMANDS, claude_md.MEMBER_EXTRA):
+    for block in (claude_md.LEAD_COMMANDS, claude_md.MEMBER_COMMANDS):
         for line in block.splitlines():
             line = line.split("#", 1)[0].strip()
             if not line.startswith("gamma-agent"):

@@ -22,6 +22,7 @@ from workers.stream_parser import ClaudeStreamParser
 
 SAMPLES = Path(__file__).parent / "fixtures" / "claude-stream-json"
 TASK = "task_01J00000000000000000000ABC"
+pytestmark = pytest.mark.slow  # the demo agent runs as a process (and runs a stand-in gamma-agent)
 FAKE_GAMMA_AGENT = f"""#!/bin/sh
 echo "$*" >> "$(dirname "$0")/calls"
 case "$1 $2" in

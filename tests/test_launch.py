@@ -17,6 +17,7 @@ from shared import migrate
 from tests.support.processes import VENV_BIN, free_port, running, wait_healthy
 
 GAMMA = str(VENV_BIN / "gamma")
+pytestmark = pytest.mark.slow  # every test runs the `gamma` command
 
 
 def _gamma(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:

@@ -159,6 +159,7 @@ def test_slow_stream_stops_with_the_server() -> None:
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.slow
 def test_runs_as_a_process() -> None:
     process = subprocess.Popen([sys.executable, "-m", "tests.model_double"], stdout=subprocess.PIPE, text=True)
     try:

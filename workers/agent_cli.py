@@ -1,26 +1,8 @@
 """gamma-agent — how an agent talks to Gamma from its shell (a thin client of the agent API, /agent/v1).
 
-Commands (CLAUDE.md and the test brains use exactly these forms):
-
-  gamma-agent whoami
-  gamma-agent task create --title T [--assignee NAME] [--description D] [--kind K] [--priority N]
-  gamma-agent plan FILE|-
-  gamma-agent task done TASK_ID --summary S [--files a,b]
-  gamma-agent task fail TASK_ID --reason R
-  gamma-agent task update TASK_ID --status S [--summary S] [--reason R] [--message M] [--files a,b]
-  gamma-agent task review TASK_ID [--message M]
-  gamma-agent task block TASK_ID --reason R
-  gamma-agent task assign TASK_ID NAME
-  gamma-agent task cancel TASK_ID --reason R
-  gamma-agent task get TASK_ID
-  gamma-agent tasks [--mine] [--status S] [--assignee NAME]
-  gamma-agent msg send NAME TEXT
-  gamma-agent msg read [--limit N]
-  gamma-agent msg broadcast TEXT
-  gamma-agent team                (alias: gamma-agent teammates)
-  gamma-agent context
-  gamma-agent status TEXT [--blocker B] [--task TASK_ID]
-  gamma-agent done --summary S
+The commands (`gamma-agent --help` lists them) are defined once, in shared/agent_commands.py, which also
+generates CLAUDE.md's commands section, the prompts' hints and the README's block; this module only adds what
+each command does (HANDLERS).
 
 `plan` takes a JSON list of tasks ({"title", "assignee", "description", "kind", "priority"}), or {"tasks": [...]},
 from FILE or from stdin (`-`). A text value given as `-` (TEXT, --summary, --description, --reason, --message,
@@ -38,6 +20,7 @@ Only the standard library is used, so the command starts fast.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -47,9 +30,34 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-PROG = "gamma-agent"
+_DEFINITION_NAME = "gamma_agent_commands"
+
+
+def _load_definition() -> ModuleType:
+    """The command definition, shared/agent_commands.py (standard library only), loaded from its file.
+
+    Importing it as `shared.agent_commands` would import the `shared` package, the server side's (settings,
+    database); gamma-agent keeps to the standard library so it starts fast (tests/test_agent_cli.py checks). In a
+    process that has imported it already (the server, the tests), that module is used."""
+    loaded = sys.modules.get("shared.agent_commands") or sys.modules.get(_DEFINITION_NAME)
+    if loaded is not None:
+        return loaded
+    path = Path(__file__).resolve().parent.parent / "shared" / "agent_commands.py"
+    spec = importlib.util.spec_from_file_location(_DEFINITION_NAME, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_DEFINITION_NAME] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+definition = _load_definition()
+
+PROG = definition.PROG
 API_PREFIX = "/agent/v1"
 TIMEOUT_SECONDS = 60
 # Connection errors and 502/503/504 are retried this long (a web restart takes seconds); the worker passes
@@ -61,9 +69,8 @@ MAX_RETRY_SECONDS = 3600.0
 RETRIED_STATUSES = (502, 503, 504)
 FIRST_RETRY_DELAY = 0.25
 MAX_RETRY_DELAY = 8.0
-TASK_KINDS = ("generic", "backend", "frontend", "mobile", "qa", "design", "devops", "security", "data", "ml",
-              "research", "writing", "marketing", "sales", "support", "product", "planning", "review", "docs")
-STATUSES = ("backlog", "planning", "in_progress", "review", "done", "failed", "cancelled")
+TASK_KINDS = definition.TASK_KINDS
+STATUSES = definition.STATUSES
 
 
 class UsageError(Exception):
@@ -235,74 +242,9 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Stdin], Any]] = {
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog=PROG, description="Talk to Gamma from an agent run (prints JSON).",
-                    epilog="A text value '-' is read from stdin. Exit: 0 ok, 1 API error, 2 usage error.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    commands.add_parser("whoami", help="who you are: agent, team, run, current task")
-
-    task = commands.add_parser("task", help="one task: create, done, fail, update, review, block, assign, cancel, get")
-    actions = task.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
-    create = actions.add_parser("create", help="create a task (the lead may assign it to anyone)")
-    create.add_argument("--title", required=True)
-    create.add_argument("--assignee", help="teammate name (default: yourself)")
-    create.add_argument("--description")
-    create.add_argument("--kind", choices=TASK_KINDS, metavar="KIND")
-    create.add_argument("--priority", type=int, help="-100..100, higher first")
-    done = actions.add_parser("done", help="finish your task with a real summary")
-    done.add_argument("task_id", metavar="TASK_ID")
-    done.add_argument("--summary", required=True, help="what you did, findings, file paths ('-' reads stdin)")
-    done.add_argument("--files", help="comma-separated paths you wrote")
-    fail = actions.add_parser("fail", help="give up on a task, saying why")
-    fail.add_argument("task_id", metavar="TASK_ID")
-    fail.add_argument("--reason", required=True)
-    update = actions.add_parser("update", help="move a task to a status (lead: review decisions)")
-    update.add_argument("task_id", metavar="TASK_ID")
-    update.add_argument("--status", required=True, choices=STATUSES, metavar="STATUS")
-    update.add_argument("--summary")
-    update.add_argument("--reason")
-    update.add_argument("--message", help="e.g. the changes you ask for when sending it back (in_progress)")
-    update.add_argument("--files")
-    review = actions.add_parser("review", help="ask the lead to review your task")
-    review.add_argument("task_id", metavar="TASK_ID")
-    review.add_argument("--message")
-    block = actions.add_parser("block", help="you are blocked: the task goes to the lead with the reason")
-    block.add_argument("task_id", metavar="TASK_ID")
-    block.add_argument("--reason", required=True)
-    assign = actions.add_parser("assign", help="(lead) give a task that has not started to someone else")
-    assign.add_argument("task_id", metavar="TASK_ID")
-    assign.add_argument("name", metavar="NAME")
-    cancel = actions.add_parser("cancel", help="(lead) cancel a task and its runs")
-    cancel.add_argument("task_id", metavar="TASK_ID")
-    cancel.add_argument("--reason", required=True)
-    get = actions.add_parser("get", help="one task with its full result")
-    get.add_argument("task_id", metavar="TASK_ID")
-
-    plan = commands.add_parser("plan", help="(lead) create several tasks from a JSON list")
-    plan.add_argument("file", metavar="FILE|-")
-    tasks = commands.add_parser("tasks", help="list the team's tasks")
-    tasks.add_argument("--mine", action="store_true", help="only tasks assigned to you")
-    tasks.add_argument("--status", help="comma-separated: backlog,in_progress,review,done,failed,cancelled")
-    tasks.add_argument("--assignee", help="teammate name")
-
-    msg = commands.add_parser("msg", help="messages: send, read, broadcast")
-    msg_actions = msg.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
-    send = msg_actions.add_parser("send", help="message a teammate")
-    send.add_argument("name", metavar="NAME")
-    send.add_argument("text", metavar="TEXT", nargs="+")
-    read = msg_actions.add_parser("read", help="your unread messages (each is returned once)")
-    read.add_argument("--limit", type=int, default=50)
-    cast = msg_actions.add_parser("broadcast", help="(lead) message every teammate")
-    cast.add_argument("text", metavar="TEXT", nargs="+")
-
-    commands.add_parser("team", aliases=["teammates"], help="teammates with live status")
-    commands.add_parser("context", help="team, workspace paths, task counts, finished results")
-    status = commands.add_parser("status", help="report progress; --blocker also tells the lead")
-    status.add_argument("text", metavar="TEXT", nargs="+")
-    status.add_argument("--blocker")
-    status.add_argument("--task", metavar="TASK_ID")
-    goal = commands.add_parser("done", help="(lead) the user's goal is met")
-    goal.add_argument("--summary", required=True)
-    return parser
+    return definition.build_parser(  # type: ignore[return-value]
+        Parser, description="Talk to Gamma from an agent run (prints JSON).",
+        epilog="A text value '-' is read from stdin. Exit: 0 ok, 1 API error, 2 usage error.")
 
 
 def run(argv: Sequence[str]) -> Any:
@@ -310,7 +252,7 @@ def run(argv: Sequence[str]) -> Any:
     args = parser.parse_args(argv)
     if args.command is None:
         raise UsageError(f"a command is required\n{parser.format_help()}")
-    key = args.command if getattr(args, "action", None) is None else f"{args.command} {args.action}"
+    key = definition.parsed_key(args)
     if key not in HANDLERS:
         raise UsageError(f"'{PROG} {args.command}' needs an action; see '{PROG} {args.command} --help'")
     return HANDLERS[key](args, Stdin())

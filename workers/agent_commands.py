@@ -1,8 +1,9 @@
-"""The `gamma-agent` command lines that scripted agents run, in one place.
+"""The `gamma-agent` command lines that scripted agents run, and how they read the output.
 
 Both scripted agents use these: the demo backend (`workers/demo_agent.py`, which runs them as processes) and
 the model double's brains in `tests/model_double/` (which send them to the real CLI as `Bash` tool calls).
-When `gamma-agent`'s interface changes, this is the only file to align.
+Each line is built by `shared.agent_commands.argv`, which checks it against the one definition of the commands
+(the CLI's parser is generated from the same), so a change there that breaks a line fails here at once.
 """
 
 from __future__ import annotations
@@ -13,33 +14,37 @@ import shlex
 from collections.abc import Iterator
 from typing import Any
 
-PROGRAM = "gamma-agent"
+from shared.agent_commands import PROG
+from shared.agent_commands import argv as _argv
+
+PROGRAM = PROG  # the command's name (tests put stand-ins of that name on PATH)
+
 TASK_ID_RE = re.compile(r"\btask_[0-9A-HJKMNP-TV-Z]{26}\b")
 
 
 def task_create(title: str, assignee: str, description: str) -> list[str]:
-    return [PROGRAM, "task", "create", "--title", title, "--assignee", assignee, "--description", description]
+    return _argv("task create", title=title, assignee=assignee, description=description)
 
 
 def task_done(task_id: str, summary: str) -> list[str]:
-    return [PROGRAM, "task", "done", task_id, "--summary", summary]
+    return _argv("task done", task_id, summary=summary)
 
 
 def approve(task_id: str) -> list[str]:
     """The lead accepts a task that waits in review."""
-    return [PROGRAM, "task", "update", task_id, "--status", "done"]
+    return _argv("task update", task_id, status="done")
 
 
 def list_tasks() -> list[str]:
-    return [PROGRAM, "tasks"]
+    return _argv("tasks")
 
 
 def list_teammates() -> list[str]:
-    return [PROGRAM, "teammates"]
+    return _argv("teammates")  # the alias of `team`
 
 
 def msg_send(name: str, text: str) -> list[str]:
-    return [PROGRAM, "msg", "send", name, text]
+    return _argv("msg send", name, text)
 
 
 def shell(argv: list[str]) -> str:

@@ -14,35 +14,14 @@ import psycopg
 
 from orchestrator.records import agents, inbox, tasks, teams, workspaces
 from orchestrator.workflows.views import find_role
+from shared import agent_commands
 
 FILE_NAME = "CLAUDE.md"
 
-COMMON_COMMANDS = """\
-gamma-agent whoami                                  # who you are: agent, team, run, current task
-gamma-agent task get TASK_ID                        # one task with its full result
-gamma-agent tasks [--mine] [--status S]             # the team's tasks (S: backlog, in_progress, review, done, ...)
-gamma-agent task done TASK_ID --summary S [--files a,b]   # (a member's task then waits for the lead's review)
-gamma-agent task fail TASK_ID --reason R
-gamma-agent task review TASK_ID [--message M]       # ask the lead to review
-gamma-agent task block TASK_ID --reason R           # you cannot go on without someone else
-gamma-agent task update TASK_ID --status S [--summary S] [--message M]
-gamma-agent msg send NAME TEXT                      # message a teammate (by exact name)
-gamma-agent msg read                                # your unread messages (each is returned once)
-gamma-agent team                                    # teammates with live status
-gamma-agent context                                 # team, workspace paths, task counts, finished results
-gamma-agent status TEXT [--blocker B]               # progress note; a blocker also goes to the lead"""
-
-LEAD_COMMANDS = """\
-gamma-agent task create --title T --assignee NAME [--description D] [--kind K] [--priority N]
-gamma-agent plan FILE                               # FILE (or - for stdin): JSON list of tasks, e.g.
-    # [{"title": "...", "assignee": "NAME", "description": "...", "kind": "backend", "priority": 1}]
-gamma-agent task assign TASK_ID NAME                # give a task that has not started to someone else
-gamma-agent task cancel TASK_ID --reason R
-gamma-agent msg broadcast TEXT                      # message every teammate
-gamma-agent done --summary S                        # the user's goal is met (open tasks stay as they are)"""
-
-MEMBER_EXTRA = """\
-gamma-agent task create --title T [--description D] # a task for yourself (only the lead assigns others)"""
+# The commands section, generated from the one definition of gamma-agent's commands (shared/agent_commands.py):
+# the lead sees every command, a member the ones it may use.
+LEAD_COMMANDS = agent_commands.reference(agent_commands.LEAD)
+MEMBER_COMMANDS = agent_commands.reference(agent_commands.MEMBER)
 
 LEAD_PROTOCOL = """\
 You coordinate; your teammates execute.
@@ -112,7 +91,7 @@ def render(conn: psycopg.Connection, agent_id: str) -> str:
               f"- Plans and reviews: `{paths['plans']}`\n"
               f"- Team knowledge: `{paths['shared']}`\n"
               "Use these absolute paths; do not write elsewhere."]
-    commands = COMMON_COMMANDS + "\n" + (LEAD_COMMANDS if is_lead else MEMBER_EXTRA)
+    commands = LEAD_COMMANDS if is_lead else MEMBER_COMMANDS
     parts += ["## Talking to Gamma: `gamma-agent`",
               "`gamma-agent` is on your PATH and already knows who you are (this run's GAMMA_API_URL and "
               "GAMMA_AGENT_TOKEN are in your environment). It prints JSON; quote arguments that contain spaces, "

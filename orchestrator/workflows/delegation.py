@@ -18,6 +18,7 @@ from orchestrator.domain import USER, Actor, Conflict, Forbidden, Invalid, NotFo
 from orchestrator.records import agents, rounds, runs, tasks, teams
 from orchestrator.workflows import agent_status, conversation, run_lifecycle, task_moves, wake
 from orchestrator.workflows.task_moves import OPEN, STAGES, TERMINAL, check_transition
+from shared import agent_commands as cmd
 from shared.vocabulary import SETTLED_TASK_STAGES
 
 SETTLED = SETTLED_TASK_STAGES
@@ -118,6 +119,9 @@ def retry(conn: psycopg.Connection, team_id: str, source_id: str, actor: Actor =
     return create(conn, team_id, [TaskSpec(**chosen)], actor, retry_of=source_id)[0]
 
 
+ELLIPSIS = '"..."'  # the placeholder text in the prompt's command hints
+
+
 def task_prompt(task: dict[str, Any], actor: Actor, *, rework: str | None = None) -> str:
     by = "the user" if actor.is_user else actor.name
     lines = [f"[TASK] {task['id']}: {task['title']}",
@@ -126,9 +130,9 @@ def task_prompt(task: dict[str, Any], actor: Actor, *, rework: str | None = None
         lines += ["[REWORK] Your result was reviewed and changes were requested:", rework or "(no details)", ""]
     lines += [task["description"] or "(no further description)", "",
               "When you finish, report the real content of your work (what you did, findings, file paths):",
-              f'  gamma-agent task done {task["id"]} --summary "..." [--files path1,path2]',
-              f'Cannot finish: gamma-agent task fail {task["id"]} --reason "..."   '
-              f'Blocked: gamma-agent task block {task["id"]} --reason "..."']
+              "  " + cmd.example("task done", task["id"], summary=ELLIPSIS, files="path1,path2", optional=["files"]),
+              f"Cannot finish: {cmd.example('task fail', task['id'], reason=ELLIPSIS)}   "
+              f"Blocked: {cmd.example('task block', task['id'], reason=ELLIPSIS)}"]
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ import psycopg
 from orchestrator.domain import Outbox, preview
 from orchestrator.records import agents, inbox, rounds, runs, tasks, teams
 from orchestrator.workflows import conversation
+from shared import agent_commands as cmd
 from shared.vocabulary import SETTLED_TASK_STAGES
 
 SETTLED = SETTLED_TASK_STAGES
@@ -76,6 +77,10 @@ def cancel_open(conn: psycopg.Connection, team_id: str, reason: str, outbox: Out
     return round_ids
 
 
+# Placeholders in the prompts' command hints (shared/agent_commands.py checks the commands themselves).
+QUOTED_TEXT, QUOTED_FIX, QUOTED_WHY = '"..."', '"what to fix"', '"why"'
+
+
 def wake_prompt(settled: list[dict[str, Any]], unread: int) -> str:
     lines = [
         f"{WAKE_PREFIX}. All {len(settled)} task(s) of this round are settled; review them before you answer the user.",
@@ -88,15 +93,15 @@ def wake_prompt(settled: list[dict[str, Any]], unread: int) -> str:
     lines += [
         "",
         "Protocol:",
-        "1. Read every full result first: `gamma-agent task get <task_id>`. Never answer from titles alone.",
-        "2. Approve good work: `gamma-agent task update <task_id> --status done`. Ask for changes: "
-        "`gamma-agent task update <task_id> --status in_progress --message \"what to fix\"`. "
-        "Reject: `gamma-agent task fail <task_id> --reason \"why\"`.",
+        f"1. Read every full result first: `{cmd.example('task get', '<task_id>')}`. Never answer from titles alone.",
+        f"2. Approve good work: `{cmd.example('task update', '<task_id>', status='done')}`. Ask for changes: "
+        f"`{cmd.example('task update', '<task_id>', status='in_progress', message=QUOTED_FIX)}`. "
+        f"Reject: `{cmd.example('task fail', '<task_id>', reason=QUOTED_WHY)}`.",
         "3. If more work is needed, delegate it and end your turn. Otherwise write the consolidated answer for the "
-        "user; when the goal is met, run `gamma-agent done --summary \"...\"`.",
+        f"user; when the goal is met, run `{cmd.example('done', summary=QUOTED_TEXT)}`.",
     ]
     if unread:
-        lines.append(f"You have {unread} unread message(s): `gamma-agent msg read`.")
+        lines.append(f"You have {unread} unread message(s): `{cmd.example('msg read')}`.")
     return "\n".join(lines)
 
 
