@@ -136,15 +136,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings()
     processes = ["web", "worker"] if settings.database_url else ["db", "web", "worker"]
+    # The embedded server is started here, once, and only `gamma db serve` (which stops it last) manages it: the
+    # web and the workers get its URL, so none of them can start a server of its own — for instance while
+    # everything is stopping and the database is already gone, which left a postgres behind `gamma up`.
+    extra: dict[str, dict[str, str]] = {}
     if not settings.database_url:
-        _database_url(settings)  # start (or fail clearly) before the others race for it
+        url = _database_url(settings)  # start (or fail clearly) before the others race for it
+        extra = {"web": {"DATABASE_URL": url}, "worker": {"DATABASE_URL": url}}
     _migrate(settings)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     env.setdefault("PYTHONUNBUFFERED", "1")
     url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}/"
     threading.Thread(target=_announce_when_ready, args=(url,), daemon=True).start()
     stop_timeout = settings.kill_grace + DB_STOP_EXTRA_SECONDS + 10
-    code = run_procfile(PROCFILE, processes, env=env, cwd=REPO_ROOT, stop_timeout=stop_timeout)
+    code = run_procfile(PROCFILE, processes, env=env, cwd=REPO_ROOT, stop_timeout=stop_timeout, extra_env=extra)
     return 0 if code in (0, 130, 143) else code
 
 

@@ -37,13 +37,13 @@ class _DiesWithUs(honcho.process.Process):
 
 
 def run_procfile(procfile: Path, names: Sequence[str], *, env: Mapping[str, str], cwd: Path,
-                 stop_timeout: float) -> int:
+                 stop_timeout: float, extra_env: Mapping[str, Mapping[str, str]] | None = None) -> int:
     """Run the named Procfile processes until one stops or we are told to stop; returns honcho's exit code."""
     commands = parse_procfile(procfile.read_text()).processes
     honcho.manager.KILL_WAIT = stop_timeout  # honcho 2.0 reads this module constant
     manager = honcho.manager.Manager(Printer(sys.stdout))
     manager._process_ctor = _DiesWithUs  # honcho 2.0's hook for the wrapper class (its own tests use it)
     for name in names:
-        manager.add_process(name, commands[name], env=dict(env), cwd=str(cwd))
+        manager.add_process(name, commands[name], env={**env, **(extra_env or {}).get(name, {})}, cwd=str(cwd))
     manager.loop()
     return manager.returncode or 0
