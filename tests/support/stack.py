@@ -138,16 +138,21 @@ def agent_processes(run_id: str) -> dict[int, int]:
 
 def orphans_of_ended_runs(stack: Stack, timeout: float = 10) -> dict[int, str]:
     """Agent processes (pid → run id) still alive `timeout` s after their run ended; {} when all are gone."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = {}
+    found: dict[int, str] = {}
+
+    def none_left() -> bool:
+        found.clear()
         with stack.connect() as conn:
             ended = {r["id"] for r in conn.execute("SELECT id FROM runs WHERE state NOT IN ('queued', 'running')")}
         for run_id in ended:
             found.update({pid: run_id for pid in agent_processes(run_id)})
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
+        return not found
+
+    try:
+        wait_for(none_left, timeout=timeout, interval=0.2, what="the ended runs' processes to go")
+    except AssertionError:  # the caller reports the survivors
+        pass
+    return found
 
 
 def wait_gone(run_id: str, timeout: float = 30) -> float:
