@@ -79,7 +79,7 @@ def test_a_codex_member_does_its_task_and_reports_it_through_gamma_agent(stack: 
     assert (stack.home / "workspaces" / team["id"] / "project" / f"{task_id}.md").exists()
     assert run["state"] == "succeeded" and all(not r["is_error"] for r in results), results
     lines = stack.api("GET", f"/api/runs/{run_id}/lines").json()
-    raw = "\n".join(r["line"] for r in (lines["lines"] if isinstance(lines, dict) else lines))
+    raw = "\n".join(r["line"] for r in lines["lines"])  # {"run_id", "attempt", "stream", "lines", ...}
     assert '"type":"turn.completed"' in raw
 
 

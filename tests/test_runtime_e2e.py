@@ -61,7 +61,7 @@ def test_a_run_streams_its_work_runs_gamma_agent_and_writes_a_file(stack: Stack,
     written = stack.home / "workspaces" / team["id"] / "agents" / lead_of(team)["id"] / "notes" / "hello.txt"
     assert written.exists()
     lines = stack.api("GET", f"/api/runs/{run_id}/lines").json()
-    raw = lines["lines"] if isinstance(lines, dict) else lines
+    raw = lines["lines"]  # the endpoint answers {"run_id", "attempt", "stream", "lines", ...}, never a bare list
     assert any(json.loads(r["line"]).get("subtype") == "init" for r in raw)
     assert any(json.loads(r["line"]).get("type") == "result" for r in raw)
 

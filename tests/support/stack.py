@@ -84,7 +84,7 @@ class Stack:
         response = self.api("GET", f"/api/teams/{team_id}/events", params={"limit": 5000, **filters})
         assert response.status_code == 200, response.text
         body = response.json()
-        return body["events"] if isinstance(body, dict) else body
+        return body["events"]  # {"events", "next_after", "head"}: the endpoint never answers a bare list
 
     def wait_event(self, team_id: str, kind: str, timeout: float = 60, **filters: Any) -> dict[str, Any]:
         found = wait_for(lambda: [e for e in self.events(team_id, **filters) if e["kind"] == kind],
