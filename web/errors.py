@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -35,6 +36,13 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(error: HTTPException):
         status = error.code or 500
         return jsonify({"error": error_name(status), "message": error.description}), status
+
+    # The database restarting or out of reach is an outage, not a bug: the client gets a 503 it can retry and
+    # the log one line, not a traceback per request.
+    @app.errorhandler(psycopg.OperationalError)  # psycopg_pool.PoolTimeout is one too
+    def _database_away(error: Exception):
+        log.warning("database unavailable: %s", str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return jsonify({"error": "unavailable", "message": "the database is not reachable; retry shortly"}), 503
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
