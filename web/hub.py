@@ -10,14 +10,14 @@ How a subscriber gets every event exactly once, in cursor order:
   distributed before it went live, so it replays up to `h` from the table once more; everything after `h`
   reaches its queue. Its writer drops anything at or below what it has already sent.
 - A global subscriber (the dashboard's `/ws/events`) promises: every envelope carries its `team_id` and
-  `cursor`; a client joining "now" sees nothing committed before it joined (before its hello), and after that
-  every event of every team exactly once, in cursor order per team. There is no replay: the dashboard
-  refetches state over REST. It registers first, then reads each team's committed `event_seq` (its *floors*)
-  and drops whatever the hub offers at or below them. The order matters: the hub may still hold NOTIFYs of
-  events that committed before the join (it reads them after the subscriber registered) — those are at or
-  below the floors; anything committing after the floors were read is above them and, the subscriber being
-  registered already, reaches its queue. (Taking the hub's distributed heads as the start instead would let
-  exactly those pending events through.)
+  `cursor`; a client joining "now" sees nothing committed before it joined (the join completes before its
+  hello is sent), and every event committed after that, of every team, exactly once, in cursor order per
+  team. There is no replay: the dashboard refetches state over REST. It registers first, then reads each
+  team's committed `event_seq` (its *floors*) and drops whatever the hub offers at or below them. The order
+  matters: the hub may still hold NOTIFYs of events that committed before the join (it reads them after the
+  subscriber registered) — those are at or below the floors; anything committing after the floors were read
+  is above them and, the subscriber being registered already, reaches its queue. (Taking the hub's
+  distributed heads as the start instead would let exactly those pending events through.)
 - NOTIFY is not stored for a disconnected listener, so after every (re)connect the hub compares each team's
   `event_seq` with its heads and distributes what it missed before it listens again.
 - A subscriber's queue is bounded: when it overflows the subscriber is closed (1013) and its client reconnects
