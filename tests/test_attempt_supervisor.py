@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psutil
 import pytest
 
+from tests.support.polling import wait_for
 from workers.process import SUPERVISOR
 
 MARK = "supervisor-test-sleep"
@@ -66,13 +66,14 @@ def _grandchild() -> str:
     return f"(setsid sh -c 'exec -a {MARK} sleep 300' &)"
 
 
-def _wait_gone(timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while _leftovers():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+def _wait_gone(timeout: float = 30) -> bool:
+    wait_for(lambda: not _leftovers(), timeout=timeout, what=lambda: f"the grandchild to end: {_leftovers()}")
     return True
+
+
+def _wait_started() -> None:
+    """The grandchild is up (else a later `_wait_gone` could pass before it even started)."""
+    wait_for(_leftovers, what="the setsid grandchild to start")
 
 
 def test_it_exits_with_the_commands_status_and_relays_its_output():
@@ -102,7 +103,7 @@ def test_a_silent_worker_ends_the_attempt():
 
 def test_a_dead_worker_ends_the_attempt(tmp_path):
     with supervised(f"{_grandchild()}; sleep 300") as (proc, write):
-        time.sleep(0.5)
+        _wait_started()
         os.close(write)  # as if the worker died: the kernel closes its end of the pipe
         proc.wait(20)
         assert b"the worker is gone" in proc.stderr.read()
@@ -112,7 +113,7 @@ def test_a_dead_worker_ends_the_attempt(tmp_path):
 @pytest.mark.parametrize("script", ["sleep 300", "trap '' TERM; sleep 300"])
 def test_sigterm_stops_everything_and_sigkill_follows_after_the_grace(script):
     with supervised(f"{_grandchild()}; {script}", grace=1) as (proc, _):
-        time.sleep(0.5)
+        _wait_started()
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
         assert proc.returncode in (-signal.SIGTERM, -signal.SIGKILL)

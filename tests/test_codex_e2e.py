@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from tests.support.polling import wait_for
 from tests.support.stack import Stack, agent_processes, wait_gone
 
 pytestmark = [pytest.mark.slow, pytest.mark.cli]
@@ -67,12 +68,8 @@ def test_a_codex_member_does_its_task_and_reports_it_through_gamma_agent(stack: 
                         json={"title": "Write the notes", "assignee": "Cy", "description": "[[brain:member]]"})
     assert created.status_code == 201, created.text
     task_id = created.json()["id"]
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        task = stack.api("GET", f"/api/tasks/{task_id}").json()
-        if task["stage"] in ("review", "done", "failed", "cancelled"):
-            break
-        time.sleep(0.2)
+    task = wait_for(lambda: (t := stack.api("GET", f"/api/tasks/{task_id}").json())["stage"] in (
+        "review", "done", "failed", "cancelled") and t, timeout=90, interval=0.2, what="the task to settle")
     with stack.connect() as conn:
         run_id = conn.execute("SELECT id FROM runs WHERE task_id = %s", (task_id,)).fetchone()["id"]
     run = stack.wait_run(run_id)
@@ -82,7 +79,7 @@ def test_a_codex_member_does_its_task_and_reports_it_through_gamma_agent(stack: 
     assert (stack.home / "workspaces" / team["id"] / "project" / f"{task_id}.md").exists()
     assert run["state"] == "succeeded" and all(not r["is_error"] for r in results), results
     lines = stack.api("GET", f"/api/runs/{run_id}/lines").json()
-    raw = "\n".join(r["line"] for r in (lines["lines"] if isinstance(lines, dict) else lines))
+    raw = "\n".join(r["line"] for r in lines["lines"])  # {"run_id", "attempt", "stream", "lines", ...}
     assert '"type":"turn.completed"' in raw
 
 
@@ -109,13 +106,11 @@ def test_cancel_mid_run_stops_codex_and_its_command(stack: Stack, team: dict):
     run_id = stack.say(team["id"], "[[brain:slow seconds=600]] take your time")
     stack.wait_event(team["id"], "agent.tool_use", run_id=run_id)
     stack.wait_run(run_id, lambda r: r["state"] == "running" and r["pid"])
-    deadline = time.monotonic() + 30
-    while len(agent_processes(run_id)) < 3 and time.monotonic() < deadline:  # node, codex, the command
-        time.sleep(0.1)
-    assert len(agent_processes(run_id)) >= 3, "codex and the command it runs are up"
+    wait_for(lambda: len(agent_processes(run_id)) >= 3, interval=0.1,  # node, codex, the command
+             what=lambda: f"codex and the command it runs: {agent_processes(run_id)}")
     response = stack.api("POST", f"/api/runs/{run_id}/cancel")
     assert response.status_code in (200, 202), response.text
-    gone_after = wait_gone(run_id, timeout=10)
+    gone_after = wait_gone(run_id)
     run = stack.wait_run(run_id)
     assert (run["state"], run["outcome"]) == ("cancelled", "cancelled")
     print(f"codex run cancelled: every process gone after {gone_after:.2f} s")

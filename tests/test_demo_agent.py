@@ -23,14 +23,43 @@ from workers.stream_parser import ClaudeStreamParser
 SAMPLES = Path(__file__).parent / "fixtures" / "claude-stream-json"
 TASK = "task_01J00000000000000000000ABC"
 pytestmark = pytest.mark.slow  # the demo agent runs as a process (and runs a stand-in gamma-agent)
+TEAM = "team_01J00000000000000000000T00"
+LEAD, ADA, BOB = (f"agent_01J0000000000000000000000{n}" for n in "123")
+
+
+def _member(agent_id: str, name: str, is_lead: bool) -> dict:
+    """A member as `GET /agent/v1/team` lists it (web.api.agent_api.roster)."""
+    return {"id": agent_id, "name": name, "role_id": "engineering/backend-architect", "specialization": None,
+            "is_lead": is_lead, "status": "idle", "working_on": None, "role_name": "Backend Architect",
+            "you": agent_id == ADA}
+
+
+def _task(stage: str, result: dict | None) -> dict:
+    """A task as the agent API presents it (orchestrator.records.tasks.present): `stage`, `result` an object."""
+    return {"id": TASK, "team_id": TEAM, "round_id": None, "title": "Outline", "description": "", "kind": "generic",
+            "stage": stage, "priority": 0, "assigned_to": ADA, "created_by": LEAD, "result": result,
+            "assignee": {"id": ADA, "name": "Ada", "status": "working"}, "assignee_name": "Ada",
+            "assignee_status": "working", "created_by_name": "Lead"}
+
+
+def _printed(value: object) -> str:
+    """As `gamma-agent` prints an answer (indented JSON); no single quotes, so it fits in '…' for sh."""
+    text = json.dumps(value, indent=2)
+    assert "'" not in text
+    return text
+
+
+# A stand-in for `gamma-agent` that answers with the shapes the real one prints (the agent API's JSON).
 FAKE_GAMMA_AGENT = f"""#!/bin/sh
 echo "$*" >> "$(dirname "$0")/calls"
 case "$1 $2" in
-  "teammates ") echo '[{{"name":"Lead","is_lead":true}},{{"name":"Ada","is_lead":false}},{{"name":"Bob"}}]';;
-  "tasks ") printf '[{{"id":"{TASK}","title":"Outline","status":"%s","result":"outlined"}}]\\n' \\
-              "${{FAKE_STATUS:-done}}";;
-  "task create") echo '{{"id":"{TASK}"}}';;
-  "task done") [ -n "$FAKE_FAIL_DONE" ] && {{ echo "no such task" >&2; exit 1; }}; echo '{{"ok":true}}';;
+  "teammates ") echo '{_printed({"members": [_member(LEAD, "Lead", True), _member(ADA, "Ada", False),
+                                             _member(BOB, "Bob", False)]})}';;
+  "tasks ") echo '{_printed({"tasks": [_task("__STAGE__", {"summary": "outlined"})]})}' \\
+              | sed "s/__STAGE__/${{FAKE_STATUS:-done}}/";;
+  "task create") echo '{_printed(_task("backlog", None))}';;
+  "task done") [ -n "$FAKE_FAIL_DONE" ] && {{ echo "gamma-agent: error 404: task $3 not found" >&2; exit 1; }}
+               echo '{_printed(_task("review", {"summary": "done"}))}';;
 esac
 """
 

@@ -6,7 +6,6 @@ Dramatiq"). The test has a PostgreSQL server of its own, so that restarting it d
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from shared import embedded_pg
 from shared.migrate import migrate
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env
+from tests.support.polling import wait_for
 from tests.support.processes import start_web
 from tests.support.stack import Stack
 from tests.support.streams import Stream
@@ -86,12 +86,10 @@ def _member_run(stack: Stack, team_id: str) -> str:
                          json={"title": "Write a note", "assignee": "Alice",
                                "description": "[[brain:slow_stream seconds=4 interval=0.5]]"})
     assert response.status_code == 201, response.text
-    for _ in range(100):
-        runs = stack.api("GET", f"/api/teams/{team_id}/runs", params={"task_id": response.json()["id"]}).json()
-        if runs["runs"]:
-            return runs["runs"][0]["id"]
-        time.sleep(0.1)
-    raise AssertionError("the task got no run")
+    task_id = response.json()["id"]
+    runs = wait_for(lambda: stack.api("GET", f"/api/teams/{team_id}/runs", params={"task_id": task_id}).json()["runs"],
+                    interval=0.1, what="the task's run")
+    return runs[0]["id"]
 
 
 def test_dramatiqs_reconnect_notice_is_logged_as_a_warning():

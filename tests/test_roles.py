@@ -114,7 +114,6 @@ def test_no_two_roles_are_near_duplicates(library):
           f"max containment {most_contained.containment:.3f} ({most_contained.a} ~ {most_contained.b})")
     too_close = [p for p in pairs if p.jaccard > MAX_JACCARD or p.containment > MAX_CONTAINMENT]
     assert not too_close, f"near-duplicate roles: {too_close[:10]}"
-    assert elapsed < 10
 
 
 def test_similarity_measure_flags_an_edited_copy(library):

@@ -1,8 +1,8 @@
 """Live event streams end to end: real PostgreSQL, real gunicorn processes, real WebSocket clients.
 
 Every stream assertion is "each cursor exactly once, in order" (plus payload ids where writers are involved),
-so nothing here depends on how fast the machine is, except the one measured claim that a disconnected client's
-handler thread is freed within ~2 s.
+so nothing here depends on how fast the machine is. How soon a disconnected client's handler thread is freed
+(~2 s is the claim) is measured by bench/stream_release.py; here it only has to be freed.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import websocket
 from shared import db, events
 from shared.events import NewEvent
 from tests.support import factories
+from tests.support.polling import wait_for
 from tests.support.processes import Web, running, start_web
 from tests.support.streams import (
     Stream,
     StreamClosed,
     assert_exactly_once,
     payload_ids,
-    poll,
     wait_exit,
     writer_command,
 )
@@ -188,7 +188,7 @@ def test_hub_reconnects_after_pg_terminate_backend_and_the_client_misses_nothing
         return hub["backend_pid"] if hub["connected"] else None
 
     def terminate_hub(on: psycopg.Connection) -> int:
-        pid = poll(listening_pid, 30)
+        pid = wait_for(listening_pid, what="the hub listening")
         row = on.execute(
             "SELECT application_name, pg_terminate_backend(pid) AS done FROM pg_stat_activity"
             " WHERE pid = %s AND datname = %s", (pid, dbname),
@@ -285,7 +285,8 @@ def test_slow_client_is_closed_with_1013_and_resumes_from_its_cursor(database_ur
         # It stops reading: ~24 MB of events fill the kernel buffers, then its queue passes 200 events.
         for _ in range(30):
             emit(team["id"], 100, pad="x" * 8000)
-        assert poll(lambda: stats(server)["hub"]["overflows"] >= 1, 120, interval=0.2), stats(server)
+        wait_for(lambda: stats(server)["hub"]["overflows"] >= 1, timeout=120, interval=0.2,
+                 what=lambda: f"an overflow ({stats(server)})")
         with pytest.raises(StreamClosed) as closed:
             slow.read_until(lambda s: False, 120)  # now it reads what was sent, then the close frame
         assert (closed.value.code, closed.value.reason) == (1013, "too slow: reconnect with your cursor")
@@ -306,30 +307,28 @@ def test_client_that_never_reads_is_cut_off_and_frees_its_thread(database_url, t
         for _ in range(30):
             emit(team["id"], 100, pad="x" * 8000)
         # Blocked in a send for longer than GAMMA_WS_SEND_TIMEOUT: the server cuts the connection.
-        assert poll(lambda: stats(server)["streams"] == 0, 120, interval=0.2), stats(server)
+        wait_for(lambda: stats(server)["streams"] == 0, timeout=120, interval=0.2,
+                 what=lambda: f"no stream open ({stats(server)})")
         assert stats(server)["hub"]["subscribers"] == 0
         stuck.ws.shutdown()
 
 
-def test_a_disconnected_clients_handler_is_freed_within_2_seconds(web, team):
-    assert poll(lambda: stats(web)["streams"] == 0, 30), "streams of earlier tests still open"
+def test_a_disconnected_clients_handler_is_freed(web, team):
+    """Closed or dropped, a client's stream slot (its handler thread) is given back; bench/stream_release.py
+    measures how soon (the claim: within ~2 s, POLL_SECONDS after the client went away)."""
+    wait_for(lambda: stats(web)["streams"] == 0, what="streams of earlier tests closed")
     streams = [Stream(team_url(web, team["id"])) for _ in range(3)] + [Stream(f"{web.ws_url}/ws/events")]
     for stream in streams:
         stream.read_until(lambda s: s.hello is not None, 30)
-    assert poll(lambda: stats(web)["streams"] == 4, 30)
+    wait_for(lambda: stats(web)["streams"] == 4, what="4 open streams")
 
-    timings = {}
     for open_before, how, stream in ((4, "close frame", streams[0]), (3, "dropped", streams[1])):
-        started = time.monotonic()
         if how == "close frame":
             stream.close()
         else:
             stream.ws.shutdown()  # the TCP connection goes away without a WebSocket close
-        assert poll(lambda n=open_before: stats(web)["streams"] < n, 5)
-        timings[how] = time.monotonic() - started
-    print(f"handler freed after: {timings}")
-    # The claim is 2 s; allow one more for a loaded machine (the number above is what was measured).
-    assert all(seconds < 3.0 for seconds in timings.values()), timings
+        wait_for(lambda n=open_before: stats(web)["streams"] < n, what=f"the handler freed after a {how}")
+    assert stats(web)["streams"] == 2  # the two that are still connected keep theirs
     for stream in streams[2:]:
         stream.close()
 

@@ -107,13 +107,13 @@ def test_killed_frozen_and_partitioned_workers_never_leave_two_live_attempts(sta
                         resumed = {name: stack.wait_run(run["id"], lambda r, a=run["attempt"]: (
                             r["attempt"] > a and r["state"] == "running" and r["pid"]), timeout=150)
                             for name, run in runs.items()}
-                        time.sleep(2)  # the new attempts run on while the sampler watches
+                        time.sleep(2)  # a window, not a wait: the new attempts run on while the sampler watches
                         for name, run in resumed.items():
                             assert run["owner"] != runs[name]["owner"], name
                             assert set(agent_processes(run["id"]).values()) == {run["attempt"]}, name
                         assert not killed_child.is_running()
                         frozen_child.send_signal(signal.SIGCONT)  # it wakes up to find its attempt gone
-                        time.sleep(3)
+                        time.sleep(3)  # an observation window, not a wait: nothing may restart in it
                         assert set(agent_processes(resumed["frozen"]["id"]).values()) == {
                             resumed["frozen"]["attempt"]}, "the thawed worker restarted nothing"
                         for run in resumed.values():

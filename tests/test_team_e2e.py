@@ -5,11 +5,11 @@ claude everywhere, once with a claude lead and a codex member in the same team.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support import polling
 from tests.support.stack import Stack, running_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.cli]
@@ -22,13 +22,7 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def wait_for(check, timeout: float = 180, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return polling.wait_for(check, timeout=timeout, interval=0.2, what=what)
 
 
 @pytest.mark.parametrize("bob_backend", ["claude", "codex"])

@@ -23,6 +23,7 @@ import requests
 
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env
+from tests.support.polling import wait_for
 from tests.support.processes import VENV_BIN, Proc, free_port, running, wait_healthy
 from tests.support.stack import agent_processes
 
@@ -50,16 +51,13 @@ class Up:
 
     @staticmethod
     def wait(check, what: str, timeout: float = 120):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answered():
             try:
-                value = check()
-            except requests.RequestException:
-                value = None
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}")
+                return check()
+            except requests.RequestException:  # the web is not up (yet, or any more)
+                return None
+
+        return wait_for(answered, timeout=timeout, interval=0.1, what=what)
 
     def processes(self) -> list[psutil.Process]:
         """Every live process of this installation: by GAMMA_HOME in its environment or its command line."""
@@ -130,7 +128,7 @@ def test_ctrl_c_hands_the_run_back_four_times_and_it_still_succeeds(up: Up):
             if restart == 4:
                 final = up.wait(ended, "the run to end")
                 break
-            time.sleep(1.0)
+            time.sleep(1.0)  # not a wait for something: let the attempt run a little before the Ctrl-C
             proc.signal_group(signal.SIGINT)  # a terminal's Ctrl-C reaches the whole foreground group
             proc.popen.wait(timeout=60)
             stopped_at = time.monotonic()

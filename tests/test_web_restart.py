@@ -17,6 +17,7 @@ from orchestrator.workflows.delegation import TaskSpec
 from shared import db
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env
+from tests.support.polling import wait_for
 from tests.support.processes import free_port, start_web
 from tests.support.stack import Stack
 
@@ -41,7 +42,7 @@ def test_members_reporting_while_the_web_restarts_fail_no_task(database_url: str
                     for name in ("Alice", "Bob")])
             reporting = _wait(lambda: _tool_calls(stack, team["id"], "task done") >= 2, "both to try to report")
             assert reporting
-            time.sleep(2)  # they keep retrying while the web is down
+            time.sleep(2)  # not a wait for something: the web stays down a while, they keep retrying
             restarted = cleanup.enter_context(start_web(database_url, port, {"GAMMA_HOME": str(home)}))
             assert restarted.url == web.url
             for task in created:
@@ -63,13 +64,10 @@ def _tool_calls(stack: Stack, team_id: str, words: str) -> int:
 
 
 def _wait(check, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answered():
         try:
-            value = check()
-        except requests.RequestException:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+            return check()
+        except requests.RequestException:  # the web is still coming back
+            return None
+
+    return wait_for(answered, timeout=timeout, interval=0.2, what=what)

@@ -15,8 +15,8 @@ import pytest
 import requests
 import websocket
 
+from tests.support.polling import wait_for
 from tests.support.processes import Web, start_web
-from tests.support.streams import poll
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def test_streams_beyond_the_caps_are_refused_and_http_keeps_answering(database_u
         assert requests.get(f"{web.url}/api/teams", timeout=30).status_code == 200
         assert open_streams(web) == 4
         streams.close()
-        assert poll(lambda: open_streams(web) == 0, 30)
+        wait_for(lambda: open_streams(web) == 0, what="no stream open")
         with stream(web, "127.0.0.3"):
             pass
 

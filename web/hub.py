@@ -9,6 +9,15 @@ How a subscriber gets every event exactly once, in cursor order:
   hub lock it is added to the fan-out and learns the hub's head `h` for its team. Everything up to `h` was
   distributed before it went live, so it replays up to `h` from the table once more; everything after `h`
   reaches its queue. Its writer drops anything at or below what it has already sent.
+- A global subscriber (the dashboard's `/ws/events`) promises: every envelope carries its `team_id` and
+  `cursor`; a client joining "now" sees nothing committed before it joined (the join completes before its
+  hello is sent), and every event committed after that, of every team, exactly once, in cursor order per
+  team. There is no replay: the dashboard refetches state over REST. It registers first, then reads each
+  team's committed `event_seq` (its *floors*) and drops whatever the hub offers at or below them. The order
+  matters: the hub may still hold NOTIFYs of events that committed before the join (it reads them after the
+  subscriber registered) — those are at or below the floors; anything committing after the floors were read
+  is above them and, the subscriber being registered already, reaches its queue. (Taking the hub's
+  distributed heads as the start instead would let exactly those pending events through.)
 - NOTIFY is not stored for a disconnected listener, so after every (re)connect the hub compares each team's
   `event_seq` with its heads and distributes what it missed before it listens again.
 - A subscriber's queue is bounded: when it overflows the subscriber is closed (1013) and its client reconnects
@@ -57,6 +66,9 @@ class Subscriber:
         self.cursor = cursor  # last seq sent to the client (team subscribers only); written by its writer
         self.max_pending = max_pending
         self.live = False
+        # Global subscribers: per team, the last seq committed before the join (nothing at or below is sent);
+        # None until read. Teams missing from it started after the join.
+        self.floors: dict[str, int] | None = None
         self.close_code: tuple[int, str] | None = None
         self._items: list[Item] = []
         self._cond = threading.Condition()
@@ -69,6 +81,8 @@ class Subscriber:
         with self._cond:
             if self.close_code is not None:
                 return
+            if self.floors is not None:
+                items = self._above_floors(items)
             # Judged before adding, so one large page never closes a client that keeps up; the queue stays
             # below max_pending + FETCH_PAGE.
             if len(self._items) >= self.max_pending:
@@ -77,6 +91,17 @@ class Subscriber:
             else:
                 self._items.extend(items)
             self._cond.notify_all()
+
+    def start_after(self, floors: dict[str, int]) -> None:
+        """Global subscribers: from now on drop events at or below `floors` (and those queued already)."""
+        with self._cond:
+            self.floors = floors
+            self._items = self._above_floors(self._items)
+            self.live = True
+
+    def _above_floors(self, items: list[Item]) -> list[Item]:
+        assert self.floors is not None
+        return [item for item in items if item[1] > self.floors.get(item[0], 0)]
 
     def close(self, code: tuple[int, str]) -> None:
         with self._cond:
@@ -163,15 +188,23 @@ class Hub:
             self._team_subs.setdefault(sub.team_id, set()).add(sub)
             return self._heads.get(sub.team_id, 0)
 
-    def subscribe_global(self) -> Subscriber:
-        """A live subscriber to every team's new events (no replay: the dashboard refetches state over REST)."""
+    def subscribe_global(self, committed: Callable[[], dict[str, int]] | None = None) -> Subscriber:
+        """A live subscriber to every team's events committed from now on (no replay: see the module docstring).
+
+        `committed` reads each team's committed `event_seq` (default: from the pool); it is called after the
+        subscriber is registered, so nothing committed after it read is missed.
+        """
         sub = Subscriber(None, 0, self.max_pending)
-        sub.live = True
         with self._lock:
             if self._closing:
                 raise HubClosed("the server is shutting down")
             self._all.add(sub)
             self._global_subs.add(sub)
+        try:
+            sub.start_after((committed or committed_heads)())
+        except BaseException:
+            self.unsubscribe(sub)
+            raise
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -289,6 +322,12 @@ class Hub:
         self.overflows += 1
         log.info("closing a %s subscriber that fell %d events behind", sub.team_id or "global", sub.max_pending)
         self.unsubscribe(sub)
+
+
+def committed_heads() -> dict[str, int]:
+    """Every team's last committed cursor."""
+    with db.pool().connection() as conn:
+        return {row["id"]: row["event_seq"] for row in conn.execute("SELECT id, event_seq FROM teams")}
 
 
 def _listen_connection() -> psycopg.Connection:

@@ -1,8 +1,10 @@
 """Live event streams over WebSocket.
 
 `/ws/teams/<team_id>?after=<cursor>` — one team: everything after `after` replayed from the table, then live.
-`/ws/events` — the dashboard: live events of every team (no replay). Each envelope carries its `team_id` and
-`cursor`. On (re)connect the dashboard refetches the state it shows over REST, then follows this stream.
+`/ws/events` — the dashboard: live events of every team (no replay): nothing committed before it joined (done
+before its hello), then every event once, in cursor order per team (web.hub). Each envelope carries its
+`team_id` and `cursor`. On (re)connect the dashboard refetches the state it shows over REST, then follows this
+stream.
 
 Frames are JSON text:
   {"type":"hello","team_id":…,"cursor":<team head at join>,"after":<after>}   (global: "team_id":null, "scope")

@@ -27,6 +27,7 @@ from pathlib import Path
 import requests
 
 from shared import process_control
+from tests.support.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -139,24 +140,30 @@ def _die_with_parent() -> None:
 
 def wait_healthy(proc: Proc, url: str, timeout: float = 60.0, status: int = 200) -> None:
     """Poll `url` until it answers `status` (fail early, with the log, if the process exits)."""
-    deadline = time.monotonic() + timeout
     last_error = "no answer yet"
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
+        nonlocal last_error
         if not proc.alive():
             raise ProcessFailed(
                 f"{proc.args[0]} exited with {proc.popen.returncode}; log {proc.log_path}:\n{proc.log_tail()}"
             )
         try:
             response = requests.get(url, timeout=5)
-            if response.status_code == status:
-                return
-            last_error = f"HTTP {response.status_code}: {response.text[:200]}"
         except requests.RequestException as error:
             last_error = str(error)
-        time.sleep(0.1)
-    raise ProcessFailed(
-        f"{url} not healthy after {timeout:.0f}s ({last_error}); log {proc.log_path}:\n{proc.log_tail()}"
-    )
+            return False
+        if response.status_code == status:
+            return True
+        last_error = f"HTTP {response.status_code}: {response.text[:200]}"
+        return False
+
+    try:
+        wait_for(healthy, timeout=timeout, interval=0.1, what=url)
+    except AssertionError:  # the poll's timeout: say so with the process's log
+        raise ProcessFailed(
+            f"{url} not healthy after {timeout:.0f}s ({last_error}); log {proc.log_path}:\n{proc.log_tail()}"
+        ) from None
 
 
 @dataclass

@@ -23,6 +23,7 @@ from shared import process_control
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env
 from tests.support.codex import codex_bin, codex_home, scratch_codex_home
+from tests.support.polling import wait_for
 from tests.support.processes import Proc, Web, start_web
 from tests.support.workers import start_worker
 
@@ -72,28 +73,24 @@ class Stack:
     def wait_run(self, run_id: str, predicate: Any = None, timeout: float = 90) -> dict[str, Any]:
         """Poll the runs row until `predicate(run)` (default: a terminal state)."""
         predicate = predicate or (lambda r: r["state"] in TERMINAL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run = self.run(run_id)
-            if predicate(run):
-                return run
-            time.sleep(0.1)
-        raise AssertionError(f"run {run_id} did not get there in {timeout}s: {self.run(run_id)}")
+        last: dict[str, Any] = {}
+
+        def reached() -> dict[str, Any] | None:
+            last.update(run := self.run(run_id) or {})
+            return run if predicate(run) else None
+
+        return wait_for(reached, timeout=timeout, interval=0.1, what=lambda: f"run {run_id} to get there: {last}")
 
     def events(self, team_id: str, **filters: Any) -> list[dict[str, Any]]:
         response = self.api("GET", f"/api/teams/{team_id}/events", params={"limit": 5000, **filters})
         assert response.status_code == 200, response.text
         body = response.json()
-        return body["events"] if isinstance(body, dict) else body
+        return body["events"]  # {"events", "next_after", "head"}: the endpoint never answers a bare list
 
     def wait_event(self, team_id: str, kind: str, timeout: float = 60, **filters: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [e for e in self.events(team_id, **filters) if e["kind"] == kind]
-            if found:
-                return found[0]
-            time.sleep(0.1)
-        raise AssertionError(f"no {kind} event in {timeout}s")
+        found = wait_for(lambda: [e for e in self.events(team_id, **filters) if e["kind"] == kind],
+                         timeout=timeout, interval=0.1, what=f"a {kind} event")
+        return found[0]
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row)
@@ -134,23 +131,26 @@ def agent_processes(run_id: str) -> dict[int, int]:
 
 def orphans_of_ended_runs(stack: Stack, timeout: float = 10) -> dict[int, str]:
     """Agent processes (pid → run id) still alive `timeout` s after their run ended; {} when all are gone."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = {}
+    found: dict[int, str] = {}
+
+    def none_left() -> bool:
+        found.clear()
         with stack.connect() as conn:
             ended = {r["id"] for r in conn.execute("SELECT id FROM runs WHERE state NOT IN ('queued', 'running')")}
         for run_id in ended:
             found.update({pid: run_id for pid in agent_processes(run_id)})
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
+        return not found
+
+    try:
+        wait_for(none_left, timeout=timeout, interval=0.2, what="the ended runs' processes to go")
+    except AssertionError:  # the caller reports the survivors
+        pass
+    return found
 
 
-def wait_gone(run_id: str, timeout: float) -> float:
-    """Seconds until no process of the run is left (raises if some survive `timeout`)."""
+def wait_gone(run_id: str, timeout: float = 30) -> float:
+    """Seconds until no process of the run is left (for the log: `timeout` is a hang guard, not a claim)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if not agent_processes(run_id):
-            return time.monotonic() - started
-        time.sleep(0.02)
-    raise AssertionError(f"processes of {run_id} still alive after {timeout}s: {agent_processes(run_id)}")
+    wait_for(lambda: not agent_processes(run_id), timeout=timeout, interval=0.02,
+             what=lambda: f"the processes of {run_id} to end: {agent_processes(run_id)}")
+    return time.monotonic() - started

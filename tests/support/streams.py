@@ -125,14 +125,3 @@ def wait_exit(procs: list[Proc], timeout: float = 120.0) -> None:
         except subprocess.TimeoutExpired:
             raise AssertionError(f"{proc.args} still running after {timeout:.0f}s:\n{proc.log_tail()}") from None
         assert code == 0, f"{proc.args} exited with {code}:\n{proc.log_tail()}"
-
-
-def poll(condition, timeout: float, interval: float = 0.05):
-    """Call `condition` until it returns something truthy (returned) or `timeout` passes (its last value)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    return condition()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import psycopg
 
+from tests.support.polling import wait_for
 from tests.support.processes import VENV_BIN, Proc, ProcessFailed, running
 
 # As if on another host: a PID namespace of its own (root only, as CI and this project's machines run), so the
@@ -50,14 +50,15 @@ def start_worker(
 
 
 def _wait_for_heartbeats(conn: psycopg.Connection, proc: Proc, since: object, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def registered() -> bool:
         if not proc.alive():
             raise ProcessFailed(f"gamma worker exited with {proc.popen.returncode}:\n{proc.log_tail()}")
         alive = conn.execute(
             "SELECT count(*) FROM workers WHERE started_at >= %s AND stopped_at IS NULL", (since,)
         ).fetchone()[0]
-        if alive >= count:
-            return
-        time.sleep(0.1)
-    raise ProcessFailed(f"gamma worker did not register within {timeout}s:\n{proc.log_tail()}")
+        return alive >= count
+
+    try:
+        wait_for(registered, timeout=timeout, interval=0.1, what="the worker's heartbeats")
+    except AssertionError:  # the poll's timeout: say so with the worker's log
+        raise ProcessFailed(f"gamma worker did not register within {timeout}s:\n{proc.log_tail()}") from None
