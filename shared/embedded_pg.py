@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import warnings
 from pathlib import Path
+
+import psutil
+
+from shared import process_control
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +107,31 @@ def restart(data_dir: Path) -> None:
 
 
 def stop(data_dir: Path) -> None:
-    """Stop the embedded server (fast shutdown: open sessions are disconnected)."""
+    """Stop the embedded server (fast shutdown: open sessions are disconnected) and return once every one of its
+    processes is gone. `pg_ctl stop` returns when the pid file is removed, which the postmaster does just before
+    it exits, and its logger may outlive it for a moment: on a loaded machine `gamma up` could exit while a
+    postgres process still ran."""
     _import_pgserver()
-    if not (data_dir / "postmaster.pid").exists():
+    pid_file = data_dir / "postmaster.pid"
+    if not pid_file.exists():
         return
+    server = _server_processes(pid_file)
     try:
         _pg_ctl(data_dir, "stop")
     except Exception as error:  # already stopped, or pid file stale
         log.warning("stopping embedded PostgreSQL: %s", error)
+    alive = process_control.wait_gone(server, timeout=STOP_WAIT_SECONDS)
+    if alive:
+        log.warning("embedded PostgreSQL processes %s outlived their server; killing them", [p.pid for p in alive])
+        process_control.signal_all(alive, signal.SIGKILL)
+
+
+STOP_WAIT_SECONDS = 30.0
+
+
+def _server_processes(pid_file: Path) -> list[psutil.Process]:
+    """The postmaster named in its pid file and its children (none when the file is stale)."""
+    try:
+        return process_control.tree(int(pid_file.read_text().split("\n", 1)[0]))
+    except (OSError, ValueError):
+        return []

@@ -48,9 +48,10 @@ def check() -> dict[str, Any]:
 
 
 def clis_by_host(workers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each host's CLI facts once (its workers found the same), the host named in each entry."""
+    """Each host's CLI facts once, as its newest worker found them (a CLI installed or upgraded since an older
+    worker started shows as it is now), the host named in each entry. `workers` come oldest first."""
     seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for worker in workers:
+    for worker in reversed(workers):
         for status in worker["clis"] or []:
             seen.setdefault((worker["host"], status["backend"]), {**status, "host": worker["host"]})
     return [seen[key] for key in sorted(seen)]

@@ -68,6 +68,21 @@ def descendants(root: int) -> list[psutil.Process]:
     return [process for process in below if _is_live(process)]
 
 
+def tree(root: int) -> list[psutil.Process]:
+    """`root` and its descendants, parents first; [] when `root` is gone."""
+    try:
+        top = psutil.Process(root)
+    except psutil.Error:
+        return []
+    return [top, *descendants(root)]
+
+
+def wait_gone(processes: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to `timeout` seconds for these processes to exit; returns those still alive."""
+    _gone, alive = psutil.wait_procs(list(processes), timeout=timeout)
+    return alive
+
+
 def signal_all(processes: Iterable[psutil.Process], signum: int) -> list[psutil.Process]:
     """Send `signum` to each process; one that is gone (or not ours to signal) is skipped. Returns those
     signalled."""
