@@ -30,7 +30,7 @@ def add_chat(conn: psycopg.Connection, team_id: str, role: str, content: str, ou
 
 
 def chat_payload(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "kind": row["kind"], "role": row["role"], "agent_id": row["agent_id"],
+    return {"id": row["id"], "seq": row["seq"], "kind": row["kind"], "role": row["role"], "agent_id": row["agent_id"],
             "run_id": row["run_id"], "content": row["content"], "created_at": row["created_at"].isoformat()}
 
 

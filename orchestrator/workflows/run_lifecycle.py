@@ -127,14 +127,14 @@ def _follow_up(conn: psycopg.Connection, run: dict[str, Any], leave: Collection[
     box = Outbox()
     if run["agent_id"] not in leave:
         agent_status.sync(conn, run["agent_id"], box, failed=run["state"] in FAILED_STATES)
-    if agents.is_lead(conn, run["agent_id"]):
-        _post_lead_reply(conn, run, box)
     settled = None
     if run.get("task_id") and run["task_id"] not in leave:
         settled = task_moves.settle_after_run(conn, run, box)
     wake.finish_wake(conn, run, box)
     if settled is not None and settled["stage"] in wake.SETTLED and run["team_id"] not in leave:
         wake.maybe_wake(conn, settled["round_id"], box)
+    if agents.is_lead(conn, run["agent_id"]):  # last: a chat message takes the team's lock (see domain.py)
+        _post_lead_reply(conn, run, box)
     box.flush(conn)
 
 

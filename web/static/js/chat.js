@@ -20,9 +20,10 @@ export function kindOf(msg) {
   return msg.kind || KIND_OF_ROLE[msg.role] || 'notice';
 }
 
+// The server numbers each team's messages in the order they were written (`seq`); a message being sent has
+// none yet and goes last.
 function sortKey(msg) {
-  const d = toDate(msg.created_at);
-  return `${d ? String(d.getTime()).padStart(15, '0') : '9'.repeat(15)}|${msg.id || ''}`;
+  return msg.seq != null ? String(msg.seq).padStart(15, '0') : '9'.repeat(15) + (msg.id || '');
 }
 
 export class Chat {
