@@ -128,7 +128,7 @@ RUN_EVENTS: tuple[str, ...] = (
     "run.queued", "run.started", "run.warning", "run.cancel_requested", "run.requeued", "run.finished",
 )
 ROUND_EVENTS: tuple[str, ...] = ("round.opened", "round.waking", "round.closed", "round.cancelled")
-CHAT_EVENTS: tuple[str, ...] = ("chat.message",)
+CHAT_EVENTS: tuple[str, ...] = ("chat.message", "chat.updated")
 MESSAGE_EVENTS: tuple[str, ...] = ("message.sent", "message.broadcast")
 EVENT_KINDS: tuple[str, ...] = (
     *TEAM_EVENTS, *AGENT_EVENTS, *AGENT_STREAM_EVENTS, *TASK_EVENTS, *RUN_EVENTS, *ROUND_EVENTS, *CHAT_EVENTS,

@@ -31,7 +31,38 @@ def add_chat(conn: psycopg.Connection, team_id: str, role: str, content: str, ou
 
 def chat_payload(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "seq": row["seq"], "kind": row["kind"], "role": row["role"], "agent_id": row["agent_id"],
-            "run_id": row["run_id"], "content": row["content"], "created_at": row["created_at"].isoformat()}
+            "run_id": row["run_id"], "content": row["content"], "final": row["final"],
+            "created_at": row["created_at"].isoformat()}
+
+
+def stream_answer(conn: psycopg.Connection, run: dict[str, Any], text: str) -> dict[str, Any] | None:
+    """The lead's answer as its run writes it: created at the first text (`chat.message`, not final), grown
+    after (`chat.updated`). Nothing once the run has ended (its answer is final then)."""
+    text = text.strip()
+    if not text or runs.state_of(conn, run["id"]) != "running":
+        return None
+    box = Outbox()
+    row = chat.streaming_answer_of(conn, run["id"])
+    if row is None:
+        row = chat.insert(conn, run["team_id"], "answer", text, agent_id=run["agent_id"], run_id=run["id"],
+                          final=False)
+        box.add("chat.message", run["team_id"], chat_payload(row), agent_id=run["agent_id"], run_id=run["id"])
+    elif row["content"] != text[:chat.MAX_CHARS]:
+        row = chat.rewrite(conn, row["id"], text, final=False)
+        box.add("chat.updated", run["team_id"], chat_payload(row), agent_id=run["agent_id"], run_id=run["id"])
+    box.flush(conn)
+    return row
+
+
+def finish_answer(conn: psycopg.Connection, run: dict[str, Any], text: str, outbox: Outbox) -> dict[str, Any] | None:
+    """The run ended: its answer is its final text — the streamed message made final, or a new one."""
+    row = chat.streaming_answer_of(conn, run["id"])
+    if row is None:
+        return add_chat(conn, run["team_id"], "assistant", text, outbox, agent_id=run["agent_id"],
+                        run_id=run["id"]) if text else None
+    row = chat.rewrite(conn, row["id"], text or row["content"], final=True)
+    outbox.add("chat.updated", run["team_id"], chat_payload(row), agent_id=run["agent_id"], run_id=run["id"])
+    return row
 
 
 def post_user_message(conn: psycopg.Connection, team_id: str, content: str) -> dict[str, Any]:

@@ -139,10 +139,7 @@ def _follow_up(conn: psycopg.Connection, run: dict[str, Any], leave: Collection[
 
 
 def _post_lead_reply(conn: psycopg.Connection, run: dict[str, Any], box: Outbox) -> None:
-    text = (run.get("result_text") or "").strip()
-    if text:
-        conversation.add_chat(conn, run["team_id"], "assistant", text, box, agent_id=run["agent_id"],
-                              run_id=run["id"])
+    conversation.finish_answer(conn, run, (run.get("result_text") or "").strip(), box)
     note = _LEAD_NOTES.get(run["state"])
     # A run cancelled before it started has nothing to report.
     if note is not None and run.get("started_at") is not None:
