@@ -200,7 +200,8 @@ def _plan(source: str, stdin: Stdin) -> dict[str, Any]:
 
 def _task_body(args: argparse.Namespace, stdin: Stdin) -> dict[str, Any]:
     body = {"title": args.title, "assignee": args.assignee, "description": stdin.text(args.description),
-            "kind": args.kind, "priority": args.priority}
+            "kind": args.kind, "priority": args.priority,
+            "depends_on": [i.strip() for i in args.depends_on.split(",") if i.strip()] if args.depends_on else None}
     return {k: v for k, v in body.items() if v is not None}
 
 

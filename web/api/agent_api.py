@@ -40,7 +40,9 @@ from shared.vocabulary import TASK_STAGES
 from web.api._helpers import (
     AgentName,
     ChatText,
+    Dependencies,
     LongText,
+    PlanKey,
     Priority,
     Required,
     Title,
@@ -80,6 +82,8 @@ class NewTask(Body):
     assignee: AgentName | None = None
     kind: TaskKind = "generic"
     priority: Priority = 0
+    depends_on: Dependencies = []  # ids of the team's tasks (in a plan: also keys of its tasks)
+    key: PlanKey | None = None  # in a plan: the name other tasks use in their depends_on
 
     def spec(self) -> TaskSpec:
         return TaskSpec(**self.model_dump())
