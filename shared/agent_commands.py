@@ -143,7 +143,8 @@ COMMANDS: tuple[Command, ...] = (
             who=LEAD_ONLY),
     Command("task cancel", "cancel a task and its runs", (TASK_ID, Arg("--reason", "R", required=True)),
             who=LEAD_ONLY),
-    Command("msg send", "message a teammate (by exact name)", (Arg("name", "NAME"), TEXT)),
+    Command("msg send", "message a teammate (by exact name); it reaches their next run", (
+        Arg("name", "NAME"), TEXT, Arg("--ask", help="you need an answer: wakes them if they are idle"))),
     Command("msg read", "your unread messages (each is returned once)", (
         Arg("--limit", "N", type=int, default=50),)),
     Command("msg broadcast", "message every teammate", (TEXT,), who=LEAD_ONLY),

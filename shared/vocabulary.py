@@ -143,7 +143,7 @@ RUN_EVENTS: tuple[str, ...] = (
 )
 ROUND_EVENTS: tuple[str, ...] = ("round.opened", "round.waking", "round.closed", "round.cancelled")
 CHAT_EVENTS: tuple[str, ...] = ("chat.message", "chat.updated")
-MESSAGE_EVENTS: tuple[str, ...] = ("message.sent", "message.broadcast")
+MESSAGE_EVENTS: tuple[str, ...] = ("message.sent", "message.broadcast", "message.delivered")
 EVENT_KINDS: tuple[str, ...] = (
     *TEAM_EVENTS, *AGENT_EVENTS, *AGENT_STREAM_EVENTS, *TASK_EVENTS, *RUN_EVENTS, *ROUND_EVENTS, *CHAT_EVENTS,
     *MESSAGE_EVENTS,

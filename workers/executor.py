@@ -189,10 +189,11 @@ class RunAttempt:
     def _prepare(self) -> RunContext:
         with db.transaction() as conn:
             workspace_dir = workspaces.ensure_agent_workspace(self.run["team_id"], self.run["agent_id"])
-            try:  # also regenerates the agent's CLAUDE.md
-                agent, budget = run_lifecycle.start(conn, self.run)
+            try:  # also regenerates the agent's CLAUDE.md and hands the run its messages
+                launch = run_lifecycle.start(conn, self.run)
             except run_lifecycle.BudgetSpent as spent:
                 raise LaunchError("budget_exceeded", str(spent)) from None
+        agent, budget = launch.agent, launch.budget_usd
         self._resumed_session = agent["session_id"]
         self._is_lead = bool(agent["is_lead"])
         return RunContext(
@@ -201,7 +202,7 @@ class RunAttempt:
             team_id=self.run["team_id"],
             agent_id=agent["id"],
             agent_name=agent["name"],
-            prompt=self.run["prompt"],
+            prompt=launch.prompt,
             workspace=workspace_dir,
             api_url=self.settings.agent_api_url,
             agent_token=self.token,

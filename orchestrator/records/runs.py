@@ -431,6 +431,11 @@ def active_of_task(conn: psycopg.Connection, task_id: str, *, states: tuple[str,
                         (task_id, list(states))).fetchall()
 
 
+def queued_of_agent(conn: psycopg.Connection, agent_id: str) -> list[str]:
+    return [r["id"] for r in conn.execute("SELECT id FROM runs WHERE agent_id = %s AND state = 'queued'"
+                                          " ORDER BY created_at, id", (agent_id,)).fetchall()]
+
+
 def running_of_agent(conn: psycopg.Connection, agent_id: str) -> str | None:
     row = conn.execute("SELECT id FROM runs WHERE agent_id = %s AND state = 'running'", (agent_id,)).fetchone()
     return row["id"] if row else None

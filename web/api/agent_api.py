@@ -123,6 +123,7 @@ class Assignment(Body):
 class DirectMessage(Body):
     to: AgentName
     message: Required
+    ask: bool = False  # it wants an answer: an idle recipient is woken to give it
 
 
 class InboxRead(Body):
@@ -223,7 +224,7 @@ def assign_task(task_id: str):
 @bp.post("/messages")
 def send_message():
     body = json_body(DirectMessage)
-    return reply(as_caller(lambda c, a: conversation.send(c, a, body.to, body.message)), 201)
+    return reply(as_caller(lambda c, a: conversation.send(c, a, body.to, body.message, ask=body.ask)), 201)
 
 
 @bp.post("/inbox/read")
