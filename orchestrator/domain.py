@@ -2,7 +2,8 @@
 lock-order rules.
 
 Lock order inside one transaction (keeps concurrent writers free of deadlocks): runs → agents → tasks →
-rounds → inserts (chat, inbox) → teams (event append, always last). Rows are locked FOR NO KEY UPDATE, never
+rounds → inserts (inbox) → teams (event append and chat messages, which take the team's counters, always
+last). Rows are locked FOR NO KEY UPDATE, never
 FOR UPDATE, so foreign-key checks (KEY SHARE) of other writers never wait on them.
 """
 

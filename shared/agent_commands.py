@@ -29,7 +29,7 @@ LEAD_ONLY = frozenset({LEAD})
 
 TASK_KINDS = ("generic", "backend", "frontend", "mobile", "qa", "design", "devops", "security", "data", "ml",
               "research", "writing", "marketing", "sales", "support", "product", "planning", "review", "docs")
-STATUSES = ("backlog", "planning", "in_progress", "review", "done", "failed", "cancelled")
+STATUSES = ("backlog", "blocked", "in_progress", "review", "done", "failed", "cancelled")
 
 README_START = "<!-- gamma-agent:start -->"
 README_END = "<!-- gamma-agent:end -->"
@@ -104,7 +104,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("context", "team, workspace paths, task counts, finished results"),
     Command("tasks", "list the team's tasks", (
         Arg("--mine", help="only tasks assigned to you"),
-        Arg("--status", "S", help="comma-separated: backlog,in_progress,review,done,failed,cancelled"),
+        Arg("--status", "S", help="comma-separated: backlog,blocked,in_progress,review,done,failed,cancelled"),
         Arg("--assignee", "NAME", help="teammate name"),
     )),
     Command("task get", "one task with its full result", (TASK_ID,)),
@@ -114,11 +114,14 @@ COMMANDS: tuple[Command, ...] = (
         Arg("--description", "D"),
         Arg("--kind", "K", choices=TASK_KINDS),
         Arg("--priority", "N", type=int, help="-100..100, higher first"),
+        Arg("--depends-on", "IDS", help="comma-separated task ids: it starts once they are all done"),
     ), member_summary="a task for yourself (only the lead assigns others)"),
     Command("plan", "create several tasks from a JSON list, all or nothing", (Arg("file", "FILE|-"),),
             who=LEAD_ONLY, notes=("FILE (or - for stdin): a JSON list of tasks, e.g.",
-                                  '[{"title": "...", "assignee": "NAME", "description": "...", "kind": "backend", '
-                                  '"priority": 1}]')),
+                                  '[{"key": "api", "title": "...", "assignee": "NAME", "kind": "backend"},',
+                                  ' {"title": "Test it", "assignee": "NAME", "depends_on": ["api"]}]',
+                                  "depends_on names keys of the same plan or ids of existing tasks; a task starts "
+                                  "once all of them are done")),
     Command("task done", "finish your task with a real summary (a member's goes to the lead for review)", (
         TASK_ID,
         Arg("--summary", "S", required=True, help="what you did, findings, file paths ('-' reads stdin)"),
@@ -140,7 +143,8 @@ COMMANDS: tuple[Command, ...] = (
             who=LEAD_ONLY),
     Command("task cancel", "cancel a task and its runs", (TASK_ID, Arg("--reason", "R", required=True)),
             who=LEAD_ONLY),
-    Command("msg send", "message a teammate (by exact name)", (Arg("name", "NAME"), TEXT)),
+    Command("msg send", "message a teammate (by exact name); it reaches their next run", (
+        Arg("name", "NAME"), TEXT, Arg("--ask", help="you need an answer: wakes them if they are idle"))),
     Command("msg read", "your unread messages (each is returned once)", (
         Arg("--limit", "N", type=int, default=50),)),
     Command("msg broadcast", "message every teammate", (TEXT,), who=LEAD_ONLY),

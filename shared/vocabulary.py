@@ -7,18 +7,19 @@ listed here. Plain tuples of str, in display order, so callers can compare, `in`
 (`= ANY(%s)` takes `list(...)`) without conversions.
 
 Tasks (`tasks.stage`):
-    backlog      created, not yet worked on (every task gets a queued run at once; a busy agent's run waits)
-    planning     the assignee is breaking it down or preparing
+    backlog      created, not yet worked on (it has a queued run; a busy agent's run waits its turn)
+    blocked      waits for tasks it depends on (no run yet; queued the moment the last one is done), or one of
+                 them failed or was cancelled (`tasks.blocked_reason` says which)
     in_progress  the assignee is working on it (also: the lead asked for changes after review)
     review       the assignee says it is finished; the lead reviews it
     done         accepted — final
     failed       given up — final (a retry creates a new task)
     cancelled    withdrawn by the lead or the user, or by archiving the team — final
 
-    backlog ─┬─▶ in_progress ─┬─▶ review ─┬─▶ done
-    planning ┘                ├─▶ done    ├─▶ failed
-                              ├─▶ failed  ├─▶ in_progress
-                              └─▶ cancelled └▶ cancelled
+    blocked ──▶ backlog ──▶ in_progress ─┬─▶ review ─┬─▶ done
+    (failed, cancelled from any open stage) ├─▶ done    ├─▶ failed
+                                            └─▶ failed  ├─▶ in_progress (rework)
+                                                        └─▶ cancelled
 
 Runs (`runs.state`): one invocation of an agent's CLI, with its attempts.
     queued       waiting for its agent to be free and for a worker to take it
@@ -65,20 +66,33 @@ from __future__ import annotations
 
 # ----------------------------------------------------------------------------------------------------- tasks
 
-TASK_STAGES: tuple[str, ...] = ("backlog", "planning", "in_progress", "review", "done", "failed", "cancelled")
-# Not yet handed in: the assignee still has work to do.
-OPEN_TASK_STAGES: tuple[str, ...] = ("backlog", "planning", "in_progress")
+TASK_STAGES: tuple[str, ...] = ("backlog", "blocked", "in_progress", "review", "done", "failed", "cancelled")
+# Not yet handed in: the assignee still has work to do (a blocked task waits for the tasks it depends on).
+OPEN_TASK_STAGES: tuple[str, ...] = ("backlog", "blocked", "in_progress")
+# Work that is going on or will go on by itself: a round with such a task is not settled.
+LIVE_TASK_STAGES: tuple[str, ...] = ("backlog", "in_progress")
 # Final: a task never leaves these.
 TERMINAL_TASK_STAGES: tuple[str, ...] = ("done", "failed", "cancelled")
 # Nothing more is expected from the assignee: once every task of a round is settled, the lead is woken.
 SETTLED_TASK_STAGES: tuple[str, ...] = ("review", "done", "failed", "cancelled")
-# The enforced state machine: from → the stages it may move to (terminal stages have no entry).
+# The enforced state machine: from → the stages it may move to (terminal stages have no entry). A task reaches
+# review or done only through in_progress, i.e. through a run.
 TASK_TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "backlog": ("planning", "in_progress", "review", "done", "failed", "cancelled"),
-    "planning": ("backlog", "in_progress", "review", "done", "failed", "cancelled"),
+    "backlog": ("in_progress", "blocked", "failed", "cancelled"),
+    "blocked": ("backlog", "failed", "cancelled"),
     "in_progress": ("review", "done", "failed", "cancelled"),
     "review": ("in_progress", "done", "failed", "cancelled"),
 }
+# What a user may do by hand (PATCH /api/tasks/<id>): a run starts a task and the last dependency done unblocks
+# it, never a click.
+MANUAL_TASK_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "backlog": ("failed", "cancelled"),
+    "blocked": ("failed", "cancelled"),
+    "in_progress": ("failed", "cancelled"),
+    "review": ("in_progress", "done", "failed", "cancelled"),
+}
+# The steps of a review (`task_reviews.step`).
+REVIEW_STEPS: tuple[str, ...] = ("requested", "approved", "changes_requested", "rejected")
 # What a task is about (`tasks.kind`); roles list the kinds they take.
 TASK_KINDS: tuple[str, ...] = (
     "generic", "backend", "frontend", "mobile", "qa", "design", "devops", "security", "data", "ml",
@@ -123,13 +137,13 @@ AGENT_STREAM_EVENTS: tuple[str, ...] = (
     "agent.init", "agent.system", "agent.text", "agent.thinking", "agent.tool_use", "agent.tool_result",
     "agent.result", "agent.rate_limit", "agent.raw",
 )
-TASK_EVENTS: tuple[str, ...] = ("task.created", "task.assigned", "task.updated")
+TASK_EVENTS: tuple[str, ...] = ("task.created", "task.assigned", "task.updated", "task.edited")
 RUN_EVENTS: tuple[str, ...] = (
     "run.queued", "run.started", "run.warning", "run.cancel_requested", "run.requeued", "run.finished",
 )
 ROUND_EVENTS: tuple[str, ...] = ("round.opened", "round.waking", "round.closed", "round.cancelled")
-CHAT_EVENTS: tuple[str, ...] = ("chat.message",)
-MESSAGE_EVENTS: tuple[str, ...] = ("message.sent", "message.broadcast")
+CHAT_EVENTS: tuple[str, ...] = ("chat.message", "chat.updated")
+MESSAGE_EVENTS: tuple[str, ...] = ("message.sent", "message.broadcast", "message.delivered")
 EVENT_KINDS: tuple[str, ...] = (
     *TEAM_EVENTS, *AGENT_EVENTS, *AGENT_STREAM_EVENTS, *TASK_EVENTS, *RUN_EVENTS, *ROUND_EVENTS, *CHAT_EVENTS,
     *MESSAGE_EVENTS,
@@ -144,6 +158,8 @@ def as_json() -> dict[str, list[str] | dict[str, list[str]]]:
         "terminal_task_stages": list(TERMINAL_TASK_STAGES),
         "settled_task_stages": list(SETTLED_TASK_STAGES),
         "task_transitions": {stage: list(targets) for stage, targets in TASK_TRANSITIONS.items()},
+        "manual_task_transitions": {stage: list(targets) for stage, targets in MANUAL_TASK_TRANSITIONS.items()},
+        "review_steps": list(REVIEW_STEPS),
         "task_kinds": list(TASK_KINDS),
         "run_states": list(RUN_STATES),
         "active_run_states": list(ACTIVE_RUN_STATES),

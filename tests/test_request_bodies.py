@@ -56,6 +56,7 @@ ROUTES = [
     Route("POST", "/api/teams/{team}/messages", chat.NewMessage, {"message": "hi"}),
     Route("POST", "/api/teams/{team}/tasks", tasks.NewTask, {"title": "A task"}),
     Route("POST", "/api/tasks/{task}/cancel", tasks.CancelBody, {"reason": "no"}),
+    Route("PATCH", "/api/tasks/{waiting_task}", tasks.TaskPatch, {"title": "Renamed task", "priority": 3}),
     Route("POST", "/agent/v1/tasks", agent_api.NewTask, {"title": "A task", "assignee": "Bob"}, "lead"),
     Route("POST", "/agent/v1/plan", agent_api.Plan, {"tasks": [{"title": "A task"}]}, "lead"),
     Route("POST", "/agent/v1/tasks/{task}/status", agent_api.StatusChange, {"status": "done", "summary": "ok"},

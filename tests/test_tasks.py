@@ -100,8 +100,12 @@ def test_a_busy_agent_runs_its_tasks_one_after_another(crew):
 
 
 @pytest.mark.parametrize(("frm", "to", "ok"), [
-    ("backlog", "in_progress", True), ("backlog", "done", True), ("backlog", "backlog", False),
-    ("in_progress", "review", True), ("in_progress", "backlog", False), ("in_progress", "planning", False),
+    # A task reaches review or done only through a run (in_progress); `planning` is gone; `blocked` waits for
+    # dependencies and goes to backlog when they are done.
+    ("backlog", "in_progress", True), ("backlog", "done", False), ("backlog", "review", False),
+    ("backlog", "backlog", False), ("backlog", "blocked", True), ("blocked", "backlog", True),
+    ("blocked", "in_progress", False), ("blocked", "done", False),
+    ("in_progress", "review", True), ("in_progress", "backlog", False),
     ("review", "in_progress", True), ("review", "done", True), ("review", "backlog", False),
     ("done", "in_progress", False), ("done", "failed", False), ("failed", "done", False),
     ("cancelled", "backlog", False), ("failed", "in_progress", False),
@@ -111,7 +115,7 @@ def test_transitions_are_enforced(frm, to, ok):
     if ok:
         tasks.check_transition(task, to)
     else:
-        with pytest.raises(Conflict):
+        with pytest.raises((Conflict, Invalid)):
             tasks.check_transition(task, to)
 
 
@@ -199,13 +203,14 @@ def test_a_task_the_agent_settled_itself_is_left_alone(crew):
     assert settled["stage"] == "review" and settled["result"]["summary"] == "real summary"
 
 
-def test_finishing_a_queued_task_early_drops_its_waiting_run(crew):
+def test_a_task_that_has_not_started_cannot_be_reported_done(crew):
+    """One strict state machine: review and done only through the task's own run (issue 10); its run stays."""
     first, second = create(crew, TaskSpec("first", assignee="Alice"), TaskSpec("second", assignee="Alice"))
     run, _ = start(crew.alice["id"])
-    with db.transaction() as conn:
+    with db.transaction() as conn, pytest.raises(Conflict, match="cannot go from backlog to review"):
         tasks.update_status(conn, actor_of(run), second["id"], "done", summary="did both in one go")
-    assert [r["task_id"] for r in queued(crew.alice["id"])] == []
-    assert row("tasks", second["id"])["stage"] == "review"
+    assert [r["task_id"] for r in queued(crew.alice["id"])] == [second["id"]]
+    assert row("tasks", second["id"])["stage"] == "backlog"
 
 
 def test_cancel_cancels_the_runs_and_settles_the_task(crew):

@@ -200,7 +200,8 @@ def _plan(source: str, stdin: Stdin) -> dict[str, Any]:
 
 def _task_body(args: argparse.Namespace, stdin: Stdin) -> dict[str, Any]:
     body = {"title": args.title, "assignee": args.assignee, "description": stdin.text(args.description),
-            "kind": args.kind, "priority": args.priority}
+            "kind": args.kind, "priority": args.priority,
+            "depends_on": [i.strip() for i in args.depends_on.split(",") if i.strip()] if args.depends_on else None}
     return {k: v for k, v in body.items() if v is not None}
 
 
@@ -229,7 +230,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Stdin], Any]] = {
     "task get": lambda a, s: call("GET", f"/tasks/{_quote(a.task_id)}"),
     "tasks": lambda a, s: call("GET", "/tasks", params={"mine": "true" if a.mine else None, "status": a.status,
                                                         "assignee": a.assignee}),
-    "msg send": lambda a, s: call("POST", "/messages", {"to": a.name, "message": _words(a.text, s)}),
+    "msg send": lambda a, s: call("POST", "/messages", {"to": a.name, "message": _words(a.text, s),
+                                                        **({"ask": True} if a.ask else {})}),
     "msg read": lambda a, s: call("POST", "/inbox/read", {"limit": a.limit}),
     "msg broadcast": lambda a, s: call("POST", "/broadcast", {"message": _words(a.text, s)}),
     "team": lambda a, s: call("GET", "/team"),

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from orchestrator.records import runs, workspaces
-from orchestrator.workflows import run_lifecycle
+from orchestrator.workflows import conversation, run_lifecycle
 from shared import db, events
 from shared.config import get_settings
 from shared.events import Fence, NewEvent
@@ -83,6 +83,8 @@ class RunAttempt:
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._resumed_session: str | None = None
         self._last_renewed = time.monotonic()
+        self._is_lead = False
+        self._answer: list[str] = []  # the lead's text blocks so far: its chat answer grows with them
 
     # -------------------------------------------------------------------- ActiveRun protocol
 
@@ -162,6 +164,8 @@ class RunAttempt:
                     writer.add(NewEvent(parsed.kind, self.run["team_id"], parsed.payload,
                                         agent_id=self.run["agent_id"], task_id=self.run["task_id"],
                                         run_id=self.run_id))
+                    if self._is_lead and parsed.kind == "agent.text":
+                        self._grow_answer(str(parsed.payload.get("text") or ""))
                 if parser.summary.session_id and not session_recorded:
                     session_recorded = self._record_session(parser.summary.session_id)
                 if parser.summary.result_seen and self.result_seen_at is None:
@@ -185,18 +189,20 @@ class RunAttempt:
     def _prepare(self) -> RunContext:
         with db.transaction() as conn:
             workspace_dir = workspaces.ensure_agent_workspace(self.run["team_id"], self.run["agent_id"])
-            try:  # also regenerates the agent's CLAUDE.md
-                agent, budget = run_lifecycle.start(conn, self.run)
+            try:  # also regenerates the agent's CLAUDE.md and hands the run its messages
+                launch = run_lifecycle.start(conn, self.run)
             except run_lifecycle.BudgetSpent as spent:
                 raise LaunchError("budget_exceeded", str(spent)) from None
+        agent, budget = launch.agent, launch.budget_usd
         self._resumed_session = agent["session_id"]
+        self._is_lead = bool(agent["is_lead"])
         return RunContext(
             run_id=self.run_id,
             attempt=self.attempt,
             team_id=self.run["team_id"],
             agent_id=agent["id"],
             agent_name=agent["name"],
-            prompt=self.run["prompt"],
+            prompt=launch.prompt,
             workspace=workspace_dir,
             api_url=self.settings.agent_api_url,
             agent_token=self.token,
@@ -228,6 +234,18 @@ class RunAttempt:
                 started.append(NewEvent(events.UNSTORABLE_WARNING, self.run["team_id"],
                                         {"message": sandbox_warning, "topic": "sandbox"}, **ids))
             events.append(conn, started)
+
+    def _grow_answer(self, text: str) -> None:
+        """The lead's chat answer exists from its first text and grows with each one (final at the run's end)."""
+        if not text.strip():
+            return
+        self._answer.append(text.strip())
+        try:
+            with db.transaction() as conn:
+                if runs.current_attempt(conn, self.run_id) == self.attempt:
+                    conversation.stream_answer(conn, self.run, "\n\n".join(self._answer))
+        except psycopg.Error as error:  # the final answer is written at the end in any case
+            log.warning("could not stream the answer of run %s: %s", self.run_id, error)
 
     def _record_session(self, session_id: str) -> bool:
         try:

@@ -16,12 +16,30 @@ PAGE_MAX = 200
 
 
 def deliver(conn: psycopg.Connection, team_id: str, from_agent: str | None, to_agent: str,
-            content: str) -> dict[str, Any]:
+            content: str, *, wants_reply: bool = False) -> dict[str, Any]:
     return conn.execute(
-        "INSERT INTO agent_messages (id, team_id, from_agent, to_agent, content) VALUES (%s, %s, %s, %s, %s)"
-        " RETURNING *",
-        (new_id("amsg"), team_id, from_agent, to_agent, content),
+        "INSERT INTO agent_messages (id, team_id, from_agent, to_agent, content, wants_reply)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+        (new_id("amsg"), team_id, from_agent, to_agent, content, wants_reply),
     ).fetchone()
+
+
+def take_for_run(conn: psycopg.Connection, agent_id: str, run_id: str,
+                 limit: int = PAGE_MAX) -> tuple[list[dict[str, Any]], list[str]]:
+    """The messages for this run's prompt: the unread ones (now marked read and delivered to the run) and any the
+    run was given before (a resumed attempt sees them again), oldest first; and the ids delivered just now."""
+    fresh = conn.execute(
+        """
+        WITH picked AS (
+            SELECT id FROM agent_messages WHERE to_agent = %s AND read_at IS NULL
+            ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+        UPDATE agent_messages m SET read_at = now(), delivered_run_id = %s FROM picked WHERE m.id = picked.id
+        RETURNING m.id
+        """,
+        (agent_id, limit, run_id),
+    ).fetchall()
+    rows = conn.execute("SELECT * FROM agent_messages WHERE delivered_run_id = %s ORDER BY id", (run_id,)).fetchall()
+    return rows, sorted(r["id"] for r in fresh)
 
 
 def take_unread(conn: psycopg.Connection, agent_id: str, limit: int) -> list[dict[str, Any]]:

@@ -157,6 +157,11 @@ def current_attempt(conn: psycopg.Connection, run_id: str) -> int | None:
     return row["attempt"] if row else None
 
 
+def state_of(conn: psycopg.Connection, run_id: str) -> str | None:
+    row = conn.execute("SELECT state FROM runs WHERE id = %s", (run_id,)).fetchone()
+    return row["state"] if row else None
+
+
 def cancel_requested(conn: psycopg.Connection, run_id: str) -> bool:
     row = conn.execute("SELECT cancel_requested_at FROM runs WHERE id = %s", (run_id,)).fetchone()
     return row is not None and row["cancel_requested_at"] is not None
@@ -424,6 +429,11 @@ def active_of_task(conn: psycopg.Connection, task_id: str, *, states: tuple[str,
                    ) -> list[dict[str, Any]]:
     return conn.execute("SELECT id, state FROM runs WHERE task_id = %s AND state = ANY(%s) ORDER BY id",
                         (task_id, list(states))).fetchall()
+
+
+def queued_of_agent(conn: psycopg.Connection, agent_id: str) -> list[str]:
+    return [r["id"] for r in conn.execute("SELECT id FROM runs WHERE agent_id = %s AND state = 'queued'"
+                                          " ORDER BY created_at, id", (agent_id,)).fetchall()]
 
 
 def running_of_agent(conn: psycopg.Connection, agent_id: str) -> str | None:

@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from orchestrator.domain import NotFound
 from shared.ids import is_id, new_id
-from shared.vocabulary import OPEN_TASK_STAGES, TASK_STAGES
+from shared.vocabulary import LIVE_TASK_STAGES, OPEN_TASK_STAGES, TASK_STAGES
 
 _SELECT = """
     SELECT t.*, a.name AS assignee_name, a.status AS assignee_status, c.name AS created_by_name
@@ -70,7 +70,7 @@ def open_ids(conn: psycopg.Connection, *, team_id: str | None = None, assignee: 
 def open_of_agent(conn: psycopg.Connection, agent_id: str) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT id, title, stage, priority, kind FROM tasks WHERE assigned_to = %s"
-        " AND stage IN ('backlog', 'planning', 'in_progress', 'review') ORDER BY priority DESC, created_at, id",
+        " AND stage IN ('backlog', 'blocked', 'in_progress', 'review') ORDER BY priority DESC, created_at, id",
         (agent_id,),
     ).fetchall()
 
@@ -110,9 +110,24 @@ def stage_summary(conn: psycopg.Connection, team_id: str) -> dict[str, int]:
     return {stage: counts.get(stage, 0) for stage in TASK_STAGES}
 
 
-def unsettled_in_round(conn: psycopg.Connection, round_id: str, settled: tuple[str, ...]) -> int:
-    return conn.execute("SELECT count(*) AS n FROM tasks WHERE round_id = %s AND stage <> ALL(%s)",
-                        (round_id, list(settled))).fetchone()["n"]
+def unsettled_in_round(conn: psycopg.Connection, round_id: str) -> int:
+    """Tasks of the round on which work goes on or will go on by itself: live ones (backlog, in progress) and
+    blocked ones that wait, directly or through other blocked tasks, on a live task. A task blocked only behind
+    settled work (in review, failed, cancelled) waits for the lead: it does not keep the round open."""
+    return conn.execute(
+        f"""
+        WITH RECURSIVE waits_on_live(task_id) AS (
+            SELECT d.task_id FROM task_dependencies d JOIN tasks up ON up.id = d.depends_on
+            WHERE up.stage IN ({", ".join(f"'{s}'" for s in LIVE_TASK_STAGES)})
+            UNION
+            SELECT d.task_id FROM task_dependencies d JOIN tasks up ON up.id = d.depends_on
+            JOIN waits_on_live w ON w.task_id = up.id WHERE up.stage = 'blocked'
+        )
+        SELECT count(*) AS n FROM tasks t WHERE t.round_id = %s
+          AND (t.stage = ANY(%s) OR (t.stage = 'blocked' AND t.id IN (SELECT task_id FROM waits_on_live)))
+        """,
+        (round_id, list(LIVE_TASK_STAGES)),
+    ).fetchone()["n"]
 
 
 def of_round(conn: psycopg.Connection, round_id: str) -> list[dict[str, Any]]:
@@ -124,13 +139,72 @@ def of_round(conn: psycopg.Connection, round_id: str) -> list[dict[str, Any]]:
 
 
 def insert(conn: psycopg.Connection, *, team_id: str, round_id: str, title: str, description: str, kind: str,
-           priority: int, assigned_to: str, created_by: str | None, retry_of: str | None) -> dict[str, Any]:
+           priority: int, assigned_to: str, created_by: str | None, retry_of: str | None, stage: str = "backlog",
+           blocked_reason: str | None = None) -> dict[str, Any]:
     return conn.execute(
         "INSERT INTO tasks (id, team_id, round_id, title, description, kind, priority, assigned_to, created_by,"
-        " retry_of) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+        " retry_of, stage, blocked_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
         (new_id("task"), team_id, round_id, title.strip(), description, kind, priority, assigned_to, created_by,
-         retry_of),
+         retry_of, stage, blocked_reason),
     ).fetchone()
+
+
+def teams_of(conn: psycopg.Connection, task_ids: list[str]) -> dict[str, str]:
+    """The team of each of these tasks that exists."""
+    return {r["id"]: r["team_id"] for r in conn.execute(
+        "SELECT id, team_id FROM tasks WHERE id = ANY(%s)", (task_ids,)).fetchall()}
+
+
+def add_dependencies(conn: psycopg.Connection, task_id: str, depends_on: list[str]) -> None:
+    for upstream in depends_on:
+        conn.execute("INSERT INTO task_dependencies (task_id, depends_on) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                     (task_id, upstream))
+
+
+def dependencies_of(conn: psycopg.Connection, task_id: str) -> list[dict[str, Any]]:
+    """The tasks this one depends on, oldest first, with their assignee's name and result."""
+    return conn.execute(
+        "SELECT t.*, a.name AS assignee_name FROM task_dependencies d JOIN tasks t ON t.id = d.depends_on"
+        " LEFT JOIN agents a ON a.id = t.assigned_to WHERE d.task_id = %s ORDER BY t.created_at, t.id",
+        (task_id,),
+    ).fetchall()
+
+
+def dependents_of(conn: psycopg.Connection, task_id: str) -> list[dict[str, Any]]:
+    """The tasks that depend on this one, oldest first (locked: the caller moves them)."""
+    return conn.execute(
+        "SELECT t.* FROM task_dependencies d JOIN tasks t ON t.id = d.task_id WHERE d.depends_on = %s"
+        " ORDER BY t.created_at, t.id FOR NO KEY UPDATE OF t",
+        (task_id,),
+    ).fetchall()
+
+
+def dependency_ids(conn: psycopg.Connection, task_ids: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {i: [] for i in task_ids}
+    for row in conn.execute("SELECT task_id, depends_on FROM task_dependencies WHERE task_id = ANY(%s)"
+                            " ORDER BY depends_on", (task_ids,)).fetchall():
+        found[row["task_id"]].append(row["depends_on"])
+    return found
+
+
+def repoint_dependencies(conn: psycopg.Connection, old_task: str, new_task: str) -> list[str]:
+    """Tasks that waited for `old_task` wait for `new_task` instead (a retry); returns them."""
+    rows = conn.execute("UPDATE task_dependencies SET depends_on = %s WHERE depends_on = %s RETURNING task_id",
+                        (new_task, old_task)).fetchall()
+    return [r["task_id"] for r in rows]
+
+
+def set_blocked_reason(conn: psycopg.Connection, task_id: str, reason: str) -> None:
+    conn.execute("UPDATE tasks SET blocked_reason = %s, updated_at = now() WHERE id = %s", (reason[:10000], task_id))
+
+
+EDITABLE = ("title", "description", "priority")
+
+
+def edit(conn: psycopg.Connection, task_id: str, changed: dict[str, Any]) -> dict[str, Any]:
+    assignments = ", ".join(f"{k} = %({k})s" for k in changed if k in EDITABLE)
+    return conn.execute(f"UPDATE tasks SET {assignments}, updated_at = now() WHERE id = %(id)s RETURNING *",
+                        {**changed, "id": task_id}).fetchone()
 
 
 def move(conn: psycopg.Connection, task_id: str, to: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +215,8 @@ def move(conn: psycopg.Connection, task_id: str, to: str, patch: dict[str, Any])
                result = CASE WHEN %(patch)s::jsonb = '{}'::jsonb THEN result
                              ELSE COALESCE(result, '{}'::jsonb) || %(patch)s::jsonb END,
                started_at = CASE WHEN %(to)s = 'in_progress' THEN COALESCE(started_at, now()) ELSE started_at END,
-               completed_at = CASE WHEN %(to)s IN ('done', 'failed', 'cancelled') THEN now() ELSE NULL END
+               completed_at = CASE WHEN %(to)s IN ('done', 'failed', 'cancelled') THEN now() ELSE NULL END,
+               blocked_reason = CASE WHEN %(to)s = 'blocked' THEN blocked_reason ELSE NULL END
         WHERE id = %(id)s RETURNING *
         """,
         {"to": to, "patch": Jsonb(patch), "id": task_id},

@@ -30,8 +30,39 @@ def add_chat(conn: psycopg.Connection, team_id: str, role: str, content: str, ou
 
 
 def chat_payload(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "kind": row["kind"], "role": row["role"], "agent_id": row["agent_id"],
-            "run_id": row["run_id"], "content": row["content"], "created_at": row["created_at"].isoformat()}
+    return {"id": row["id"], "seq": row["seq"], "kind": row["kind"], "role": row["role"], "agent_id": row["agent_id"],
+            "run_id": row["run_id"], "content": row["content"], "final": row["final"],
+            "created_at": row["created_at"].isoformat()}
+
+
+def stream_answer(conn: psycopg.Connection, run: dict[str, Any], text: str) -> dict[str, Any] | None:
+    """The lead's answer as its run writes it: created at the first text (`chat.message`, not final), grown
+    after (`chat.updated`). Nothing once the run has ended (its answer is final then)."""
+    text = text.strip()
+    if not text or runs.state_of(conn, run["id"]) != "running":
+        return None
+    box = Outbox()
+    row = chat.streaming_answer_of(conn, run["id"])
+    if row is None:
+        row = chat.insert(conn, run["team_id"], "answer", text, agent_id=run["agent_id"], run_id=run["id"],
+                          final=False)
+        box.add("chat.message", run["team_id"], chat_payload(row), agent_id=run["agent_id"], run_id=run["id"])
+    elif row["content"] != text[:chat.MAX_CHARS]:
+        row = chat.rewrite(conn, row["id"], text, final=False)
+        box.add("chat.updated", run["team_id"], chat_payload(row), agent_id=run["agent_id"], run_id=run["id"])
+    box.flush(conn)
+    return row
+
+
+def finish_answer(conn: psycopg.Connection, run: dict[str, Any], text: str, outbox: Outbox) -> dict[str, Any] | None:
+    """The run ended: its answer is its final text — the streamed message made final, or a new one."""
+    row = chat.streaming_answer_of(conn, run["id"])
+    if row is None:
+        return add_chat(conn, run["team_id"], "assistant", text, outbox, agent_id=run["agent_id"],
+                        run_id=run["id"]) if text else None
+    row = chat.rewrite(conn, row["id"], text or row["content"], final=True)
+    outbox.add("chat.updated", run["team_id"], chat_payload(row), agent_id=run["agent_id"], run_id=run["id"])
+    return row
 
 
 def post_user_message(conn: psycopg.Connection, team_id: str, content: str) -> dict[str, Any]:
@@ -59,13 +90,50 @@ def chat_page(conn: psycopg.Connection, team_id: str, *, before: str | None = No
 # ------------------------------------------------------------------------------------------------------ inbox
 
 
-def send(conn: psycopg.Connection, actor: Actor, to: str, content: str) -> dict[str, Any]:
+def send(conn: psycopg.Connection, actor: Actor, to: str, content: str, *, ask: bool = False) -> dict[str, Any]:
+    """A message to a teammate; it reaches the recipient's next run. `ask`: it wants an answer, so an idle
+    recipient is woken — one run, however many such messages arrive before it starts."""
     assert actor.team_id is not None and actor.agent_id is not None
     recipient = agents.resolve(conn, actor.team_id, to)
     box = Outbox()
-    row = notify(conn, actor, recipient, content, box)
+    row = notify(conn, actor, recipient, content, box, wants_reply=ask)
+    woken = _wake_to_answer(conn, recipient, box) if ask else None
     box.flush(conn)
-    return {**row, "to_name": recipient["name"]}
+    return {**row, "to_name": recipient["name"], "woke_run_id": woken}
+
+
+def _wake_to_answer(conn: psycopg.Connection, recipient: dict[str, Any], box: Outbox) -> str | None:
+    """A run for the recipient to read and answer its messages, unless one is queued already (it will get them)
+    or the recipient was stopped by the user."""
+    if recipient["status"] in ("stopped", "archived") or runs.queued_of_agent(conn, recipient["id"]):
+        return None
+    agent_status.mark_queued(conn, recipient, box, revive=False)
+    box.flush(conn)
+    run = runs.enqueue_run(conn, team_id=recipient["team_id"], agent_id=recipient["id"], reason="message",
+                           prompt="[MESSAGES] A teammate asked you something: answer with `gamma-agent msg send "
+                                  "NAME ...` (their messages are below), then end your turn.")
+    return run["id"]
+
+
+def messages_for_run(conn: psycopg.Connection, run: dict[str, Any]) -> str:
+    """The prompt section that hands the run its messages (each unread one goes to exactly one run), and a
+    `message.delivered` event for those delivered now."""
+    rows, fresh = inbox.take_for_run(conn, run["agent_id"], run["id"])
+    if not rows:
+        return ""
+    names = agents.names(conn, {r["from_agent"] for r in rows if r["from_agent"]})
+    if fresh:
+        box = Outbox()
+        box.add("message.delivered", run["team_id"], {"message_ids": fresh, "count": len(fresh)},
+                agent_id=run["agent_id"], task_id=run.get("task_id"), run_id=run["id"])
+        box.flush(conn)
+    lines = ["", "[MESSAGES] Messages for you from your teammates (each is shown to you once; "
+                 "answer with `gamma-agent msg send NAME ...`):"]
+    for r in rows:
+        sender = names.get(r["from_agent"], "Gamma")
+        asks = " (asks for an answer)" if r["wants_reply"] else ""
+        lines.append(f"- from {sender}{asks} at {r['created_at']:%H:%M:%S}: {r['content']}")
+    return "\n".join(lines)
 
 
 def broadcast(conn: psycopg.Connection, actor: Actor, content: str) -> dict[str, Any]:
@@ -85,9 +153,10 @@ def broadcast(conn: psycopg.Connection, actor: Actor, content: str) -> dict[str,
 
 
 def notify(conn: psycopg.Connection, actor: Actor, recipient: dict[str, Any], content: str,
-           outbox: Outbox) -> dict[str, Any]:
+           outbox: Outbox, *, wants_reply: bool = False) -> dict[str, Any]:
     """An inbox message (from an agent, or composed by Gamma: review requests, blockers) with `message.sent`."""
-    row = inbox.deliver(conn, recipient["team_id"], actor.agent_id, recipient["id"], content)
+    row = inbox.deliver(conn, recipient["team_id"], actor.agent_id, recipient["id"], content,
+                        wants_reply=wants_reply)
     outbox.add("message.sent", recipient["team_id"], {
         "id": row["id"], "from": actor.name, "from_agent_id": actor.agent_id, "to": recipient["name"],
         "to_agent_id": recipient["id"], "content": content, "preview": preview(content, 100)},

@@ -9,17 +9,16 @@ A task that settles (review, done, failed, cancelled) may settle its round, whic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from orchestrator.domain import USER, Actor, Conflict, Forbidden, Invalid, NotFound, Outbox, preview
-from orchestrator.records import agents, rounds, runs, tasks, teams
-from orchestrator.workflows import agent_status, conversation, run_lifecycle, task_moves, wake
+from orchestrator.records import agents, reviews, rounds, runs, tasks, teams
+from orchestrator.workflows import agent_status, conversation, run_lifecycle, task_graph, task_moves, wake
 from orchestrator.workflows.task_moves import OPEN, STAGES, TERMINAL, check_transition
-from shared import agent_commands as cmd
-from shared.vocabulary import SETTLED_TASK_STAGES
+from shared.vocabulary import MANUAL_TASK_TRANSITIONS, SETTLED_TASK_STAGES
 
 SETTLED = SETTLED_TASK_STAGES
 MEMBER_TARGETS = ("in_progress", "review", "done", "failed")
@@ -33,6 +32,8 @@ class TaskSpec:
     assignee: str | None = None  # teammate name or agent id
     kind: str = "generic"
     priority: int = 0
+    key: str | None = None  # a name other tasks of the same plan use in `depends_on`
+    depends_on: list[str] = field(default_factory=list)  # keys of this plan, or ids of the team's tasks
 
 
 # ------------------------------------------------------------------------------------------------------ reads
@@ -46,11 +47,20 @@ def view(conn: psycopg.Connection, task_id: str, actor: Actor = USER) -> dict[st
     task = tasks.get_shown(conn, task_id)
     _check_access(task, actor, write=False)
     task["runs"] = runs.of_task(conn, task_id)
+    task["depends_on"] = [_brief(t) for t in tasks.dependencies_of(conn, task_id)]
+    task["dependents"] = [_brief(t) for t in tasks.dependents_of(conn, task_id)]
+    task["reviews"] = reviews.of_task(conn, task_id)
     return task
 
 
+def _brief(task: dict[str, Any]) -> dict[str, Any]:
+    return {"id": task["id"], "title": task["title"], "stage": task["stage"]}
+
+
 def list_tasks(conn: psycopg.Connection, team_id: str, **filters: Any) -> list[dict[str, Any]]:
-    return tasks.listed(conn, team_id, **filters)
+    listed = tasks.listed(conn, team_id, **filters)
+    depends = tasks.dependency_ids(conn, [t["id"] for t in listed])
+    return [{**t, "depends_on": depends[t["id"]]} for t in listed]
 
 
 # ----------------------------------------------------------------------------------------------------- create
@@ -67,27 +77,41 @@ def create(conn: psycopg.Connection, team_id: str, specs: list[TaskSpec], actor:
     if not actor.is_user and actor.team_id != team_id:
         raise Forbidden("agents can only create tasks in their own team")
     teams.get_active(conn, team_id)
+    resolved = task_graph.check_plan(conn, team_id, [s.key for s in specs], [s.depends_on for s in specs])
     targets = [_assignee_for(conn, team_id, spec, actor) for spec in specs]
     box = Outbox()
     for agent in sorted({a["id"]: a for a in targets}.values(), key=lambda a: a["id"]):
         agent_status.mark_queued(conn, agent, box, revive=actor.is_user)
     round_id = rounds.open_round(conn, team_id, box)
-    rows = []
-    for spec, agent in zip(specs, targets, strict=True):
+    rows: dict[int, dict[str, Any]] = {}
+    ready: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for i in task_graph.order(resolved):  # a task after the plan tasks it depends on
+        spec, agent = specs[i], targets[i]
+        upstream_ids = [rows[d]["id"] if isinstance(d, int) else d for d in resolved[i]]
+        waiting = task_graph.waiting_reason([tasks.get(conn, u) for u in upstream_ids])
         row = tasks.insert(conn, team_id=team_id, round_id=round_id, title=spec.title, description=spec.description,
                            kind=spec.kind, priority=spec.priority, assigned_to=agent["id"],
-                           created_by=actor.agent_id, retry_of=retry_of)
+                           created_by=actor.agent_id, retry_of=retry_of,
+                           stage="backlog" if waiting is None else "blocked", blocked_reason=waiting)
+        tasks.add_dependencies(conn, row["id"], upstream_ids)
         box.add("task.created", team_id, {
             "title": row["title"], "kind": row["kind"], "priority": row["priority"], "assignee": agent["name"],
-            "assigned_to": agent["id"], "round_id": round_id, "retry_of": retry_of,
+            "assigned_to": agent["id"], "round_id": round_id, "retry_of": retry_of, "stage": row["stage"],
+            "depends_on": upstream_ids, "blocked_reason": waiting,
             "description": preview(row["description"], 500), **actor.stamp()},
             agent_id=agent["id"], task_id=row["id"], run_id=actor.run_id)
-        rows.append(row)
+        rows[i] = row
+        if waiting is None:
+            ready.append((row, tasks.dependencies_of(conn, row["id"])))
     box.flush(conn)
-    for row in rows:
-        runs.enqueue_run(conn, team_id=team_id, agent_id=row["assigned_to"], prompt=task_prompt(row, actor),
+    for row, upstream in sorted(ready, key=lambda r: r[0]["id"]):
+        runs.enqueue_run(conn, team_id=team_id, agent_id=row["assigned_to"],
+                         prompt=task_prompt(row, actor, upstream=upstream),
                          reason="retry" if retry_of else "task", task_id=row["id"], round_id=round_id)
-    return [view(conn, row["id"]) for row in rows]
+    for agent_id in sorted({a["id"] for a in targets}):  # an agent given only blocked tasks is not queued
+        agent_status.sync(conn, agent_id, box)
+    box.flush(conn)
+    return [view(conn, rows[i]["id"]) for i in range(len(specs))]
 
 
 def _assignee_for(conn: psycopg.Connection, team_id: str, spec: TaskSpec, actor: Actor) -> dict[str, Any]:
@@ -116,24 +140,18 @@ def retry(conn: psycopg.Connection, team_id: str, source_id: str, actor: Actor =
     defaults = {"title": source["title"], "description": source["description"], "assignee": source["assigned_to"],
                 "kind": source["kind"], "priority": source["priority"]}
     chosen = {k: overrides[k] if overrides.get(k) is not None else v for k, v in defaults.items()}
-    return create(conn, team_id, [TaskSpec(**chosen)], actor, retry_of=source_id)[0]
+    upstream = [t["id"] for t in tasks.dependencies_of(conn, source_id)]
+    retried = create(conn, team_id, [TaskSpec(**chosen, depends_on=upstream)], actor, retry_of=source_id)[0]
+    # The tasks that waited for the failed one wait for its retry instead.
+    for dependent_id in tasks.repoint_dependencies(conn, source_id, retried["id"]):
+        dependent = tasks.get(conn, dependent_id, lock=True)
+        if dependent["stage"] == "blocked":
+            tasks.set_blocked_reason(conn, dependent_id, task_graph.waiting_reason(
+                tasks.dependencies_of(conn, dependent_id)) or "blocked")
+    return view(conn, retried["id"])
 
 
-ELLIPSIS = '"..."'  # the placeholder text in the prompt's command hints
-
-
-def task_prompt(task: dict[str, Any], actor: Actor, *, rework: str | None = None) -> str:
-    by = "the user" if actor.is_user else actor.name
-    lines = [f"[TASK] {task['id']}: {task['title']}",
-             f"Assigned to you by {by}. Kind: {task['kind']}. Priority: {task['priority']}.", ""]
-    if rework is not None:
-        lines += ["[REWORK] Your result was reviewed and changes were requested:", rework or "(no details)", ""]
-    lines += [task["description"] or "(no further description)", "",
-              "When you finish, report the real content of your work (what you did, findings, file paths):",
-              "  " + cmd.example("task done", task["id"], summary=ELLIPSIS, files="path1,path2", optional=["files"]),
-              f"Cannot finish: {cmd.example('task fail', task['id'], reason=ELLIPSIS)}   "
-              f"Blocked: {cmd.example('task block', task['id'], reason=ELLIPSIS)}"]
-    return "\n".join(lines)
+task_prompt = task_moves.task_prompt
 
 
 # ------------------------------------------------------------------------------------------------ transitions
@@ -179,21 +197,32 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
     note_key = "review_message" if status == "in_progress" else "message"
     patch = {"summary": summary, "files": files, "reason": reason, note_key: message}
     rework_note = (message or "") if assignee is not None else None
+    if approving:
+        step = {"done": "approved", "in_progress": "changes_requested", "failed": "rejected"}[status]
+        _review_step(conn, task_id, step, actor, message or reason)
     return _settle_flow(conn, actor, task_id, status, box, patch=patch, rework=rework_note)
+
+
+def _review_step(conn: psycopg.Connection, task_id: str, step: str, actor: Actor, feedback: str | None) -> None:
+    reviews.add(conn, task_id, step, by_agent=actor.agent_id, by_name=actor.name, run_id=actor.run_id,
+                feedback=feedback)
 
 
 def request_review(conn: psycopg.Connection, actor: Actor, task_id: str, message: str | None, *,
                    summary: str | None = None, files: list[str] | None = None) -> dict[str, Any]:
     """The assignee asks the lead to review (the round counts it as settled; the lead is told in its inbox)."""
-    return _to_review(conn, actor, task_id, {"review_message": message, "summary": summary, "files": files},
-                      {"review_requested": True},
-                      f"Review requested for task {task_id}" + (f": {message}" if message else ""))
+    _to_review(conn, actor, task_id, {"review_message": message, "summary": summary, "files": files},
+               {"review_requested": True},
+               f"Review requested for task {task_id}" + (f": {message}" if message else ""))
+    _review_step(conn, task_id, "requested", actor, message)
+    return view(conn, task_id)
 
 
 def block(conn: psycopg.Connection, actor: Actor, task_id: str, reason: str) -> dict[str, Any]:
     """The assignee cannot go on: the task goes to review (settling the round) with the blocker for the lead."""
-    return _to_review(conn, actor, task_id, {"blocker": reason}, {"blocked": True},
-                      f"Blocked on task {task_id}: {reason}")
+    _to_review(conn, actor, task_id, {"blocker": reason}, {"blocked": True}, f"Blocked on task {task_id}: {reason}")
+    _review_step(conn, task_id, "requested", actor, f"blocked: {reason}")
+    return view(conn, task_id)
 
 
 def _to_review(conn: psycopg.Connection, actor: Actor, task_id: str, patch: dict[str, Any],
@@ -236,6 +265,8 @@ def cancel(conn: psycopg.Connection, actor: Actor, task_id: str, reason: str) ->
     if not actor.is_user and not actor.is_lead:
         raise Forbidden("only the lead can cancel a task; fail it with a reason instead")
     check_transition(task, "cancelled")
+    if task["stage"] == "review":
+        _review_step(conn, task_id, "rejected", actor, reason)
     for run in runs.active_of_task(conn, task_id):  # runs first (lock order); the task is ours to settle
         if run["id"] != actor.run_id:
             run_lifecycle.cancel(conn, "run", run["id"], leave={task_id})
@@ -269,7 +300,7 @@ def assign(conn: psycopg.Connection, actor: Actor, task_id: str, who: str) -> di
     _check_access(task, actor, write=True)
     if not actor.is_user and not actor.is_lead:
         raise Forbidden("only the team lead can reassign tasks")
-    if task["stage"] not in ("backlog", "planning"):
+    if task["stage"] not in ("backlog", "blocked"):
         raise Conflict(f"task {task_id} is {task['stage']}; only a task that has not started can be reassigned")
     agent = agents.resolve(conn, task["team_id"], who)
     if agent["id"] == task["assigned_to"]:
@@ -288,9 +319,46 @@ def assign(conn: psycopg.Connection, actor: Actor, task_id: str, who: str) -> di
                                               **actor.stamp()}, agent_id=agent["id"], task_id=task_id,
             run_id=actor.run_id)
     box.flush(conn)
-    runs.enqueue_run(conn, team_id=row["team_id"], agent_id=agent["id"], prompt=task_prompt(row, actor),
-                     reason="task", task_id=task_id, round_id=row["round_id"])
+    if row["stage"] == "backlog":  # a blocked task gets its run once its dependencies are done
+        runs.enqueue_run(conn, team_id=row["team_id"], agent_id=agent["id"],
+                         prompt=task_prompt(row, actor, upstream=tasks.dependencies_of(conn, task_id)),
+                         reason="task", task_id=task_id, round_id=row["round_id"])
+    else:
+        agent_status.sync(conn, agent["id"], box)
+        box.flush(conn)
     return view(conn, task_id)
+
+
+def change(conn: psycopg.Connection, task_id: str, changes: dict[str, Any], actor: Actor = USER) -> dict[str, Any]:
+    """The user's edit of a task (PATCH /api/tasks/<id>): title, description, priority (one `task.edited`), a
+    move along the transitions a user may make by hand, a new assignee — each change its own event."""
+    task = tasks.get(conn, task_id)
+    _check_access(task, actor, write=True)
+    stage = changes.get("stage")
+    if stage is not None and stage != task["stage"]:
+        allowed = MANUAL_TASK_TRANSITIONS.get(task["stage"], ())
+        if stage not in allowed:
+            check_transition(task, stage)  # names a transition that does not exist at all
+            raise Conflict(f"task {task_id} cannot be moved from {task['stage']} to {stage} by hand; "
+                           + (f"from {task['stage']} you can move it to: {', '.join(allowed)}" if allowed else
+                              f"a {task['stage']} task moves by itself"))
+    edits = {k: v for k, v in changes.items() if k in tasks.EDITABLE and v is not None and task[k] != v}
+    if edits:
+        box = Outbox()
+        row = tasks.edit(conn, task_id, edits)
+        box.add("task.edited", row["team_id"], {"changes": {k: row[k] for k in edits}, **actor.stamp()},
+                agent_id=row["assigned_to"], task_id=task_id, run_id=actor.run_id)
+        box.flush(conn)
+    if changes.get("assignee"):
+        assign(conn, actor, task_id, changes["assignee"])
+    if stage is not None and stage != task["stage"]:
+        note = changes.get("message") or changes.get("reason")
+        if stage == "cancelled":
+            cancel(conn, actor, task_id, note or "cancelled by the user")
+        else:
+            update_status(conn, actor, task_id, stage, reason=note or ("failed by the user" if stage == "failed"
+                                                                     else None), message=note)
+    return view(conn, task_id, actor)
 
 
 def goal_done(conn: psycopg.Connection, actor: Actor, summary: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ itself) names them in `leave`: the ids of agents, tasks or the team whose follow
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +43,18 @@ class BudgetSpent(Exception):
 # ------------------------------------------------------------------------------------------------------ start
 
 
-def start(conn: psycopg.Connection, run: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
-    """The claimed run is about to launch. Returns its agent (as it is now) and the run's budget cap."""
+@dataclass(frozen=True)
+class Launch:
+    """What a claimed run starts with: its agent (as it was), its budget cap, and the attempt's prompt (the run's
+    prompt and the messages its agent has been sent)."""
+
+    agent: dict[str, Any]
+    budget_usd: float | None
+    prompt: str
+
+
+def start(conn: psycopg.Connection, run: dict[str, Any]) -> Launch:
+    """The claimed run is about to launch."""
     agent = agents.get(conn, run["agent_id"])
     budget_cap = _budget_cap(conn, run["team_id"], _float(agent["budget_usd"]))
     box = Outbox()
@@ -55,7 +66,7 @@ def start(conn: psycopg.Connection, run: dict[str, Any]) -> tuple[dict[str, Any]
     # Written again after the moves above, so the file shows this run's task in progress and the agent running.
     agent_context.write_claude_md(conn, run["agent_id"])
     box.flush(conn)
-    return agent, budget_cap
+    return Launch(agent=agent, budget_usd=budget_cap, prompt=run["prompt"] + conversation.messages_for_run(conn, run))
 
 
 def _budget_cap(conn: psycopg.Connection, team_id: str, agent_budget: float | None) -> float | None:
@@ -127,22 +138,21 @@ def _follow_up(conn: psycopg.Connection, run: dict[str, Any], leave: Collection[
     box = Outbox()
     if run["agent_id"] not in leave:
         agent_status.sync(conn, run["agent_id"], box, failed=run["state"] in FAILED_STATES)
-    if agents.is_lead(conn, run["agent_id"]):
-        _post_lead_reply(conn, run, box)
     settled = None
     if run.get("task_id") and run["task_id"] not in leave:
         settled = task_moves.settle_after_run(conn, run, box)
     wake.finish_wake(conn, run, box)
     if settled is not None and settled["stage"] in wake.SETTLED and run["team_id"] not in leave:
         wake.maybe_wake(conn, settled["round_id"], box)
+    # Last: a chat message takes the team's lock (see domain.py). A run that answered teammates' messages spoke
+    # to them, not to the user.
+    if agents.is_lead(conn, run["agent_id"]) and run["reason"] != "message":
+        _post_lead_reply(conn, run, box)
     box.flush(conn)
 
 
 def _post_lead_reply(conn: psycopg.Connection, run: dict[str, Any], box: Outbox) -> None:
-    text = (run.get("result_text") or "").strip()
-    if text:
-        conversation.add_chat(conn, run["team_id"], "assistant", text, box, agent_id=run["agent_id"],
-                              run_id=run["id"])
+    conversation.finish_answer(conn, run, (run.get("result_text") or "").strip(), box)
     note = _LEAD_NOTES.get(run["state"])
     # A run cancelled before it started has nothing to report.
     if note is not None and run.get("started_at") is not None:

@@ -1,11 +1,8 @@
-"""The task state machine: every stage change goes through `move`, which checks it against the transitions,
-writes it, keeps reopened work in an open round and records `task.updated`. Also the moves a run makes
-on its task when it starts and ends.
-
-    backlog ─┬─▶ in_progress ─┬─▶ review ─┬─▶ done        (done, failed, cancelled are final: a task
-    planning ┘                ├─▶ done    ├─▶ failed       never leaves them; retry creates a new task)
-                              ├─▶ failed  ├─▶ in_progress  (the lead asks for changes: the assignee reworks)
-                              └─▶ cancelled └▶ cancelled
+"""The task state machine: every stage change goes through `move`, which checks it against the transitions
+(shared/vocabulary.py), writes it, keeps reopened work in an open round, records `task.updated`, and sets off
+what the change means for the tasks that depend on this one: the last dependency done queues a blocked task's
+run; a dependency failed or cancelled leaves its dependents blocked with that reason and tells the lead once.
+Also the moves a run makes on its task when it starts and ends, and a task's prompt.
 """
 
 from __future__ import annotations
@@ -14,9 +11,14 @@ from typing import Any
 
 import psycopg
 
-from orchestrator.domain import Actor, Conflict, Invalid, Outbox, preview
-from orchestrator.records import rounds, tasks
+from orchestrator.domain import Actor, Conflict, DomainError, Invalid, Outbox, preview
+from orchestrator.records import agents, rounds, runs, tasks
+from orchestrator.workflows import agent_status, conversation, task_graph, wake
+from shared import agent_commands as cmd
 from shared.vocabulary import OPEN_TASK_STAGES, TASK_STAGES, TASK_TRANSITIONS, TERMINAL_TASK_STAGES
+
+GAMMA = Actor(name="gamma")
+ELLIPSIS = '"..."'  # the placeholder text in the prompt's command hints
 
 STAGES = TASK_STAGES
 OPEN = OPEN_TASK_STAGES
@@ -52,7 +54,70 @@ def move(conn: psycopg.Connection, task: dict[str, Any], to: str, actor: Actor, 
             payload[key] = preview(patch[key], 500)
     box.add("task.updated", row["team_id"], payload, agent_id=row["assigned_to"], task_id=row["id"],
             run_id=actor.run_id)
+    if to == "done":
+        _release_dependents(conn, row, box)
+    elif to in ("failed", "cancelled"):
+        _hold_dependents(conn, row, box)
     return row
+
+
+def _release_dependents(conn: psycopg.Connection, done: dict[str, Any], box: Outbox) -> None:
+    """A task is done: each blocked task waiting on it starts once all of its dependencies are done."""
+    for dependent in tasks.dependents_of(conn, done["id"]):
+        if dependent["stage"] != "blocked":
+            continue
+        upstream = tasks.dependencies_of(conn, dependent["id"])
+        reason = task_graph.waiting_reason(upstream)
+        if reason is not None:
+            tasks.set_blocked_reason(conn, dependent["id"], reason)
+            continue
+        assignee = agents.get(conn, dependent["assigned_to"])
+        try:
+            agent_status.mark_queued(conn, assignee, box, revive=False)
+        except DomainError as refused:  # stopped or archived: it waits for the user (or a reassignment)
+            tasks.set_blocked_reason(conn, dependent["id"], f"ready, but {refused.message}")
+            continue
+        row = move(conn, dependent, "backlog", GAMMA, box, event={"unblocked_by": done["id"]})
+        box.flush(conn)  # the task events come before the run's in the log
+        runs.enqueue_run(conn, team_id=row["team_id"], agent_id=row["assigned_to"],
+                         prompt=task_prompt(row, None, upstream=upstream), reason="task", task_id=row["id"],
+                         round_id=row["round_id"])
+
+
+def _hold_dependents(conn: psycopg.Connection, broken: dict[str, Any], box: Outbox) -> None:
+    """A task failed or was cancelled: its blocked dependents stay blocked, saying why; the lead is told once."""
+    held = []
+    for dependent in tasks.dependents_of(conn, broken["id"]):
+        if dependent["stage"] == "blocked":
+            reason = task_graph.waiting_reason(tasks.dependencies_of(conn, dependent["id"]))
+            tasks.set_blocked_reason(conn, dependent["id"], reason or "blocked")
+            held.append(dependent)
+    for round_id in sorted({t["round_id"] for t in held if t["round_id"] and t["round_id"] != broken["round_id"]}):
+        wake.maybe_wake(conn, round_id, box)  # a round waiting only on them is settled now
+    lead = agents.lead_of(conn, broken["team_id"])
+    if held and lead is not None and lead["id"] != broken["assigned_to"]:
+        names = ", ".join(f'{t["id"]} ("{preview(t["title"], 60)}")' for t in held)
+        conversation.notify(conn, GAMMA, lead, f'Task {broken["id"]} ("{broken["title"]}") {broken["stage"]}: '
+                            f"{len(held)} task(s) that depend on it stay blocked: {names}. Retry it (the retry "
+                            "takes its place) or cancel them.", box)
+
+
+def task_prompt(task: dict[str, Any], actor: Actor | None, *, rework: str | None = None,
+                upstream: list[dict[str, Any]] | None = None) -> str:
+    """What the assignee's run is asked: the task, the results it builds on, and how to report."""
+    by = "Gamma, once the tasks it depends on were done" if actor is None else (
+        "the user" if actor.is_user else actor.name)
+    lines = [f"[TASK] {task['id']}: {task['title']}",
+             f"Assigned to you by {by}. Kind: {task['kind']}. Priority: {task['priority']}.", ""]
+    if rework is not None:
+        lines += ["[REWORK] Your result was reviewed and changes were requested:", rework or "(no details)", ""]
+    lines += task_graph.results_for_prompt(upstream or [])
+    lines += [task["description"] or "(no further description)", "",
+              "When you finish, report the real content of your work (what you did, findings, file paths):",
+              "  " + cmd.example("task done", task["id"], summary=ELLIPSIS, files="path1,path2", optional=["files"]),
+              f"Cannot finish: {cmd.example('task fail', task['id'], reason=ELLIPSIS)}   "
+              f"Blocked: {cmd.example('task block', task['id'], reason=ELLIPSIS)}"]
+    return "\n".join(lines)
 
 
 def settle_after_run(conn: psycopg.Connection, run: dict[str, Any], box: Outbox) -> dict[str, Any] | None:
@@ -82,7 +147,7 @@ def settle_after_run(conn: psycopg.Connection, run: dict[str, Any], box: Outbox)
 def start_for_run(conn: psycopg.Connection, run: dict[str, Any], box: Outbox) -> dict[str, Any] | None:
     """The run of a task started: a task that was waiting is now in progress."""
     task = tasks.get(conn, run["task_id"], lock=True)
-    if task["stage"] not in ("backlog", "planning") or task["assigned_to"] != run["agent_id"]:
+    if task["stage"] != "backlog" or task["assigned_to"] != run["agent_id"]:
         return None
     actor = Actor(team_id=run["team_id"], name="gamma", run_id=run["id"])
     return move(conn, task, "in_progress", actor, box, event={"auto": True})

@@ -33,7 +33,7 @@ def maybe_wake(conn: psycopg.Connection, round_id: str | None, outbox: Outbox) -
     if round_ is None or round_["state"] != "open":
         return None
     team_id = round_["team_id"]
-    if tasks.unsettled_in_round(conn, round_id, SETTLED):
+    if tasks.unsettled_in_round(conn, round_id):
         return None
     settled = tasks.of_round(conn, round_id)
     if not settled:
@@ -107,6 +107,8 @@ def wake_prompt(settled: list[dict[str, Any]], unread: int) -> str:
 
 def result_line(task: dict[str, Any]) -> str:
     result = task.get("result") or {}
+    if task["stage"] == "blocked":
+        return "BLOCKED: " + preview(task.get("blocked_reason") or "blocked", 400).replace("\n", " ")
     if result.get("blocker"):
         return "BLOCKED: " + preview(result["blocker"], 300).replace("\n", " ")
     if task["stage"] in ("failed", "cancelled"):

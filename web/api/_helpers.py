@@ -127,6 +127,14 @@ def id_of(prefix: str) -> Any:
     return Annotated[str, AfterValidator(check)]
 
 
+# A task's dependencies: ids of the team's tasks, or (in a plan) keys of other tasks of the same plan.
+PlanKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+TaskRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+Dependencies = Annotated[list[TaskRef], Field(max_length=50)]
+
+
 def csv_list(value: str | None) -> list[str] | None:
     """`a,b` query values as a list (None when absent or empty)."""
     if not value:

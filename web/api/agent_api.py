@@ -40,7 +40,9 @@ from shared.vocabulary import TASK_STAGES
 from web.api._helpers import (
     AgentName,
     ChatText,
+    Dependencies,
     LongText,
+    PlanKey,
     Priority,
     Required,
     Title,
@@ -80,6 +82,8 @@ class NewTask(Body):
     assignee: AgentName | None = None
     kind: TaskKind = "generic"
     priority: Priority = 0
+    depends_on: Dependencies = []  # ids of the team's tasks (in a plan: also keys of its tasks)
+    key: PlanKey | None = None  # in a plan: the name other tasks use in their depends_on
 
     def spec(self) -> TaskSpec:
         return TaskSpec(**self.model_dump())
@@ -119,6 +123,7 @@ class Assignment(Body):
 class DirectMessage(Body):
     to: AgentName
     message: Required
+    ask: bool = False  # it wants an answer: an idle recipient is woken to give it
 
 
 class InboxRead(Body):
@@ -219,7 +224,7 @@ def assign_task(task_id: str):
 @bp.post("/messages")
 def send_message():
     body = json_body(DirectMessage)
-    return reply(as_caller(lambda c, a: conversation.send(c, a, body.to, body.message)), 201)
+    return reply(as_caller(lambda c, a: conversation.send(c, a, body.to, body.message, ask=body.ask)), 201)
 
 
 @bp.post("/inbox/read")

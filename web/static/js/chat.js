@@ -20,9 +20,10 @@ export function kindOf(msg) {
   return msg.kind || KIND_OF_ROLE[msg.role] || 'notice';
 }
 
+// The server numbers each team's messages in the order they were written (`seq`); a message being sent has
+// none yet and goes last.
 function sortKey(msg) {
-  const d = toDate(msg.created_at);
-  return `${d ? String(d.getTime()).padStart(15, '0') : '9'.repeat(15)}|${msg.id || ''}`;
+  return msg.seq != null ? String(msg.seq).padStart(15, '0') : '9'.repeat(15) + (msg.id || '');
 }
 
 export class Chat {
@@ -142,6 +143,17 @@ export class Chat {
     return [...this.messages.values()].sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
   }
 
+  /** A chat.updated event: the lead's answer grew, or became final. The message is replaced in place. */
+  update(msg) {
+    if (!msg || !msg.id) return;
+    const known = this.messages.get(msg.id);
+    if (!known) { this.receive(msg); return; }
+    const stick = this.nearBottom();
+    this.messages.set(msg.id, { ...known, ...msg });
+    this.render();
+    if (stick) this.scrollToBottom(false);
+  }
+
   /** A chat.message event (or the POST's echo). */
   receive(msg) {
     if (!msg || !msg.id || this.messages.has(msg.id)) return;
@@ -208,7 +220,7 @@ export class Chat {
     const cache = new Map();
     for (const m of msgs) {
       const grouped = this.isGrouped(m, prev);
-      const key = `${m.id}|${grouped}|${Boolean(m.pending)}|${m.failed || ''}|${m.agent_id ? Boolean(this.store.agent(m.agent_id)) : ''}`;
+      const key = `${m.id}|${grouped}|${Boolean(m.pending)}|${m.failed || ''}|${m.agent_id ? Boolean(this.store.agent(m.agent_id)) : ''}|${m.final === false ? m.content.length : 'final'}`;
       const node = (this.nodeCache && this.nodeCache.get(key)) || this.renderMessage(m, grouped);
       cache.set(key, node);
       nodes.push(node);
@@ -252,14 +264,16 @@ export class Chat {
           !m.pending && !m.failed ? h('time', { class: 'msg-time', datetime: m.created_at, title: dateTime(m.created_at), text: timeOfDay(m.created_at) }) : null));
     }
     const agent = this.store.agent(m.agent_id);
-    return h('div', { class: ['msg', 'msg-agent', grouped && 'grouped'], dataset: { id: m.id, kind }, style: { '--agent': agentColor(m.agent_id) } },
+    const writing = m.final === false;
+    return h('div', { class: ['msg', 'msg-agent', grouped && 'grouped', writing && 'writing'], dataset: { id: m.id, kind, final: String(!writing) }, 'aria-busy': writing ? 'true' : null, style: { '--agent': agentColor(m.agent_id) } },
       grouped ? null : h('div', { class: 'msg-head' },
         h('span', { class: 'msg-emoji', 'aria-hidden': 'true', text: agentEmoji(agent) }),
         h('span', { class: 'msg-author', text: agentName(agent, m.agent_id) }),
         agent && agent.backend === 'demo' ? demoTag() : null,
         h('time', { class: 'msg-time', datetime: m.created_at, title: dateTime(m.created_at), text: timeOfDay(m.created_at) })),
       h('div', { class: 'msg-bubble' }, renderMarkdown(m.content)),
-      h('div', { class: 'msg-tools' }, copyButton(() => m.content, 'Copy', 'btn-xs')));
+      writing ? h('div', { class: 'msg-writing muted small', text: 'Writing…' })
+        : h('div', { class: 'msg-tools' }, copyButton(() => m.content, 'Copy', 'btn-xs')));
   }
 
   collapseLong() {

@@ -28,7 +28,7 @@ function matchKind(kind, filter) {
     case 'thinking': return kind === 'agent.thinking';
     case 'runs': return kind.startsWith('run.');
     case 'tasks': return kind.startsWith('task.');
-    case 'messages': return kind === 'chat.message' || kind.startsWith('message.');
+    case 'messages': return kind.startsWith('chat.') || kind.startsWith('message.');
     case 'status': return kind.startsWith('team.') || kind === 'agent.status' || kind === 'agent.updated' || kind === 'agent.init';
     default: return true;
   }

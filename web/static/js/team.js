@@ -142,7 +142,9 @@ function handleEvents(events) {
     const p = ev.payload || {};
     const family = ev.kind.split('.')[0];
     if (ev.kind === 'chat.message') {
-      chat.receive(p); // the message itself (orchestrator/messages.py chat_payload)
+      chat.receive(p); // the message itself (orchestrator/workflows/conversation.py chat_payload)
+    } else if (ev.kind === 'chat.updated') {
+      chat.update(p); // the lead's answer, grown or final (same shape)
     } else if (ev.kind === 'agent.status') {
       if (ev.agent_id) store.patchAgent(ev.agent_id, { status: p.to }); // {from, to}
       refreshTeam();

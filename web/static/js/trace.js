@@ -91,7 +91,9 @@ function eventBody(ev, store) {
         p.from || p.to ? h('span', { class: 'muted', text: `${p.from || '?'} → ${p.to || '?'}` }) : h('span', { class: 'muted', text: preview(p, 80) }));
     }
     case 'chat.message':
-      return h('span', {}, '💬 ', h('span', { class: 'muted', text: `${p.role || ''}: ` }), preview(p.content, 110));
+      return h('span', {}, '💬 ', h('span', { class: 'muted', text: `${p.kind || p.role || ''}: ` }), preview(p.content, 110));
+    case 'chat.updated': // the lead's answer grew (final: false) or was finished
+      return h('span', {}, '💬 ', h('span', { class: 'muted', text: p.final ? 'answer, final: ' : 'answer, writing: ' }), preview(p.content, 110));
     case 'message.sent': {
       // {id, from, from_agent_id, to (name), to_agent_id, content, preview}
       const to = store.agent(p.to_agent_id);
