@@ -23,6 +23,7 @@ from shared.vocabulary import SETTLED_TASK_STAGES
 
 SETTLED = SETTLED_TASK_STAGES
 MEMBER_TARGETS = ("in_progress", "review", "done", "failed")
+REVIEWED = ("review", "done")  # where a request for review (a member's done, review, block) has been answered
 __all__ = ["OPEN", "STAGES", "TERMINAL", "TaskSpec", "check_transition"]
 
 
@@ -152,13 +153,17 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
                   files: list[str] | None = None, reason: str | None = None,
                   message: str | None = None) -> dict[str, Any]:
     """Move a task (agent API and lead reviews). `in_progress` from review by the lead sends it back for rework."""
-    if status == "cancelled":
-        return cancel(conn, actor, task_id, reason or message or "cancelled")
     if status == "review":
         return request_review(conn, actor, task_id, message, summary=summary, files=files)
     task = tasks.get(conn, task_id)
     _check_access(task, actor, write=True)
     member = not actor.is_user and not actor.is_lead
+    # a member's "done" asks for review: work in review, or approved since, is what it asked for
+    unchanged = _unchanged(conn, actor, task, REVIEWED if member and status == "done" else (status,))
+    if unchanged is not None:
+        return unchanged
+    if status == "cancelled":
+        return cancel(conn, actor, task_id, reason or message or "cancelled")
     if member and status not in MEMBER_TARGETS:
         raise Forbidden(f"members can set their task to {', '.join(MEMBER_TARGETS)}; {status!r} is for the lead")
     approving = task["stage"] == "review"
@@ -182,6 +187,26 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
     return _settle_flow(conn, actor, task_id, status, box, patch=patch, rework=rework_note)
 
 
+def _unchanged(conn: psycopg.Connection, actor: Actor, task: dict[str, Any],
+               wanted: tuple[str, ...]) -> dict[str, Any] | None:
+    """A resumed attempt re-reporting a task that is already where it asks for: a no-op, not an error.
+
+    An attempt after the first (its worker was lost, it was handed back, an API error was retried) resumes the
+    session and may repeat a report it made before the interruption, with other words (so another idempotency
+    key). Refusing it would end the run on an error for work that is done. The answer is the task as it is,
+    with `unchanged: true` and a note; nothing is written. A first attempt is refused as before (409/403): an
+    agent that means to change something must learn that it did not happen.
+    """
+    if actor.is_user or actor.run_id is None or task["stage"] not in wanted:
+        return None
+    run = runs.get_with_agent(conn, actor.run_id)
+    if run is None or run["attempt"] <= 1:
+        return None
+    return {**view(conn, task["id"], actor), "unchanged": True,
+            "note": f"task {task['id']} is already {task['stage']}; nothing was changed (this run was resumed "
+                    "after an interruption: the report was most likely made before it)"}
+
+
 def request_review(conn: psycopg.Connection, actor: Actor, task_id: str, message: str | None, *,
                    summary: str | None = None, files: list[str] | None = None) -> dict[str, Any]:
     """The assignee asks the lead to review (the round counts it as settled; the lead is told in its inbox)."""
@@ -200,6 +225,9 @@ def _to_review(conn: psycopg.Connection, actor: Actor, task_id: str, patch: dict
                event: dict[str, Any], note: str) -> dict[str, Any]:
     task = tasks.get(conn, task_id)
     _check_access(task, actor, write=True)
+    unchanged = _unchanged(conn, actor, task, REVIEWED)
+    if unchanged is not None:
+        return unchanged
     box = Outbox()
     lead = agents.lead_of(conn, task["team_id"])
     if lead is not None and lead["id"] != actor.agent_id:
