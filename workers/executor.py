@@ -189,6 +189,7 @@ class RunAttempt:
                 agent, budget = run_lifecycle.start(conn, self.run)
             except run_lifecycle.BudgetSpent as spent:
                 raise LaunchError("budget_exceeded", str(spent)) from None
+            prompt = run_lifecycle.attempt_prompt(conn, self.run)  # a resumed attempt: what it already did
         self._resumed_session = agent["session_id"]
         return RunContext(
             run_id=self.run_id,
@@ -196,7 +197,7 @@ class RunAttempt:
             team_id=self.run["team_id"],
             agent_id=agent["id"],
             agent_name=agent["name"],
-            prompt=self.run["prompt"],
+            prompt=prompt,
             workspace=workspace_dir,
             api_url=self.settings.agent_api_url,
             agent_token=self.token,
