@@ -130,7 +130,7 @@ def resume_note(conn: psycopg.Connection, run_id: str, attempt: int) -> str:
         lines += ["Nothing you did in this run was recorded through gamma-agent (no task, plan, message or "
                   "result) before the interruption."]
     lines += [f"Check what is already there if you need to ({cmd.example('tasks')}, {cmd.example('msg read')}), "
-              "then carry on with what is left. Repeating the exact same gamma-agent command in this run "
+              "then carry on with what is left. Making exactly the same call again in this run "
               "returns its first answer and changes nothing.", "",
               "The request you were working on, for reference:", ""]
     return "\n".join(lines)
