@@ -5,12 +5,14 @@ already did."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from orchestrator.workflows import agent_actions, delegation, run_lifecycle
 from orchestrator.workflows import conversation as messages
-from orchestrator.workflows import run_lifecycle
 from shared import db
-from tests.support.crew import bearer, event_kinds, queued, row, start
+from tests.support.crew import actor_of, bearer, event_kinds, queued, row, start
 
 pytest_plugins = ("tests.support.orchestrator",)
 
@@ -225,3 +227,35 @@ def test_a_resumed_attempt_that_did_nothing_yet_is_told_so(crew, lead):
         prompt = run_lifecycle.attempt_prompt(conn, resumed)
     assert prompt.startswith("[RESUMED]") and "Nothing you did in this run was recorded" in prompt
     assert row("runs", resumed["id"])["prompt"] == "Ship it", "the run's own prompt is left as it was"
+
+
+def test_a_repeat_made_while_the_first_call_is_still_open_waits_for_it(crew, lead):
+    """A retry sent while the first call's transaction is still open (gamma-agent retries a 502 or a timeout)
+    waits for it, then answers with its result: one task."""
+    actor = actor_of(lead["run"])
+    request = {"title": "Raced", "description": "", "assignee": None, "kind": "generic", "priority": 0}
+
+    def create(conn):
+        return agent_actions.once(
+            conn, actor, action=agent_actions.TASK_CREATE, key="k-race", target=None, request=request, status=201,
+            perform=lambda: delegation.create(conn, crew.team_id, [delegation.TaskSpec("Raced")], actor)[0]["id"])
+
+    answers = []
+    with db.connect() as first, first.transaction():
+        first_answer = create(first)
+        second = threading.Thread(target=lambda: answers.append(_in_transaction(create)))
+        second.start()
+        pid = first.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"]
+        with db.connect(autocommit=True) as watcher:  # the repeat is held until our transaction ends
+            while not watcher.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE %s = ANY"
+                                      " (pg_blocking_pids(pid))", (pid,)).fetchone()["n"]:
+                second.join(0.05)
+                assert second.is_alive(), f"the repeat did not wait for the first call: {answers}"
+    second.join()
+    assert not first_answer.replayed and answers[0].replayed and answers[0].body == first_answer.body
+    assert titled(crew.team_id, "Raced") == 1
+
+
+def _in_transaction(work):
+    with db.transaction() as conn:
+        return work(conn)
