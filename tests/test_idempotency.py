@@ -174,6 +174,8 @@ def test_a_resumed_member_re_reporting_its_task_does_not_fail(client, crew, lead
     approved = ok(client.post(f"/agent/v1/tasks/{task['id']}/status",
                               json={"status": "done", "summary": "once more"}, headers=headers))
     assert approved["stage"] == "done" and approved["unchanged"] is True, "approved since: still what it asked for"
+    refused = client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "planning"}, headers=headers)
+    assert refused.status_code == 403, "what a member may not ask stays refused on a resumed attempt"
 
 
 def test_a_resumed_lead_re_reporting_done_does_not_fail(client, crew, lead):

@@ -5,6 +5,8 @@ Every task is assigned when it is created (to the named teammate, else to its cr
 API — to the lead) and gets a queued run at once; a busy agent's run simply waits its turn. Assignees are found
 by exact id or exact name within the team only. Members change only their own tasks; the lead any in its team.
 A task that settles (review, done, failed, cancelled) may settle its round, which wakes the lead (wake.py).
+A resumed attempt (attempt > 1) asking for a task to be where it already is gets the task back unchanged, with
+`unchanged: true` and a note, instead of a 409/403 (`_unchanged`); a first attempt is refused as before.
 """
 
 from __future__ import annotations
@@ -153,19 +155,19 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
                   files: list[str] | None = None, reason: str | None = None,
                   message: str | None = None) -> dict[str, Any]:
     """Move a task (agent API and lead reviews). `in_progress` from review by the lead sends it back for rework."""
+    if status == "cancelled":
+        return cancel(conn, actor, task_id, reason or message or "cancelled")
     if status == "review":
         return request_review(conn, actor, task_id, message, summary=summary, files=files)
     task = tasks.get(conn, task_id)
     _check_access(task, actor, write=True)
     member = not actor.is_user and not actor.is_lead
+    if member and status not in MEMBER_TARGETS:
+        raise Forbidden(f"members can set their task to {', '.join(MEMBER_TARGETS)}; {status!r} is for the lead")
     # a member's "done" asks for review: work in review, or approved since, is what it asked for
     unchanged = _unchanged(conn, actor, task, REVIEWED if member and status == "done" else (status,))
     if unchanged is not None:
         return unchanged
-    if status == "cancelled":
-        return cancel(conn, actor, task_id, reason or message or "cancelled")
-    if member and status not in MEMBER_TARGETS:
-        raise Forbidden(f"members can set their task to {', '.join(MEMBER_TARGETS)}; {status!r} is for the lead")
     approving = task["stage"] == "review"
     if member and status == "done" and approving:
         raise Forbidden(f"task {task_id} is waiting for the lead's review; only the lead approves work")
@@ -263,6 +265,9 @@ def cancel(conn: psycopg.Connection, actor: Actor, task_id: str, reason: str) ->
     _check_access(task, actor, write=True)
     if not actor.is_user and not actor.is_lead:
         raise Forbidden("only the lead can cancel a task; fail it with a reason instead")
+    unchanged = _unchanged(conn, actor, task, ("cancelled",))
+    if unchanged is not None:
+        return unchanged
     check_transition(task, "cancelled")
     for run in runs.active_of_task(conn, task_id):  # runs first (lock order); the task is ours to settle
         if run["id"] != actor.run_id:
