@@ -118,11 +118,12 @@ def _task(task: dict[str, Any], *, assignee: bool = True) -> str:
 # ---------------------------------------------------------------------------------------------- resuming
 
 
-def resume_note(conn: psycopg.Connection, run_id: str, attempt: int) -> str:
-    """What a resumed attempt is told before its prompt: it was interrupted, and what the run already did."""
+def resume_note(conn: psycopg.Connection, run_id: str, attempt: int, why: str | None = None) -> str:
+    """What a resumed attempt is told before its prompt: it was interrupted (`why`: how the attempt before it
+    ended), and what the run already did."""
     done = agent_actions.of_run(conn, run_id)
-    lines = [f"[RESUMED] This run was interrupted before it finished (its worker was lost or stopped); this is "
-             f"attempt {attempt}. Do not start over."]
+    lines = [f"[RESUMED] This run was interrupted before it finished; this is attempt {attempt}"
+             + (f" (attempt {attempt - 1}: {preview(why, 300)})" if why else "") + ". Do not start over."]
     if done:
         lines += ["What you already did in this run is recorded — do NOT do any of it again:"]
         lines += [f"  {number}. {row['summary']}" for number, row in enumerate(done, start=1)]
