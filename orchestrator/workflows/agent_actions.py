@@ -118,12 +118,24 @@ def _task(task: dict[str, Any], *, assignee: bool = True) -> str:
 # ---------------------------------------------------------------------------------------------- resuming
 
 
-def resume_note(conn: psycopg.Connection, run_id: str, attempt: int, why: str | None = None) -> str:
-    """What a resumed attempt is told before its prompt: it was interrupted (`why`: how the attempt before it
+# How the attempt before ended, by its outcome. Never its error text: an agent may echo its prompt, and the
+# outcome rules read the final text (an echoed "No conversation found" would look like an unknown session).
+_ENDED = {
+    "lease_lost": "its worker was lost",
+    "interrupted": "its worker shut down",
+    "unknown_session": "its session could not be resumed, so this attempt starts a fresh one",
+    "usage_limit": "it waited for the model's limits to reset",
+    "api_error": "the model's API failed",
+}
+
+
+def resume_note(conn: psycopg.Connection, run_id: str, attempt: int, outcome: str | None = None) -> str:
+    """What a resumed attempt is told before its prompt: it was interrupted (`outcome`: how the attempt before it
     ended), and what the run already did."""
     done = agent_actions.of_run(conn, run_id)
-    lines = [f"[RESUMED] This run was interrupted before it finished; this is attempt {attempt}"
-             + (f" (attempt {attempt - 1}: {preview(why, 300)})" if why else "") + ". Do not start over."]
+    why = _ENDED.get(outcome or "")
+    lines = [f"[RESUMED] This run was interrupted before it finished ({why or 'its attempt ended early'}); "
+             f"this is attempt {attempt}. Do not start over."]
     if done:
         lines += ["What you already did in this run is recorded — do NOT do any of it again:"]
         lines += [f"  {number}. {row['summary']}" for number, row in enumerate(done, start=1)]

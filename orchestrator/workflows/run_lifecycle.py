@@ -64,8 +64,8 @@ def attempt_prompt(conn: psycopg.Connection, run: dict[str, Any]) -> str:
     starts by saying so and listing what the run already did (agent_actions), so the agent does not redo it."""
     if run["attempt"] <= 1:
         return run["prompt"]
-    # the claim leaves the previous attempt's error in place until this attempt records its own end
-    return agent_actions.resume_note(conn, run["id"], run["attempt"], run.get("error")) + "\n" + run["prompt"]
+    # the claim leaves the previous attempt's outcome in place until this attempt records its own end
+    return agent_actions.resume_note(conn, run["id"], run["attempt"], run.get("outcome")) + "\n" + run["prompt"]
 
 
 def _budget_cap(conn: psycopg.Connection, team_id: str, agent_budget: float | None) -> float | None:
