@@ -39,9 +39,12 @@ def api_url(database_url: str) -> Iterator[str]:
 
 
 def gamma_agent(*args: str, url: str | None = None, token: str | None = None,
-                stdin: str | None = None, retry_seconds: float = 1) -> subprocess.CompletedProcess[str]:
+                stdin: str | None = None, retry_seconds: float = 1,
+                run_id: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAMMA_")}
     env["GAMMA_AGENT_RETRY_SECONDS"] = str(retry_seconds)
+    if run_id:
+        env["GAMMA_RUN_ID"] = run_id
     if url:
         env["GAMMA_API_URL"] = url
     if token:
@@ -147,6 +150,33 @@ def test_a_lead_and_a_member_work_through_gamma_agent(api_url, crew, lead_token)
     goal = as_json(gamma_agent("done", "--summary", "API shipped", **lead))
     assert goal["summary"] == "API shipped"
     assert row("tasks", extra["id"])["stage"] == "backlog"  # goal done never force-completes
+
+
+def test_the_same_command_twice_in_a_run_acts_once(api_url, crew, lead_token):
+    run_id = as_json(gamma_agent("whoami", url=api_url, token=lead_token))["run_id"]
+    lead = {"url": api_url, "token": lead_token, "run_id": run_id}
+    create = ("task", "create", "--title", "Once", "--assignee", "Alice", "--description", "-")
+    first = gamma_agent(*create, stdin="the API", **lead)
+    again = gamma_agent(*create, stdin="the API", **lead)
+    assert as_json(again) == as_json(first) and "already ran in this run" in again.stderr
+    assert "already ran" not in first.stderr
+    other = as_json(gamma_agent(*create, stdin="the UI", **lead))  # a value from stdin is part of the request
+    assert other["id"] != as_json(first)["id"]
+    no_run = as_json(gamma_agent(*create, stdin="the API", url=api_url, token=lead_token))  # no GAMMA_RUN_ID: no key
+    assert no_run["id"] != as_json(first)["id"]
+    with db.transaction() as conn:
+        titled = conn.execute("SELECT count(*) AS n FROM tasks WHERE team_id = %s AND title = 'Once'",
+                              (crew.team_id,)).fetchone()["n"]
+    assert titled == 3
+    for _ in range(2):
+        as_json(gamma_agent("msg", "send", "Bob", "hello", "Bob", **lead))
+    assert _inbox_of(crew.bob["id"]) == ["hello Bob"], "sent once"
+
+
+def _inbox_of(agent_id: str) -> list[str]:
+    with db.transaction() as conn:
+        return [r["content"] for r in conn.execute(
+            "SELECT content FROM agent_messages WHERE to_agent = %s ORDER BY id", (agent_id,)).fetchall()]
 
 
 def test_gamma_agent_imports_only_the_standard_library():

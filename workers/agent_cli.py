@@ -10,6 +10,13 @@ from FILE or from stdin (`-`). A text value given as `-` (TEXT, --summary, --des
 
 Environment: GAMMA_API_URL and GAMMA_AGENT_TOKEN, set by Gamma in every agent run (and GAMMA_AGENT_RETRY_SECONDS,
 how long a refused connection or a 502/503/504 is retried; a bad value is a usage error naming it).
+
+Idempotency: an action (task create, plan, task done/fail/update/cancel/review/block, msg send, msg broadcast,
+status, done) carries an `Idempotency-Key` derived from GAMMA_RUN_ID (set in every run) and a hash of the request
+— the command with its arguments, values read from stdin included. Running the exact same command again in the
+same run (a retry after a lost answer, or a resumed attempt repeating itself) does nothing again: the server
+answers with the first result, and this command says so on stderr. To really do something twice, say it
+differently. Without GAMMA_RUN_ID no key is sent and every call is performed.
 Output: the API's JSON answer on stdout. Exit status: 0 done; 1 the API refused (its message on stderr) or could
 not be reached for a minute (connection errors and 502/503/504 are retried with backoff, said on stderr); 2 a
 usage error (what was wrong on stderr).
@@ -20,6 +27,7 @@ Only the standard library is used, so the command starts fast.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import math
@@ -71,6 +79,8 @@ FIRST_RETRY_DELAY = 0.25
 MAX_RETRY_DELAY = 8.0
 TASK_KINDS = definition.TASK_KINDS
 STATUSES = definition.STATUSES
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 class UsageError(Exception):
@@ -97,7 +107,23 @@ def _env(name: str) -> str:
     return value
 
 
-def call(method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> Any:
+def idempotency_key(method: str, path: str, body: dict[str, Any] | None) -> str | None:
+    """The run's id and a hash of the request: the same command with the same arguments in the same run (any
+    attempt) has the same key. None outside a run (no GAMMA_RUN_ID)."""
+    run_id = os.environ.get("GAMMA_RUN_ID", "").strip()
+    if not run_id:
+        return None
+    request = json.dumps([method, path, body], sort_keys=True, ensure_ascii=False)
+    return f"{run_id}.{hashlib.sha256(request.encode()).hexdigest()[:48]}"
+
+
+def act(method: str, path: str, body: dict[str, Any]) -> Any:
+    """An action: performed once per run for the same command and arguments (see the module docstring)."""
+    return call(method, path, body, key=idempotency_key(method, path, body))
+
+
+def call(method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None, *,
+         key: str | None = None) -> Any:
     base = _env("GAMMA_API_URL").rstrip("/")
     token = _env("GAMMA_AGENT_TOKEN")
     query = {k: v for k, v in (params or {}).items() if v not in (None, False, "")}
@@ -105,7 +131,8 @@ def call(method: str, path: str, body: dict[str, Any] | None = None, params: dic
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={
         "Authorization": f"Bearer {token}", "Accept": "application/json",
-        **({"Content-Type": "application/json"} if data is not None else {})})
+        **({"Content-Type": "application/json"} if data is not None else {}),
+        **({IDEMPOTENCY_HEADER: key} if key else {})})
     # Gamma's API is local to the agent: never route it through an HTTP proxy from the environment.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + _retry_seconds()
@@ -113,6 +140,9 @@ def call(method: str, path: str, body: dict[str, Any] | None = None, params: dic
     while True:
         try:
             with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+                if response.headers.get(REPLAYED_HEADER) == "true":
+                    print(f"{PROG}: this exact command already ran in this run: its first answer is shown and "
+                          "nothing was done again", file=sys.stderr, flush=True)
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             if error.code not in RETRIED_STATUSES or time.monotonic() + delay > deadline:
@@ -207,7 +237,7 @@ def _task_body(args: argparse.Namespace, stdin: Stdin) -> dict[str, Any]:
 
 def _status(task_id: str, status: str, **fields: Any) -> Any:
     body = {"status": status, **{k: v for k, v in fields.items() if v is not None}}
-    return call("POST", f"/tasks/{_quote(task_id)}/status", body)
+    return act("POST", f"/tasks/{_quote(task_id)}/status", body)
 
 
 def _quote(value: str) -> str:
@@ -216,30 +246,30 @@ def _quote(value: str) -> str:
 
 HANDLERS: dict[str, Callable[[argparse.Namespace, Stdin], Any]] = {
     "whoami": lambda a, s: call("GET", "/me"),
-    "task create": lambda a, s: call("POST", "/tasks", _task_body(a, s)),
-    "plan": lambda a, s: call("POST", "/plan", _plan(a.file, s)),
+    "task create": lambda a, s: act("POST", "/tasks", _task_body(a, s)),
+    "plan": lambda a, s: act("POST", "/plan", _plan(a.file, s)),
     "task done": lambda a, s: _status(a.task_id, "done", summary=s.text(a.summary), files=_files(a.files)),
     "task fail": lambda a, s: _status(a.task_id, "failed", reason=s.text(a.reason)),
     "task update": lambda a, s: _status(a.task_id, a.status, summary=s.text(a.summary), reason=s.text(a.reason),
                                         message=s.text(a.message), files=_files(a.files)),
-    "task review": lambda a, s: call("POST", f"/tasks/{_quote(a.task_id)}/review",
+    "task review": lambda a, s: act("POST", f"/tasks/{_quote(a.task_id)}/review",
                                      {"message": s.text(a.message)} if a.message else {}),
-    "task block": lambda a, s: call("POST", f"/tasks/{_quote(a.task_id)}/block", {"reason": s.text(a.reason)}),
+    "task block": lambda a, s: act("POST", f"/tasks/{_quote(a.task_id)}/block", {"reason": s.text(a.reason)}),
     "task assign": lambda a, s: call("POST", f"/tasks/{_quote(a.task_id)}/assign", {"assignee": a.name}),
     "task cancel": lambda a, s: _status(a.task_id, "cancelled", reason=s.text(a.reason)),
     "task get": lambda a, s: call("GET", f"/tasks/{_quote(a.task_id)}"),
     "tasks": lambda a, s: call("GET", "/tasks", params={"mine": "true" if a.mine else None, "status": a.status,
                                                         "assignee": a.assignee}),
-    "msg send": lambda a, s: call("POST", "/messages", {"to": a.name, "message": _words(a.text, s),
-                                                        **({"ask": True} if a.ask else {})}),
+    "msg send": lambda a, s: act("POST", "/messages", {"to": a.name, "message": _words(a.text, s),
+                                                       **({"ask": True} if a.ask else {})}),
     "msg read": lambda a, s: call("POST", "/inbox/read", {"limit": a.limit}),
-    "msg broadcast": lambda a, s: call("POST", "/broadcast", {"message": _words(a.text, s)}),
+    "msg broadcast": lambda a, s: act("POST", "/broadcast", {"message": _words(a.text, s)}),
     "team": lambda a, s: call("GET", "/team"),
     "teammates": lambda a, s: call("GET", "/team"),
     "context": lambda a, s: call("GET", "/context"),
-    "status": lambda a, s: call("POST", "/status", {k: v for k, v in {
+    "status": lambda a, s: act("POST", "/status", {k: v for k, v in {
         "status": _words(a.text, s), "blocker": s.text(a.blocker), "task_id": a.task}.items() if v is not None}),
-    "done": lambda a, s: call("POST", "/goal-done", {"summary": s.text(a.summary)}),
+    "done": lambda a, s: act("POST", "/goal-done", {"summary": s.text(a.summary)}),
 }
 
 

@@ -5,6 +5,8 @@ Every task is assigned when it is created (to the named teammate, else to its cr
 API — to the lead) and gets a queued run at once; a busy agent's run simply waits its turn. Assignees are found
 by exact id or exact name within the team only. Members change only their own tasks; the lead any in its team.
 A task that settles (review, done, failed, cancelled) may settle its round, which wakes the lead (wake.py).
+A resumed attempt (attempt > 1) asking for a task to be where it already is gets the task back unchanged, with
+`unchanged: true` and a note, instead of a 409/403 (`_unchanged`); a first attempt is refused as before.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from shared.vocabulary import MANUAL_TASK_TRANSITIONS, SETTLED_TASK_STAGES
 
 SETTLED = SETTLED_TASK_STAGES
 MEMBER_TARGETS = ("in_progress", "review", "done", "failed")
+REVIEWED = ("review", "done")  # where a request for review (a member's done, review, block) has been answered
 __all__ = ["OPEN", "STAGES", "TERMINAL", "TaskSpec", "check_transition"]
 
 
@@ -179,6 +182,10 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
     member = not actor.is_user and not actor.is_lead
     if member and status not in MEMBER_TARGETS:
         raise Forbidden(f"members can set their task to {', '.join(MEMBER_TARGETS)}; {status!r} is for the lead")
+    # a member's "done" asks for review: work in review, or approved since, is what it asked for
+    unchanged = _unchanged(conn, actor, task, REVIEWED if member and status == "done" else (status,))
+    if unchanged is not None:
+        return unchanged
     approving = task["stage"] == "review"
     if member and status == "done" and approving:
         raise Forbidden(f"task {task_id} is waiting for the lead's review; only the lead approves work")
@@ -208,6 +215,26 @@ def _review_step(conn: psycopg.Connection, task_id: str, step: str, actor: Actor
                 feedback=feedback)
 
 
+def _unchanged(conn: psycopg.Connection, actor: Actor, task: dict[str, Any],
+               wanted: tuple[str, ...]) -> dict[str, Any] | None:
+    """A resumed attempt re-reporting a task that is already where it asks for: a no-op, not an error.
+
+    An attempt after the first (its worker was lost, it was handed back, an API error was retried) resumes the
+    session and may repeat a report it made before the interruption, with other words (so another idempotency
+    key). Refusing it would end the run on an error for work that is done. The answer is the task as it is,
+    with `unchanged: true` and a note; nothing is written. A first attempt is refused as before (409/403): an
+    agent that means to change something must learn that it did not happen.
+    """
+    if actor.is_user or actor.run_id is None or task["stage"] not in wanted:
+        return None
+    run = runs.get_with_agent(conn, actor.run_id)
+    if run is None or run["attempt"] <= 1:
+        return None
+    return {**view(conn, task["id"], actor), "unchanged": True,
+            "note": f"task {task['id']} is already {task['stage']}; nothing was changed (this run was resumed "
+                    "after an interruption: the report was most likely made before it)"}
+
+
 def request_review(conn: psycopg.Connection, actor: Actor, task_id: str, message: str | None, *,
                    summary: str | None = None, files: list[str] | None = None) -> dict[str, Any]:
     """The assignee asks the lead to review (the round counts it as settled; the lead is told in its inbox)."""
@@ -229,6 +256,9 @@ def _to_review(conn: psycopg.Connection, actor: Actor, task_id: str, patch: dict
                event: dict[str, Any], note: str) -> dict[str, Any]:
     task = tasks.get(conn, task_id)
     _check_access(task, actor, write=True)
+    unchanged = _unchanged(conn, actor, task, REVIEWED)
+    if unchanged is not None:
+        return unchanged
     box = Outbox()
     lead = agents.lead_of(conn, task["team_id"])
     if lead is not None and lead["id"] != actor.agent_id:
@@ -264,6 +294,9 @@ def cancel(conn: psycopg.Connection, actor: Actor, task_id: str, reason: str) ->
     _check_access(task, actor, write=True)
     if not actor.is_user and not actor.is_lead:
         raise Forbidden("only the lead can cancel a task; fail it with a reason instead")
+    unchanged = _unchanged(conn, actor, task, ("cancelled",))
+    if unchanged is not None:
+        return unchanged
     check_transition(task, "cancelled")
     if task["stage"] == "review":
         _review_step(conn, task_id, "rejected", actor, reason)

@@ -3,7 +3,8 @@
 The records (orchestrator/records/runs.py) write the run row; this module decides what follows, explicitly:
 
 - start: the agent is running, its task in progress, its CLAUDE.md regenerated with both; the team's budget
-  caps the run (a spent budget refuses it);
+  caps the run (a spent budget refuses it); an attempt after the first is told it was interrupted and what
+  the run already did (`attempt_prompt`);
 - end (finished, cancelled before it started, taken back from a dead worker): the agent's status follows its
   remaining runs; a lead's final text becomes its chat reply; a task the agent did not settle itself is
   settled for it (review with the final text on success — never a silent done —, failed with the reason, or
@@ -25,7 +26,7 @@ import psycopg
 
 from orchestrator.domain import Outbox
 from orchestrator.records import agents, runs, teams
-from orchestrator.workflows import agent_context, agent_status, conversation, task_moves, wake
+from orchestrator.workflows import agent_actions, agent_context, agent_status, conversation, task_moves, wake
 
 FAILED_STATES = ("failed", "timed_out", "interrupted")
 _LEAD_NOTES = {
@@ -66,7 +67,17 @@ def start(conn: psycopg.Connection, run: dict[str, Any]) -> Launch:
     # Written again after the moves above, so the file shows this run's task in progress and the agent running.
     agent_context.write_claude_md(conn, run["agent_id"])
     box.flush(conn)
-    return Launch(agent=agent, budget_usd=budget_cap, prompt=run["prompt"] + conversation.messages_for_run(conn, run))
+    prompt = attempt_prompt(conn, run) + conversation.messages_for_run(conn, run)
+    return Launch(agent=agent, budget_usd=budget_cap, prompt=prompt)
+
+
+def attempt_prompt(conn: psycopg.Connection, run: dict[str, Any]) -> str:
+    """The prompt this attempt sends. An attempt after the first resumes the session of one that was cut off: it
+    starts by saying so and listing what the run already did (agent_actions), so the agent does not redo it."""
+    if run["attempt"] <= 1:
+        return run["prompt"]
+    # the claim leaves the previous attempt's outcome in place until this attempt records its own end
+    return agent_actions.resume_note(conn, run["id"], run["attempt"], run.get("outcome")) + "\n" + run["prompt"]
 
 
 def _budget_cap(conn: psycopg.Connection, team_id: str, agent_budget: float | None) -> float | None:

@@ -21,20 +21,27 @@ GET  /agent/v1/team                        teammates with live status
 GET  /agent/v1/context                     team, workspace, task counts, finished results, unread count
 POST /agent/v1/status                      {status, blocker?, task_id?}   a blocker also goes to the lead's inbox
 POST /agent/v1/goal-done                   {summary}    (lead) open tasks are listed, never force-completed
+
+Idempotency: the actions (tasks, plan, status/review/block, messages, broadcast, status reports, goal done) take
+an optional `Idempotency-Key` header (1–200 printable ASCII characters; `gamma-agent` derives one from the run and
+the command with its arguments). Within one run — across its attempts — a repeated key gets the first answer
+again (same status and body, plus `Idempotent-Replayed: true`) and changes nothing; the same key with another
+request is a 422 naming it. The one place this happens: `acting` below → workflows/agent_actions.py:once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import psycopg
-from flask import Blueprint, request
+from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from orchestrator.domain import Actor
 from orchestrator.library.role_models import TaskKind
-from orchestrator.workflows import agent_requests, conversation, delegation
+from orchestrator.workflows import agent_actions, agent_requests, conversation, delegation
 from orchestrator.workflows.delegation import TaskSpec
 from shared.vocabulary import TASK_STAGES
 from web.api._helpers import (
@@ -49,8 +56,10 @@ from web.api._helpers import (
     id_of,
     in_transaction,
     reply,
+    shaped,
 )
 from web.api.tasks import stages_of
+from web.errors import ApiError
 from web.validation import json_body, path_id, query
 
 bp = Blueprint("agent_api", __name__, url_prefix="/agent/v1")
@@ -67,6 +76,41 @@ def authenticate(conn: psycopg.Connection) -> Actor:
 
 def as_caller(work: Callable[[psycopg.Connection, Actor], Any]) -> Any:
     return in_transaction(lambda conn: work(conn, authenticate(conn)))
+
+
+# ----------------------------------------------------------------------------------------------- idempotency
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEY = re.compile(rf"^[\x21-\x7e]{{1,{agent_actions.KEY_MAX}}}$")
+
+
+def idempotency_key() -> str | None:
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    if not _KEY.match(raw):
+        raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to {agent_actions.KEY_MAX} printable ASCII "
+                            "characters without spaces")
+    return raw
+
+
+def acting(action: str, body: BaseModel, work: Callable[[psycopg.Connection, Actor], Any], *,
+           status: int = 200, target: str | None = None):
+    """An agent action: performed once per idempotency key and run, and recorded for a resumed attempt."""
+    key = idempotency_key()
+    asked = body.model_dump(mode="json")
+
+    def perform(conn: psycopg.Connection) -> agent_actions.Answer:
+        actor = authenticate(conn)
+        return agent_actions.once(conn, actor, action=action, key=key, target=target, request=asked,
+                                  status=status, perform=lambda: shaped(work(conn, actor)))
+
+    answer = in_transaction(perform)
+    response = jsonify(answer.body)
+    if answer.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return response, answer.status
 
 
 # ----------------------------------------------------------------------------------------------------- bodies
@@ -163,14 +207,16 @@ def whoami():
 @bp.post("/tasks")
 def create_task():
     body = json_body(NewTask)
-    return reply(as_caller(lambda c, a: delegation.create(c, a.team_id, [body.spec()], a)[0]), 201)
+    return acting(agent_actions.TASK_CREATE, body,
+                  lambda c, a: delegation.create(c, a.team_id, [body.spec()], a)[0], status=201)
 
 
 @bp.post("/plan")
 def create_plan():
     body = json_body(Plan)
     specs = [t.spec() for t in body.tasks]
-    return reply({"tasks": as_caller(lambda c, a: delegation.create(c, a.team_id, specs, a, plan=True))}, 201)
+    return acting(agent_actions.PLAN, body,
+                  lambda c, a: {"tasks": delegation.create(c, a.team_id, specs, a, plan=True)}, status=201)
 
 
 @bp.get("/tasks")
@@ -192,23 +238,25 @@ def get_task(task_id: str):
 def change_status(task_id: str):
     path_id(task_id, "task")
     body = json_body(StatusChange)
-    return reply(as_caller(lambda c, a: delegation.update_status(
+    return acting(agent_actions.TASK_STATUS, body, lambda c, a: delegation.update_status(
         c, a, task_id, body.status, summary=body.summary, files=body.files, reason=body.reason,
-        message=body.message)))
+        message=body.message), target=task_id)
 
 
 @bp.post("/tasks/<task_id>/review")
 def request_review(task_id: str):
     path_id(task_id, "task")
     body = json_body(ReviewRequest)
-    return reply(as_caller(lambda c, a: delegation.request_review(c, a, task_id, body.message)))
+    return acting(agent_actions.TASK_REVIEW, body,
+                  lambda c, a: delegation.request_review(c, a, task_id, body.message), target=task_id)
 
 
 @bp.post("/tasks/<task_id>/block")
 def block_task(task_id: str):
     path_id(task_id, "task")
     body = json_body(Blocker)
-    return reply(as_caller(lambda c, a: delegation.block(c, a, task_id, body.reason)))
+    return acting(agent_actions.TASK_BLOCK, body, lambda c, a: delegation.block(c, a, task_id, body.reason),
+                  target=task_id)
 
 
 @bp.post("/tasks/<task_id>/assign")
@@ -224,7 +272,8 @@ def assign_task(task_id: str):
 @bp.post("/messages")
 def send_message():
     body = json_body(DirectMessage)
-    return reply(as_caller(lambda c, a: conversation.send(c, a, body.to, body.message, ask=body.ask)), 201)
+    return acting(agent_actions.MSG_SEND, body,
+                  lambda c, a: conversation.send(c, a, body.to, body.message, ask=body.ask), status=201)
 
 
 @bp.post("/inbox/read")
@@ -236,7 +285,8 @@ def read_inbox():
 @bp.post("/broadcast")
 def broadcast():
     body = json_body(Broadcast)
-    return reply(as_caller(lambda c, a: conversation.broadcast(c, a, body.message)), 201)
+    return acting(agent_actions.MSG_BROADCAST, body, lambda c, a: conversation.broadcast(c, a, body.message),
+                  status=201)
 
 
 @bp.get("/team")
@@ -252,12 +302,12 @@ def context():
 @bp.post("/status")
 def report_status():
     body = json_body(StatusReport)
-    return reply(as_caller(lambda c, a: agent_requests.report_status(c, a, body.status, blocker=body.blocker,
-                                                                      task_id=body.task_id)))
+    return acting(agent_actions.STATUS, body, lambda c, a: agent_requests.report_status(
+        c, a, body.status, blocker=body.blocker, task_id=body.task_id))
 
 
 @bp.post("/goal-done")
 def goal_done():
     body = json_body(GoalDone)
-    return reply(as_caller(lambda c, a: delegation.goal_done(c, a, body.summary)))
+    return acting(agent_actions.GOAL_DONE, body, lambda c, a: delegation.goal_done(c, a, body.summary))
 
