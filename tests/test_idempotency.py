@@ -12,7 +12,7 @@ import pytest
 from orchestrator.workflows import agent_actions, delegation, run_lifecycle
 from orchestrator.workflows import conversation as messages
 from shared import db
-from tests.support.crew import actor_of, bearer, event_kinds, queued, row, start
+from tests.support.crew import actor_of, bearer, event_kinds, finish, queued, row, start
 
 pytest_plugins = ("tests.support.orchestrator",)
 
@@ -174,14 +174,19 @@ def test_a_resumed_member_re_reporting_its_task_does_not_fail(client, crew, lead
     approved = ok(client.post(f"/agent/v1/tasks/{task['id']}/status",
                               json={"status": "done", "summary": "once more"}, headers=headers))
     assert approved["stage"] == "done" and approved["unchanged"] is True, "approved since: still what it asked for"
-    refused = client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "planning"}, headers=headers)
+    refused = client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "cancelled"}, headers=headers)
     assert refused.status_code == 403, "what a member may not ask stays refused on a resumed attempt"
 
 
 def test_a_resumed_lead_re_reporting_done_does_not_fail(client, crew, lead):
-    task = ok(client.post("/agent/v1/tasks", json={"title": "Lead's own"}, headers=lead["headers"]), 201)
+    # (A task reaches done only through a run: here a member's, which the lead approves.)
+    task = ok(client.post("/agent/v1/tasks", json={"title": "Approve me", "assignee": "Alice"},
+                          headers=lead["headers"]), 201)
+    member_run, member_token = start(crew.alice["id"])
     ok(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "done", "summary": "did it"},
-                   headers=lead["headers"]))
+                   headers=bearer(member_token)))
+    finish(member_run)
+    ok(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "done"}, headers=lead["headers"]))
     _, headers = lose_the_worker(lead["run"])
     again = ok(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "done", "summary": "did it!"},
                            headers=headers))

@@ -107,6 +107,7 @@ def test_killed_frozen_and_partitioned_workers_never_leave_two_live_attempts(sta
                         resumed = {name: stack.wait_run(run["id"], lambda r, a=run["attempt"]: (
                             r["attempt"] > a and r["state"] == "running" and r["pid"]), timeout=150)
                             for name, run in runs.items()}
+                        sampled_at_resume = sampler.samples
                         time.sleep(2)  # a window, not a wait: the new attempts run on while the sampler watches
                         for name, run in resumed.items():
                             assert run["owner"] != runs[name]["owner"], name
@@ -124,7 +125,9 @@ def test_killed_frozen_and_partitioned_workers_never_leave_two_live_attempts(sta
                     if frozen_child is not None and frozen_child.is_running():
                         frozen_child.send_signal(signal.SIGCONT)
                     sampler.stop()
-    assert sampler.samples > 100, "the sampler watched throughout"
+    # It watched throughout: from before the kill (it saw the old attempts) through the take-over (it saw the new
+    # ones) and on while both windows ran — however slowly a loaded machine lets it sample.
+    assert sampled_at_resume > 0 and sampler.samples > sampled_at_resume, "the sampler watched throughout"
     assert sampler.overlaps == [], f"two attempts of one run alive at once: {sampler.overlaps[:5]}"
     for name, run in runs.items():
         assert sampler.seen[run["id"]] >= {run["attempt"], run["attempt"] + 1}, (name, sampler.seen[run["id"]])

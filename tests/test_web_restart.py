@@ -14,7 +14,7 @@ import requests
 
 from orchestrator.workflows import delegation as tasks
 from orchestrator.workflows.delegation import TaskSpec
-from shared import db
+from shared import db, process_control
 from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env
 from tests.support.polling import wait_for
@@ -42,6 +42,10 @@ def test_members_reporting_while_the_web_restarts_fail_no_task(database_url: str
                     for name in ("Alice", "Bob")])
             reporting = _wait(lambda: _tool_calls(stack, team["id"], "task done") >= 2, "both to try to report")
             assert reporting
+            # The tool call is logged when the model asks for it; wait until both gamma-agent processes really run
+            # (they find the web down at once and start retrying) — on a loaded machine the web could otherwise be
+            # back before either had tried.
+            _wait(lambda: len(_reporting_processes()) >= 2, "both gamma-agent processes to run")
             time.sleep(2)  # not a wait for something: the web stays down a while, they keep retrying
             restarted = cleanup.enter_context(start_web(database_url, port, {"GAMMA_HOME": str(home)}))
             assert restarted.url == web.url
@@ -54,6 +58,16 @@ def test_members_reporting_while_the_web_restarts_fail_no_task(database_url: str
             results = [e["payload"]["content"] for e in stack.events(team["id"])
                        if e["kind"] == "agent.tool_result" and "task" in str(e["payload"]["content"])]
             assert any("retrying in" in content for content in results), "gamma-agent said it was retrying"
+
+
+def _reporting_processes() -> list:
+    found = []
+    for process in process_control.live_processes():
+        with contextlib.suppress(Exception):
+            line = " ".join(process.cmdline())
+            if "gamma-agent" in line and " done " in f"{line} " and "task" in line:
+                found.append(process)
+    return found
 
 
 def _tool_calls(stack: Stack, team_id: str, words: str) -> int:

@@ -238,22 +238,19 @@ def _unchanged(conn: psycopg.Connection, actor: Actor, task: dict[str, Any],
 def request_review(conn: psycopg.Connection, actor: Actor, task_id: str, message: str | None, *,
                    summary: str | None = None, files: list[str] | None = None) -> dict[str, Any]:
     """The assignee asks the lead to review (the round counts it as settled; the lead is told in its inbox)."""
-    _to_review(conn, actor, task_id, {"review_message": message, "summary": summary, "files": files},
-               {"review_requested": True},
-               f"Review requested for task {task_id}" + (f": {message}" if message else ""))
-    _review_step(conn, task_id, "requested", actor, message)
-    return view(conn, task_id)
+    return _to_review(conn, actor, task_id, {"review_message": message, "summary": summary, "files": files},
+                      {"review_requested": True},
+                      f"Review requested for task {task_id}" + (f": {message}" if message else ""), message)
 
 
 def block(conn: psycopg.Connection, actor: Actor, task_id: str, reason: str) -> dict[str, Any]:
     """The assignee cannot go on: the task goes to review (settling the round) with the blocker for the lead."""
-    _to_review(conn, actor, task_id, {"blocker": reason}, {"blocked": True}, f"Blocked on task {task_id}: {reason}")
-    _review_step(conn, task_id, "requested", actor, f"blocked: {reason}")
-    return view(conn, task_id)
+    return _to_review(conn, actor, task_id, {"blocker": reason}, {"blocked": True},
+                      f"Blocked on task {task_id}: {reason}", f"blocked: {reason}")
 
 
 def _to_review(conn: psycopg.Connection, actor: Actor, task_id: str, patch: dict[str, Any],
-               event: dict[str, Any], note: str) -> dict[str, Any]:
+               event: dict[str, Any], note: str, feedback: str | None) -> dict[str, Any]:
     task = tasks.get(conn, task_id)
     _check_access(task, actor, write=True)
     unchanged = _unchanged(conn, actor, task, REVIEWED)
@@ -263,6 +260,7 @@ def _to_review(conn: psycopg.Connection, actor: Actor, task_id: str, patch: dict
     lead = agents.lead_of(conn, task["team_id"])
     if lead is not None and lead["id"] != actor.agent_id:
         conversation.notify(conn, actor, lead, f'{note} ("{task["title"]}")', box)
+    _review_step(conn, task_id, "requested", actor, feedback)
     return _settle_flow(conn, actor, task_id, "review", box, patch=patch, event=event)
 
 
