@@ -134,7 +134,7 @@ def test_the_board_and_the_new_task_dialog_follow_the_vocabulary(web: Web, page:
 
     p, errors = page
     served = vocabulary.as_json()
-    served["task_stages"] = ["review", "in_progress", "backlog", "planning", "done", "failed", "cancelled"]
+    served["task_stages"] = ["review", "in_progress", "backlog", "blocked", "done", "failed", "cancelled"]
     served["task_kinds"] = ["generic", "docs", "qa"]
     served["event_kinds"] = ["chat.message", "agent.text", "task.created"]
     p.route("**/api/vocabulary", lambda route: route.fulfill(status=200, json=served))
@@ -148,7 +148,7 @@ def test_the_board_and_the_new_task_dialog_follow_the_vocabulary(web: Web, page:
     sections = p.locator(".task-section")
     expect(sections).to_have_count(7)
     assert [s.get_attribute("data-section") for s in sections.all()] == served["task_stages"]
-    expect(p.locator(".task-section[data-section=planning] .sec-label")).to_have_text("Planning")
+    expect(p.locator(".task-section[data-section=blocked] .sec-label")).to_have_text("Blocked")
 
     p.get_by_role("button", name="+ Task").click()
     assert p.locator("#nt-kind option").all_inner_texts() == ["generic", "docs", "qa"]
@@ -176,7 +176,7 @@ def test_without_the_vocabulary_endpoint_the_team_page_still_works(web: Web, pag
     p.click("#tab-tasks")
     expect(p.locator(".task-card", has_text="Fallback task")).to_have_count(1)
     assert [s.get_attribute("data-section") for s in p.locator(".task-section").all()] == [
-        "backlog", "planning", "in_progress", "review", "done", "failed", "cancelled"]
+        "backlog", "blocked", "in_progress", "review", "done", "failed", "cancelled"]
     p.get_by_role("button", name="+ Task").click()
     assert "docs" in p.locator("#nt-kind option").all_inner_texts()
     p.keyboard.press("Escape")

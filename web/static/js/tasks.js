@@ -27,7 +27,7 @@ const RUN_BADGE = {
 };
 
 export const STAGE_LABEL = {
-  backlog: 'Backlog', planning: 'Planning', in_progress: 'In progress', review: 'Review', done: 'Done', failed: 'Failed', cancelled: 'Cancelled',
+  backlog: 'Backlog', blocked: 'Blocked', in_progress: 'In progress', review: 'Review', done: 'Done', failed: 'Failed', cancelled: 'Cancelled',
 };
 
 /** A stage's label; a stage this map does not know yet is shown as its name. */

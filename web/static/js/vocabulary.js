@@ -18,7 +18,7 @@ const KEYS = ['task_stages', 'run_states', 'terminal_run_states', 'agent_states'
 
 /** @type {Vocabulary} */
 export const FALLBACK = Object.freeze({
-  task_stages: ['backlog', 'planning', 'in_progress', 'review', 'done', 'failed', 'cancelled'],
+  task_stages: ['backlog', 'blocked', 'in_progress', 'review', 'done', 'failed', 'cancelled'],
   run_states: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted', 'timed_out'],
   terminal_run_states: ['succeeded', 'failed', 'cancelled', 'interrupted', 'timed_out'],
   agent_states: ['idle', 'queued', 'running', 'error', 'stopped', 'archived'],
