@@ -140,7 +140,7 @@ class GoalDone(Body):
 
 
 class TaskQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     mine: bool = False
     status: str | None = Field(default=None, max_length=200)
