@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.crew import start
-from tests.support.orchestrator import app_client
 from tests.support.processes import VENV_BIN, start_web
 
 pytest_plugins = ("tests.support.orchestrator",)
@@ -38,7 +39,7 @@ def document(client) -> dict:
 
 
 def test_every_route_of_the_public_and_agent_apis_is_documented(client):
-    from web.api.openapi import documented_routes, openapi_path  # noqa: PLC0415
+    from web.api.openapi import OPERATIONS, documented_routes, openapi_path  # noqa: PLC0415
 
     doc = document(client)
     assert doc["openapi"].startswith("3.1")
@@ -50,8 +51,8 @@ def test_every_route_of_the_public_and_agent_apis_is_documented(client):
         assert operation["responses"]["4XX"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Error"}
         names = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
-        assert names == set(openapi_path(rule).split("{")[1:] and
-                            [part.split("}")[0] for part in openapi_path(rule).split("{")[1:]])
+        assert names == set(re.findall(r"{(\w+)}", openapi_path(rule))), rule
+        assert str(OPERATIONS[(rule, method)].status) in operation["responses"]
         if rule.startswith("/agent/"):
             assert operation["security"] == [{"agentToken": []}]
     assert doc["security"] == [{}, {"apiToken": []}], "the public API's token is optional"
@@ -106,6 +107,8 @@ def _passed(result: subprocess.CompletedProcess, what: str) -> None:
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(database_url, crew, tmp_path):
+    from tests.support.orchestrator import app_client  # noqa: PLC0415 - a plugin of this module too
+
     client = app_client()
     said = client.post(f"/api/teams/{crew.team_id}/messages", json={"message": "Plan the work."})
     assert said.status_code == 202, said.get_json()
@@ -122,3 +125,23 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(datab
         public = _schemathesis(web.url, config, tmp_path, "--include-path-regex", "^/api/")
         _passed(public, "the public API")
         assert web.proc.alive()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_docs_page_lists_every_operation_in_a_browser(database_url):
+    from tests.support.ui import browser_page, require_chromium  # noqa: PLC0415 - only this test needs it
+
+    executable = require_chromium()
+    with start_web(database_url) as web:
+        doc = requests.get(f"{web.url}/api/openapi.json", timeout=30).json()
+        expected = sum(len(methods) for methods in doc["paths"].values())
+        with browser_page(executable) as (page, errors):
+            page.goto(f"{web.url}/api/docs")
+            page.wait_for_selector(f"#api-operations[data-operations='{expected}']", timeout=15_000)
+            section = page.locator("#get_api_teams_team_id_events")
+            text = section.inner_text()
+            assert "GET" in text and "/api/teams/{team_id}/events" in text
+            assert "since" in text and "kind" in text and "4XX" in text
+            assert page.locator("#api-toc a").count() == expected
+            assert errors == [], errors
