@@ -88,6 +88,7 @@ def test_team_events_filter_by_kind_prefixes_ids_and_time(client):
     ({"limit": "0"}, "limit"),
     ({"agent_id": "agent_1"}, "agent_id"),
     ({"kinds": "task."}, "kinds"),
+    ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "since must be before until"),
 ])
 def test_team_events_refuse_bad_filters_naming_them(client, params, named):
     team = factories.create_team()

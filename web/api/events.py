@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from shared import events
 from web.api._helpers import csv_list, for_team, id_of, in_transaction, reply
@@ -78,6 +78,12 @@ class EventFilters(BaseModel):
                 raise ValueError(f"{kind[:100]!r} is not an event kind or a prefix of one (like task. or "
                                  f"run.finished); known kinds: GET /api/vocabulary")
         return value
+
+    @model_validator(mode="after")
+    def _a_window(self) -> EventFilters:
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("since must be before until (the window is since <= created_at < until)")
+        return self
 
     def filters(self) -> events.Filters:
         return events.Filters(kinds=csv_list(self.kind), agent_id=self.agent_id, task_id=self.task_id,
