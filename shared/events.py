@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -132,6 +132,53 @@ def emit(events: Iterable[NewEvent], fence: Fence | None = None) -> list[dict[st
         return append(conn, list(events), fence)
 
 
+@dataclass(frozen=True)
+class Filters:
+    """What a trace read keeps: events of kinds in `kinds` (a kind ending with "." is a prefix: `task.` is every
+    task event), of an agent, task or run, created in [since, until)."""
+
+    kinds: Sequence[str] | None = None
+    agent_id: str | None = None
+    task_id: str | None = None
+    run_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def clauses(self, params: dict[str, Any]) -> list[str]:
+        """SQL conditions (for `params`) on the events table; [] when nothing is filtered."""
+        found = []
+        if self.kinds:
+            exact = [k for k in self.kinds if not k.endswith(".")]
+            prefixes = [_like_prefix(k) for k in self.kinds if k.endswith(".")]
+            either = []
+            if exact:
+                either.append("kind = ANY(%(kinds)s)")
+                params["kinds"] = exact
+            if prefixes:
+                either.append("kind LIKE ANY(%(kind_prefixes)s)")
+                params["kind_prefixes"] = prefixes
+            found.append(f"({' OR '.join(either)})")
+        for column, value in (("agent_id", self.agent_id), ("task_id", self.task_id), ("run_id", self.run_id)):
+            if value is not None:
+                found.append(f"{column} = %({column})s")
+                params[column] = value
+        if self.since is not None:
+            found.append("created_at >= %(since)s")
+            params["since"] = self.since
+        if self.until is not None:
+            found.append("created_at < %(until)s")
+            params["until"] = self.until
+        return found
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching what starts with `prefix` (its own % and _ taken literally)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+_COLUMNS = "team_id, seq, id, kind, agent_id, task_id, run_id, payload, created_at"
+
+
 def read(
     conn: psycopg.Connection,
     team_id: str,
@@ -143,26 +190,106 @@ def read(
     task_id: str | None = None,
     run_id: str | None = None,
     before: int | None = None,
+    filters: Filters | None = None,
 ) -> list[dict[str, Any]]:
-    """Events of one team with cursor > `after`, oldest first, optionally filtered."""
+    """Events of one team with cursor > `after`, oldest first, optionally filtered (`filters`, or the older
+    keyword arguments: exact kinds and ids)."""
+    filters = filters or Filters(kinds=kinds, agent_id=agent_id, task_id=task_id, run_id=run_id)
     clauses = ["team_id = %(team)s", "seq > %(after)s"]
     params: dict[str, Any] = {"team": team_id, "after": after, "limit": max(1, min(limit, READ_LIMIT_MAX))}
     if before is not None:
         clauses.append("seq < %(before)s")
         params["before"] = before
-    if kinds:
-        clauses.append("kind = ANY(%(kinds)s)")
-        params["kinds"] = list(kinds)
-    for column, value in (("agent_id", agent_id), ("task_id", task_id), ("run_id", run_id)):
-        if value is not None:
-            clauses.append(f"{column} = %({column})s")
-            params[column] = value
+    clauses += filters.clauses(params)
     rows = conn.execute(
-        "SELECT team_id, seq, id, kind, agent_id, task_id, run_id, payload, created_at FROM events"
-        f" WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT %(limit)s",
+        f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT %(limit)s",
         params,
     ).fetchall()
     return [envelope(r) for r in rows]
+
+
+STREAM_BATCH = 2000
+
+
+def stream(team_id: str, filters: Filters, after: int = 0, *, batch: int = STREAM_BATCH) -> Iterator[dict[str, Any]]:
+    """Every event of a team after cursor `after` that passes `filters`, oldest first, in flat memory.
+
+    One dedicated connection and a server-side (named) cursor in one REPEATABLE READ transaction: the rows
+    come `batch` at a time and the whole read sees one snapshot (an event committed meanwhile is either in it
+    or after its end, never half). The connection closes when the iterator is exhausted or closed.
+    """
+    params: dict[str, Any] = {"team": team_id, "after": after}
+    clauses = ["team_id = %(team)s", "seq > %(after)s", *filters.clauses(params)]
+    with db.connect() as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with conn.cursor(name=f"events_{new_id('evt')[4:].lower()}") as cur:
+            cur.itersize = batch
+            cur.execute(f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY seq", params)
+            for row in cur:
+                yield envelope(row)
+        conn.rollback()
+
+
+@dataclass(frozen=True)
+class GlobalCursor:
+    """A position in the global trace: events are ordered by (created_at, team_id, seq), a total order
+    (seq is unique within a team). Its text form is `<created_at ISO>|<team_id>|<seq>`."""
+
+    created_at: datetime
+    team_id: str
+    seq: int
+
+    def __str__(self) -> str:
+        return f"{self.created_at.isoformat()}|{self.team_id}|{self.seq}"
+
+    @classmethod
+    def parse(cls, text: str) -> GlobalCursor:
+        """The cursor `str()` made; ValueError naming what is wrong otherwise."""
+        parts = text.split("|")
+        if len(parts) != 3:
+            raise ValueError("a cursor is <created_at>|<team_id>|<seq>, as next_after gave it")
+        when, team_id, seq = parts
+        try:
+            created_at = datetime.fromisoformat(when)
+        except ValueError:
+            raise ValueError(f"{when!r} is not an ISO timestamp") from None
+        if created_at.tzinfo is None:
+            raise ValueError("the cursor's timestamp needs its UTC offset")
+        if not seq.isdigit() or len(seq) > 18:
+            raise ValueError(f"{seq!r} is not an event sequence number")
+        return cls(created_at, team_id, int(seq))
+
+
+def read_global(
+    conn: psycopg.Connection,
+    filters: Filters,
+    *,
+    after: GlobalCursor | None = None,
+    newest_first: bool = False,
+    team_ids: Sequence[str] | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Events across teams in (created_at, team_id, seq) order (reversed with `newest_first`), strictly after
+    `after` in that order. created_at is set when an event is inserted, so an event that commits late can land
+    before a cursor already handed out: this is a trace for looking back, not a feed to follow (that is
+    /ws/events, which carries each team's gap-free cursor)."""
+    params: dict[str, Any] = {"limit": max(1, min(limit, READ_LIMIT_MAX))}
+    clauses = filters.clauses(params)
+    if team_ids:
+        clauses.append("team_id = ANY(%(team_ids)s)")
+        params["team_ids"] = list(team_ids)
+    direction = "DESC" if newest_first else "ASC"
+    if after is not None:
+        clauses.append(f"(created_at, team_id, seq) {'<' if newest_first else '>'} (%(a_at)s, %(a_team)s, %(a_seq)s)")
+        params.update(a_at=after.created_at, a_team=after.team_id, a_seq=after.seq)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM events {where}"
+        f" ORDER BY created_at {direction}, team_id {direction}, seq {direction} LIMIT %(limit)s",
+        params,
+    ).fetchall()
+    return [{**envelope(r), "global_cursor": str(GlobalCursor(r["created_at"], r["team_id"], r["seq"]))}
+            for r in rows]
 
 
 def heads(conn: psycopg.Connection) -> dict[str, int]:

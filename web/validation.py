@@ -111,9 +111,26 @@ def refuse_nul_in_url() -> None:
             raise ApiError(400, f"{_dotted([key])}: query parameters must not contain NUL characters (%00)")
 
 
+# Query parameters every route accepts besides its own: `token` is the login form of GAMMA_API_TOKEN
+# (web/security.py reads it before any route does).
+GLOBAL_QUERY_PARAMETERS = frozenset({"token"})
+
+
 def query(model: type[M]) -> M:
+    """The query string as `model`: an unknown or repeated parameter is refused (400, naming it) rather than
+    ignored, so a misspelt filter never silently widens an answer."""
+    args = request.args
+    unknown = sorted(set(args) - set(model.model_fields) - GLOBAL_QUERY_PARAMETERS)
+    if unknown:
+        known = ", ".join(model.model_fields) or "none"
+        raise ApiError(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))} (this endpoint takes: {known})")
+    repeated = sorted(key for key in args if len(args.getlist(key)) > 1)
+    if repeated:
+        raise ApiError(400, f"{repeated[0]}: give it once (a list is comma-separated: a,b)")
+    values = {k: v for k, v in args.items() if k not in GLOBAL_QUERY_PARAMETERS}
     try:
-        return model.model_validate(request.args.to_dict())
+        return model.model_validate(values)
     except ValidationError as error:
         raise ApiError(400, describe(error)) from None
 

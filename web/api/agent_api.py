@@ -138,7 +138,8 @@ class Plan(Body):
 
 
 class StatusChange(Body):
-    status: Annotated[str, StringConstraints(max_length=40)]
+    # Checked by _known (its message lists the stages); the enum tells the OpenAPI document the same.
+    status: Annotated[str, StringConstraints(max_length=40), Field(json_schema_extra={"enum": list(TASK_STAGES)})]
     summary: LongText | None = None
     files: list[Title] | None = Field(default=None, max_length=200)
     reason: LongText | None = None
@@ -189,7 +190,7 @@ class GoalDone(Body):
 
 
 class TaskQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     mine: bool = False
     status: str | None = Field(default=None, max_length=200)

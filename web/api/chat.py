@@ -23,7 +23,7 @@ class NewMessage(BaseModel):
 
 
 class PageQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     before: id_of("msg") | None = None
     limit: int = Field(default=50, ge=1, le=conversation.CHAT_PAGE_MAX)

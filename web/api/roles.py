@@ -25,7 +25,7 @@ bp = Blueprint("roles", __name__)
 
 
 class RoleQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     q: str = Field(default="", max_length=200)
 

@@ -1,4 +1,4 @@
-"""Runs, stopping, usage and the event log.
+"""Runs, stopping and usage (the event log is web/api/events.py).
 
 GET  /api/teams/<id>/runs?state=a,b&agent_id=&task_id=&before=&limit=   newest first, queued ones with position
 GET  /api/runs/<id>                  one run (its prompt, outcome, usage; position and wait reason when queued)
@@ -6,7 +6,6 @@ GET  /api/runs/<id>/lines?attempt=&stream=stdout|stderr&after=&limit=   raw CLI 
 POST /api/runs/<id>/cancel           cancel one run
 POST /api/stop                       stop everything: every team's runs; agents stay stopped
 GET  /api/teams/<id>/usage           cost, tokens, turns, time per agent and for the team
-GET  /api/teams/<id>/events?after=&limit=&kind=a,b&agent_id=&task_id=&run_id=   the team's event log
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.workflows import stopping, views
-from shared import events
 from shared.vocabulary import ACTIVE_RUN_STATES, TERMINAL_RUN_STATES
 from web.api._helpers import Limit, csv_list, for_team, id_of, in_transaction, reply
 from web.errors import ApiError
@@ -29,7 +27,7 @@ RUN_STATES = (*ACTIVE_RUN_STATES, *TERMINAL_RUN_STATES)
 
 
 class RunQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     state: str | None = Field(default=None, max_length=200)
     agent_id: id_of("agent") | None = None
@@ -39,23 +37,12 @@ class RunQuery(BaseModel):
 
 
 class LinesQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     attempt: int | None = Field(default=None, ge=1, le=1000)
     stream: Literal["stdout", "stderr"] = "stdout"
     after: int = Field(default=0, ge=0)
     limit: int = Field(default=1000, ge=1, le=views.LINES_MAX)
-
-
-class EventQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    after: int = Field(default=0, ge=0)
-    limit: int = Field(default=500, ge=1, le=events.READ_LIMIT_MAX)
-    kind: str | None = Field(default=None, max_length=1000)
-    agent_id: id_of("agent") | None = None
-    task_id: id_of("task") | None = None
-    run_id: id_of("run") | None = None
 
 
 @bp.get("/api/teams/<team_id>/runs")
@@ -101,17 +88,3 @@ def stop_everything():
 def team_usage(team_id: str):
     path_id(team_id, "team")
     return reply(for_team(team_id, lambda c: views.usage(c, team_id)))
-
-
-@bp.get("/api/teams/<team_id>/events")
-def team_events(team_id: str):
-    path_id(team_id, "team")
-    p = query(EventQuery)
-
-    def read(conn):
-        found = events.read(conn, team_id, after=p.after, limit=p.limit, kinds=csv_list(p.kind),
-                            agent_id=p.agent_id, task_id=p.task_id, run_id=p.run_id)
-        return {"events": found, "next_after": found[-1]["cursor"] if found else p.after,
-                "head": events.head(conn, team_id)}
-
-    return reply(for_team(team_id, read))

@@ -62,7 +62,7 @@ class NewTask(BaseModel):
 
 
 class TaskQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     stage: StageList | None = None
     assignee: id_of("agent") | None = None

@@ -115,7 +115,7 @@ class AgentPatch(AgentSettings):
 
 
 class TeamListQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     include_archived: bool = False
 
