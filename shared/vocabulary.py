@@ -114,6 +114,10 @@ RUN_OUTCOMES: tuple[str, ...] = (
 
 AGENT_STATUSES: tuple[str, ...] = ("idle", "queued", "running", "error", "stopped", "archived")
 TEAM_STATUSES: tuple[str, ...] = ("active", "archived")
+# A team's or an agent's budget (`budget_state`): ok; warned once 80 % is spent; paused once it is all spent (no
+# new run starts; queued runs wait until the budget is raised or removed).
+BUDGET_STATES: tuple[str, ...] = ("ok", "warned", "paused")
+BUDGET_WARNING_SHARE = 0.8
 ROUND_STATES: tuple[str, ...] = ("open", "waking", "closed", "cancelled")
 # The claude CLI's `--permission-mode` values (codex maps them onto its sandbox flags). Not constrained in SQL:
 # `agents.permission_mode` is NULL (the setting GAMMA_PERMISSION_MODE applies) or one of these.
@@ -127,10 +131,11 @@ CHAT_ROLES: tuple[str, ...] = ("user", "assistant", "system")
 # ---------------------------------------------------------------------------------------------------- events
 
 # Every kind appended to the event log, grouped by prefix (the part before the dot names what it is about).
-TEAM_EVENTS: tuple[str, ...] = ("team.created", "team.updated", "team.stopped", "team.archived", "team.goal_done")
+TEAM_EVENTS: tuple[str, ...] = ("team.created", "team.updated", "team.stopped", "team.archived", "team.goal_done",
+                                "team.budget_warning", "team.budget_paused", "team.budget_resumed")
 AGENT_EVENTS: tuple[str, ...] = (
     "agent.created", "agent.updated", "agent.status", "agent.status_report", "agent.session_reset",
-    "agent.stopped", "agent.archived",
+    "agent.stopped", "agent.archived", "agent.budget_warning", "agent.budget_paused", "agent.budget_resumed",
 )
 # Parsed from the agent CLI's output stream (workers/stream_parser.py, workers/backends/codex/parser.py).
 AGENT_STREAM_EVENTS: tuple[str, ...] = (
@@ -168,6 +173,7 @@ def as_json() -> dict[str, list[str] | dict[str, list[str]]]:
         "run_outcomes": list(RUN_OUTCOMES),
         "agent_states": list(AGENT_STATUSES),
         "team_statuses": list(TEAM_STATUSES),
+        "budget_states": list(BUDGET_STATES),
         "round_states": list(ROUND_STATES),
         "permission_modes": list(PERMISSION_MODES),
         "chat_kinds": list(CHAT_KINDS),

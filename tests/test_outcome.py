@@ -35,7 +35,7 @@ CASES = {
     "17": (0, False, "success", "succeeded", None),
     "18": (0, False, "success", "succeeded", None),
     "19": (0, False, "success", "succeeded", None),
-    "20": (1, False, "budget_exceeded", "failed", "Reached maximum budget ($0.0001)"),
+    "20": (1, False, "budget_exceeded", "queued", "Reached maximum budget ($0.0001)"),  # waits for more budget
     "21": (0, False, "success", "succeeded", None),
     "22": (1, False, "cli_error", "failed", "requires --verbose"),
     "23": (1, False, "cli_error", "failed", "is already in use"),

@@ -116,15 +116,25 @@ def test_cancel_mid_run_kills_the_process_group_quickly(stack: Stack, team: dict
 
 
 
-def test_a_spent_team_budget_refuses_new_runs_before_launching_anything(stack: Stack, worker):
+def test_a_spent_team_budget_pauses_the_team_and_raising_it_resumes_the_queued_run(stack: Stack, worker):
     team = stack.create_team()
     patched = stack.api("PATCH", f"/api/teams/{team['id']}", json={"budget_usd": 0.0001})
     assert patched.status_code == 200 and float(patched.json()["budget_usd"]) == 0.0001, patched.text
     first = stack.wait_run(stack.say(team["id"], "[[brain:echo]] spend a little"))
     assert float(first["cost_usd"]) > 0.0001, "sanity: one run of the double costs more than this budget"
-    second = stack.wait_run(stack.say(team["id"], "[[brain:echo]] and more"))
-    assert (second["state"], second["outcome"]) == ("failed", "budget_exceeded")
-    assert "budget" in second["error"] and second["pid"] is None, "refused before any process started"
+    shown = stack.api("GET", f"/api/teams/{team['id']}").json()
+    assert shown["budget_state"] == "paused" and shown["cost_usd"] > float(shown["budget_usd"]), shown
+    second_id = stack.say(team["id"], "[[brain:echo]] and more")
+    waiting = wait_for(lambda: (r := stack.api("GET", f"/api/runs/{second_id}").json())["wait_reason"] and r,
+                       timeout=60, what="the second run's wait reason")
+    assert waiting["state"] == "queued" and "budget is spent" in waiting["wait_reason"], waiting
+    assert waiting["pid"] is None, "nothing was launched"
+    chat = stack.api("GET", f"/api/teams/{team['id']}/messages").json()["messages"]
+    assert any(m["kind"] == "notice" and "budget of $0.00 is spent" in m["content"] for m in chat), chat
+    raised = stack.api("PATCH", f"/api/teams/{team['id']}", json={"budget_usd": 10})
+    assert raised.status_code == 200 and raised.json()["budget_state"] == "ok", raised.text
+    second = stack.wait_run(second_id)
+    assert (second["state"], second["outcome"]) == ("succeeded", "success"), second["error"]
 
 
 def test_a_binary_file_streamed_through_a_real_run_loses_nothing(stack: Stack, team: dict):

@@ -142,7 +142,8 @@ class RunAttempt:
             spec, sandbox_warning = sandbox.wrap(spec, self.settings, team_dir=workspaces.team_dir(ctx.team_id),
                                                  tools_dir=ctx.tools_bin_dir)
         except LaunchError as error:
-            state = "cancelled" if error.outcome == "cancelled" else "failed"
+            # A spent budget is no failure: the run waits in the queue until the budget is raised.
+            state = {"cancelled": "cancelled", "budget_exceeded": "queued"}.get(error.outcome, "failed")
             self._finish(Outcome(error.outcome, state, error.message), RunSummary())
             return
         writer = events.BatchWriter(fence=Fence(self.run_id, self.attempt), on_stale=self._on_stale)
@@ -189,11 +190,10 @@ class RunAttempt:
     def _prepare(self) -> RunContext:
         with db.transaction() as conn:
             workspace_dir = workspaces.ensure_agent_workspace(self.run["team_id"], self.run["agent_id"])
-            try:  # also regenerates the agent's CLAUDE.md and hands the run its messages
-                launch = run_lifecycle.start(conn, self.run)
-            except run_lifecycle.BudgetSpent as spent:
-                raise LaunchError("budget_exceeded", str(spent)) from None
-        agent, budget = launch.agent, launch.budget_usd
+            launch = run_lifecycle.start(conn, self.run)  # also regenerates CLAUDE.md and hands over messages
+        if launch.refused is not None:  # the budget is spent: back to the queue (committed above), to wait
+            raise LaunchError("budget_exceeded", launch.refused)
+        agent = launch.agent
         self._resumed_session = agent["session_id"]
         self._is_lead = bool(agent["is_lead"])
         return RunContext(
@@ -212,7 +212,7 @@ class RunAttempt:
             permission_mode=agent["permission_mode"] or self.settings.permission_mode,
             allowed_tools=tuple(agent["allowed_tools"] or ()),
             disallowed_tools=tuple(agent["disallowed_tools"] or ()),
-            budget_usd=budget,
+            budget_usd=None,  # budgets pause the team between runs (workflows/budgets.py); a run is never cut short
             tools_bin_dir=tools_bin_dir(),
             team_dirs=tuple(Path(path) for path in workspaces.paths(self.run["team_id"]).values()),
         )

@@ -102,9 +102,11 @@ def _from_result(summary: RunSummary, *, resumed: bool, now: datetime) -> Outcom
                        f"Stopped at the turn limit: {text or 'maximum number of turns reached'}. "
                        "Raise the agent's max turns or split the task.")
     if summary.subtype == "error_max_budget_usd":
-        return Outcome("budget_exceeded", "failed",
+        # The run reached what was left of its budget: it goes back to the queue with its session and waits
+        # (the team or agent is paused now) until the budget is raised — no failure, for it or its task.
+        return Outcome("budget_exceeded", "queued",
                        f"Stopped at the budget limit: {text or 'maximum budget reached'}"
-                       f" (spent ${summary.cost_usd or 0:.4f}).")
+                       f" (spent ${summary.cost_usd or 0:.4f}); it goes on once the budget is raised.")
     if summary.api_error_status is None and _NOT_LOGGED_IN.search(text):
         return Outcome("config_error", "failed",
                        f"The claude CLI has no credentials ({text}). Log in once as the user the worker runs as "

@@ -182,5 +182,9 @@ def set_status(conn: psycopg.Connection, agent_id: str, status: str, outbox: Out
     return row
 
 
+def set_budget_state(conn: psycopg.Connection, agent_id: str, state: str) -> None:
+    conn.execute("UPDATE agents SET budget_state = %s, updated_at = now() WHERE id = %s", (state, agent_id))
+
+
 def remember_claude_md(conn: psycopg.Connection, agent_id: str, digest: str) -> None:
     conn.execute("UPDATE agents SET claude_md_hash = %s WHERE id = %s", (digest, agent_id))

@@ -26,6 +26,12 @@ TERMINAL_STATES = TERMINAL_RUN_STATES
 CONTROL_CHANNEL = "gamma_control"
 STRANDED_AFTER_SECONDS = 15  # a queued run's message not taken in this long is sent again
 
+# No run of a team or an agent whose budget is spent starts (it waits in the queue until the budget is raised).
+_BUDGET_LEFT = """
+    NOT EXISTS (SELECT 1 FROM teams bt WHERE bt.id = runs.team_id AND bt.budget_state = 'paused')
+    AND NOT EXISTS (SELECT 1 FROM agents ba WHERE ba.id = runs.agent_id AND ba.budget_state = 'paused')
+"""
+
 _FIRST_IN_LINE = """
     NOT EXISTS (
         SELECT 1 FROM runs earlier
@@ -96,7 +102,7 @@ def claim(conn: psycopg.Connection, run_id: str, *, owner: str, host: str, lease
                        pid = NULL, exit_code = NULL, updated_at = now()
                 WHERE id = %(run)s AND state = 'queued' AND cancel_requested_at IS NULL
                   AND (not_before IS NULL OR not_before <= now())
-                  AND {_FIRST_IN_LINE}
+                  AND {_FIRST_IN_LINE} AND {_BUDGET_LEFT}
                 RETURNING *
                 """,
                 {"owner": owner, "host": host, "lease": lease_seconds, "token_hash": hash_token(token),
@@ -115,6 +121,8 @@ def _explain_wait(conn: psycopg.Connection, run_id: str) -> str:
     row = conn.execute(
         """
         SELECT r.state, r.not_before, r.agent_id,
+               (SELECT budget_state FROM teams WHERE id = r.team_id) AS team_budget,
+               (SELECT budget_state FROM agents WHERE id = r.agent_id) AS agent_budget,
                (SELECT a.id FROM runs a WHERE a.agent_id = r.agent_id AND a.state = 'running') AS busy_with,
                (SELECT count(*) FROM runs e WHERE e.agent_id = r.agent_id AND e.state = 'queued'
                   AND (e.created_at, e.id) < (r.created_at, r.id)) AS ahead
@@ -126,7 +134,11 @@ def _explain_wait(conn: psycopg.Connection, run_id: str) -> str:
         return "run does not exist"
     if row["state"] != "queued":
         return f"run is {row['state']}"
-    if row["busy_with"]:
+    if row["team_budget"] == "paused":
+        reason = "the team's budget is spent: raise or remove it to go on"
+    elif row["agent_budget"] == "paused":
+        reason = "the agent's budget is spent: raise or remove it to go on"
+    elif row["busy_with"]:
         reason = f"agent is busy with {row['busy_with']}"
     elif row["ahead"]:
         reason = f"{row['ahead']} earlier run(s) of this agent go first"
@@ -267,7 +279,7 @@ def dispatch_next(conn: psycopg.Connection, agent_id: str) -> str | None:
         f"""
         SELECT id FROM runs
         WHERE agent_id = %s AND state = 'queued' AND cancel_requested_at IS NULL
-          AND (not_before IS NULL OR not_before <= now()) AND {_FIRST_IN_LINE}
+          AND (not_before IS NULL OR not_before <= now()) AND {_FIRST_IN_LINE} AND {_BUDGET_LEFT}
           AND NOT EXISTS (SELECT 1 FROM runs busy WHERE busy.agent_id = runs.agent_id AND busy.state = 'running')
         """,
         (agent_id,),
@@ -369,7 +381,7 @@ def redispatch_stale(conn: psycopg.Connection) -> list[str]:
         SELECT id FROM runs
         WHERE state = 'queued' AND cancel_requested_at IS NULL
           AND (not_before IS NULL OR not_before <= now())
-          AND {_FIRST_IN_LINE}
+          AND {_FIRST_IN_LINE} AND {_BUDGET_LEFT}
           AND NOT EXISTS (SELECT 1 FROM runs busy WHERE busy.agent_id = runs.agent_id AND busy.state = 'running')
           AND (NOT {has_pending_message("runs.id")}
                OR dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => %s))
@@ -457,6 +469,17 @@ def cost_by_team(conn: psycopg.Connection, team_ids: list[str]) -> dict[str, flo
         " GROUP BY team_id",
         (team_ids,),
     )}
+
+
+def queued_agents_of_team(conn: psycopg.Connection, team_id: str) -> list[str]:
+    return [r["agent_id"] for r in conn.execute(
+        "SELECT DISTINCT agent_id FROM runs WHERE team_id = %s AND state = 'queued' ORDER BY agent_id",
+        (team_id,)).fetchall()]
+
+
+def spent_by_agent(conn: psycopg.Connection, agent_id: str) -> float:
+    return conn.execute("SELECT COALESCE(sum(cost_usd), 0)::float8 AS spent FROM runs WHERE agent_id = %s",
+                        (agent_id,)).fetchone()["spent"]
 
 
 def teams_with_active_runs(conn: psycopg.Connection, *, besides: list[str]) -> list[str]:

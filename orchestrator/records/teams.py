@@ -60,6 +60,10 @@ def mark_archived(conn: psycopg.Connection, team_id: str) -> None:
     conn.execute("UPDATE teams SET status = 'archived', updated_at = now() WHERE id = %s", (team_id,))
 
 
+def set_budget_state(conn: psycopg.Connection, team_id: str, state: str) -> None:
+    conn.execute("UPDATE teams SET budget_state = %s, updated_at = now() WHERE id = %s", (state, team_id))
+
+
 def budget(conn: psycopg.Connection, team_id: str) -> tuple[float | None, float]:
     """(the team's budget or None, what its runs have cost so far)."""
     row = conn.execute(

@@ -26,7 +26,7 @@ import psycopg
 
 from orchestrator.domain import Outbox
 from orchestrator.records import agents, runs, teams
-from orchestrator.workflows import agent_actions, agent_context, agent_status, conversation, task_moves, wake
+from orchestrator.workflows import agent_actions, agent_context, agent_status, budgets, conversation, task_moves, wake
 
 FAILED_STATES = ("failed", "timed_out", "interrupted")
 _LEAD_NOTES = {
@@ -37,28 +37,28 @@ _LEAD_NOTES = {
 }
 
 
-class BudgetSpent(Exception):
-    """The team's budget is used up: the run must not start."""
-
-
 # ------------------------------------------------------------------------------------------------------ start
 
 
 @dataclass(frozen=True)
 class Launch:
-    """What a claimed run starts with: its agent (as it was), its budget cap, and the attempt's prompt (the run's
-    prompt and the messages its agent has been sent)."""
+    """What a claimed run starts with: its agent (as it was) and the attempt's prompt (the run's prompt and the
+    messages its agent has been sent)."""
 
     agent: dict[str, Any]
-    budget_usd: float | None
     prompt: str
+    refused: str | None = None  # the budget is spent: the run goes back to the queue, where it waits
 
 
 def start(conn: psycopg.Connection, run: dict[str, Any]) -> Launch:
-    """The claimed run is about to launch."""
+    """The claimed run is about to launch (or, its budget spent, is refused before anything happens)."""
     agent = agents.get(conn, run["agent_id"])
-    budget_cap = _budget_cap(conn, run["team_id"], _float(agent["budget_usd"]))
+    spent_note = _budget_spent(conn, run["team_id"], agent)
     box = Outbox()
+    if spent_note is not None:  # spent since it was queued: pause (and say so), leave the run to wait
+        budgets.review(conn, run["team_id"], agent["id"], box)
+        box.flush(conn)
+        return Launch(agent=agent, prompt=run["prompt"], refused=spent_note)
     current = agents.get(conn, run["agent_id"], lock=True)
     if current["status"] not in ("stopped", "archived"):  # a stop racing the start wins: the run is being killed
         agents.set_status(conn, run["agent_id"], "running", box)
@@ -68,7 +68,7 @@ def start(conn: psycopg.Connection, run: dict[str, Any]) -> Launch:
     agent_context.write_claude_md(conn, run["agent_id"])
     box.flush(conn)
     prompt = attempt_prompt(conn, run) + conversation.messages_for_run(conn, run)
-    return Launch(agent=agent, budget_usd=budget_cap, prompt=prompt)
+    return Launch(agent=agent, prompt=prompt)
 
 
 def attempt_prompt(conn: psycopg.Connection, run: dict[str, Any]) -> str:
@@ -80,16 +80,16 @@ def attempt_prompt(conn: psycopg.Connection, run: dict[str, Any]) -> str:
     return agent_actions.resume_note(conn, run["id"], run["attempt"], run.get("outcome")) + "\n" + run["prompt"]
 
 
-def _budget_cap(conn: psycopg.Connection, team_id: str, agent_budget: float | None) -> float | None:
-    """The `--max-budget-usd` for this run: the agent's per-run budget, capped by what is left of the team's."""
-    budget, spent = teams.budget(conn, team_id)
-    if budget is None:
-        return agent_budget
-    left = budget - spent
-    if left <= 0:
-        raise BudgetSpent(f"the team's budget of ${budget:.2f} is spent (${spent:.4f} used); "
-                          "raise it (PATCH /api/teams/<id> {budget_usd}) to continue")
-    return left if agent_budget is None else min(agent_budget, left)
+def _budget_spent(conn: psycopg.Connection, team_id: str, agent: dict[str, Any]) -> str | None:
+    """Why the run must not start: the team's budget or the agent's is spent. A run that starts is not capped by
+    what is left — running work finishes (the team pauses once it has ended)."""
+    for whose, budget, spent in (("the team's", *teams.budget(conn, team_id)),
+                                 (f"{agent['name']}'s", _float(agent["budget_usd"]),
+                                  runs.spent_by_agent(conn, agent["id"]))):
+        if budget is not None and spent >= budget:
+            return (f"{whose} budget of ${budget:.2f} is spent (${spent:.4f} used); the run waits until it is "
+                    "raised or removed")
+    return None
 
 
 def record_session(conn: psycopg.Connection, run_id: str, attempt: int, session_id: str) -> bool:
@@ -116,6 +116,9 @@ def finish(conn: psycopg.Connection, run_id: str, attempt: int, *, state: str, o
         agents.clear_session(conn, run["agent_id"], context=False)
     else:
         agents.after_attempt(conn, run)
+    box = Outbox()
+    budgets.review(conn, run["team_id"], run["agent_id"], box)  # before the next run is dispatched
+    box.flush(conn)
     ended(conn, run)
     return run
 

@@ -12,7 +12,7 @@ from orchestrator.domain import AgentSpec, Conflict, Invalid, Outbox
 from orchestrator.library.blueprints import expand_blueprint
 from orchestrator.library.roles import get_library
 from orchestrator.records import agents, runs, teams, workspaces
-from orchestrator.workflows import views
+from orchestrator.workflows import budgets, views
 from shared.config import get_settings
 from shared.ids import new_id
 
@@ -61,6 +61,8 @@ def update_team(conn: psycopg.Connection, team_id: str, changes: dict[str, Any])
         team = teams.update(conn, team_id, changed)
         box = Outbox()
         box.add("team.updated", team_id, {"changes": {k: team[k] for k in changed}})
+        if "budget_usd" in changed:  # raised or removed: paused work may go on (or a lower one pauses it)
+            budgets.review(conn, team_id, None, box)
         box.flush(conn)
     return views.team(conn, team_id)
 
@@ -147,7 +149,10 @@ def update_agent(conn: psycopg.Connection, agent_id: str, changes: dict[str, Any
     row = agents.update(conn, agent_id, changed)
     box = Outbox()
     box.add("agent.updated", row["team_id"], {"changes": {k: row[k] for k in changed}}, agent_id=agent_id)
+    if "budget_usd" in changed:
+        budgets.review(conn, row["team_id"], agent_id, box)
     box.flush(conn)
+    row = agents.get(conn, agent_id)
     return views.agent(row)
 
 
