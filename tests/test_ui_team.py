@@ -189,3 +189,28 @@ def test_without_the_vocabulary_endpoint_the_team_page_still_works(web: Web, pag
     # The one console error is the browser reporting the 404 itself.
     assert [e for e in _real_errors(errors) if "404" not in e] == [], errors
     assert len(_real_errors(errors)) == 1, errors
+
+
+def test_a_blocked_task_shows_why_and_links_the_tasks_it_depends_on(web: Web, page: tuple[Any, list[str]]) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    p, errors = page
+    team_id, _lead = _team(web)
+    first = requests.post(f"{web.url}/api/teams/{team_id}/tasks", json={"title": "Build the page"}, timeout=10)
+    assert first.status_code == 201, first.text
+    second = requests.post(f"{web.url}/api/teams/{team_id}/tasks", timeout=10,
+                           json={"title": "Check the page", "depends_on": [first.json()["id"]]})
+    assert second.status_code == 201 and second.json()["stage"] == "blocked", second.text
+    _open(p, web, team_id)
+
+    p.click("#tab-tasks")
+    blocked = p.locator(".task-section[data-section=blocked] .task-card", has_text="Check the page")
+    expect(blocked).to_have_count(1)
+    blocked.locator(".task-open").click()
+    dialog = p.locator("dialog[open]")
+    expect(dialog.locator(".task-blocked")).to_contain_text(f"waiting for {first.json()['id']}")
+    expect(dialog.locator(".task-links li")).to_have_count(1)
+    dialog.locator(".task-links button", has_text="Build the page").click()
+    expect(p.locator("dialog[open]")).to_contain_text("Needed by (1)")
+    expect(p.locator("dialog[open] .task-links")).to_contain_text("Check the page")
+    assert _real_errors(errors) == [], errors

@@ -15,6 +15,8 @@ import { words } from './vocabulary.js';
 const CLOSED_BY_DEFAULT = new Set(['done', 'cancelled']);
 
 /** One section per stage the server knows. */
+const REVIEW_LABEL = { requested: 'Review requested', approved: 'Approved', changes_requested: 'Changes requested', rejected: 'Rejected' };
+
 function sections() {
   return words().task_stages.map((stage) => ({
     id: stage, label: stageLabel(stage), stages: [stage], open: !CLOSED_BY_DEFAULT.has(stage),
@@ -200,8 +202,11 @@ export class TaskBoard {
         task.completed_at ? [h('dt', { text: 'Completed' }), h('dd', { text: dateTime(task.completed_at) })] : null,
         task.retry_of ? [h('dt', { text: 'Retry of' }), h('dd', { class: 'mono small', text: task.retry_of })] : null,
         h('dt', { text: 'Id' }), h('dd', { class: 'mono small', text: task.id })),
+      task.stage === 'blocked' && task.blocked_reason ? h('p', { class: 'task-blocked', role: 'note', text: `Blocked: ${task.blocked_reason}` }) : null,
       h('h3', { class: 'sub', text: 'Description' }),
       task.description ? renderMarkdown(task.description) : h('p', { class: 'muted', text: 'No description.' }),
+      this.taskLinks('Depends on', task.depends_on, close),
+      this.taskLinks('Needed by', task.dependents, close),
       h('h3', { class: 'sub', text: 'Result' }),
       summary ? renderMarkdown(summary) : h('p', { class: 'muted', text: task.result ? 'No summary.' : 'No result yet.' }),
       files.length ? [h('h3', { class: 'sub', text: `Files changed (${files.length})` }), h('ul', { class: 'files' }, files.map((f) => h('li', { class: 'mono', text: f })))] : null,
@@ -212,8 +217,25 @@ export class TaskBoard {
           h('span', { class: `badge ${RUN_BADGE[r.state] || 'stage-backlog'}`, text: r.state }), ' ',
           h('span', { class: 'muted small', text: [r.reason, r.attempt > 1 ? `attempt ${r.attempt}` : '', r.outcome && r.outcome !== 'success' ? r.outcome : '', dateTime(r.started_at || r.created_at)].filter(Boolean).join(' · ') }),
           r.error ? h('div', { class: 'small err', text: truncate(r.error, 300) }) : null)))] : null,
+      Array.isArray(task.reviews) && task.reviews.length ? [
+        h('h3', { class: 'sub', text: `Review (${task.reviews.length})` }),
+        h('ol', { class: 'task-reviews' }, task.reviews.map((r) => h('li', { dataset: { step: r.step } },
+          h('strong', { text: REVIEW_LABEL[r.step] || r.step }), ' ',
+          h('span', { class: 'muted small', text: `${r.by_name} · ${dateTime(r.created_at)}` }),
+          r.feedback ? h('div', { class: 'small', text: truncate(r.feedback, 600) }) : null)))] : null,
       retry ? h('div', { class: 'dialog-actions' }, retry) : null,
     ];
+  }
+
+  /** `GET /api/tasks/<id>` lists dependencies and dependents as {id, title, stage}; each opens that task. */
+  taskLinks(title, linked, close) {
+    if (!Array.isArray(linked) || !linked.length) return null;
+    return [h('h3', { class: 'sub', text: `${title} (${linked.length})` }),
+      h('ul', { class: 'task-links' }, linked.map((t) => {
+        const open = h('button', { type: 'button', class: 'linkish', text: truncate(t.title, 90) });
+        open.addEventListener('click', () => { if (close) close(); this.openDetail(t.id); });
+        return h('li', {}, stageBadge(t.stage), ' ', open);
+      }))];
   }
 
   openNewTask() {
