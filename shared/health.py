@@ -53,5 +53,6 @@ def clis_by_host(workers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for worker in reversed(workers):
         for status in worker["clis"] or []:
-            seen.setdefault((worker["host"], status["backend"]), {**status, "host": worker["host"]})
+            seen.setdefault((worker["host"], status["backend"]),
+                            {**status, "host": worker["host"], "worker_id": worker["id"]})
     return [seen[key] for key in sorted(seen)]

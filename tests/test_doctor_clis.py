@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from shared.config import Settings
@@ -94,10 +95,17 @@ def test_health_api_carries_the_cli_facts_each_worker_found_on_its_host(database
     it per host (the web's own host may have no CLI at all)."""
     env = {k: v for k, v in base_env(database_url, tmp_path).items() if k not in ("DATABASE_URL", "GAMMA_HOME")}
     env.update(GAMMA_CODEX_BIN=str(tmp_path / "no-such-codex"), ANTHROPIC_API_KEY="double-api-key")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        since = conn.execute("SELECT now()").fetchone()[0]
     with start_worker(database_url, env):
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            mine = {r[0] for r in conn.execute("SELECT id FROM workers WHERE started_at >= %s", (since,))}
+
         def reported() -> list[dict] | None:
+            """The facts once this worker recorded them (other tests' workers may still be alive here)."""
             body = create_app(Settings()).test_client().get("/api/health").get_json()
-            return body["clis"] or None
+            ours = [entry for entry in body["clis"] if entry["worker_id"] in mine]
+            return ours or None
 
         clis = {entry["backend"]: entry for entry in wait_for(reported, timeout=120, what="the worker's CLI facts")}
     assert set(clis) == {"claude", "codex"}
