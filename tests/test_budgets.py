@@ -23,8 +23,13 @@ def spend(run: dict, cost: float) -> dict:
 
 
 def claim(run_id: str):
+    """Claim a run as a worker would, and start it if it was claimed (as the executor does)."""
     with db.transaction() as conn:
-        return runs.claim(conn, run_id, owner="test-worker", host="test", lease_seconds=300)
+        run, why = runs.claim(conn, run_id, owner="test-worker", host="test", lease_seconds=300)
+    if run is not None:
+        with db.transaction() as conn:
+            assert run_lifecycle.start(conn, run).refused is None
+    return run, why
 
 
 def chat_lines(team_id: str) -> list[str]:
@@ -62,6 +67,7 @@ def test_a_team_budget_warns_at_80_percent_pauses_at_100_and_resumes_when_raised
     assert any("queued work goes on" in line for line in chat_lines(crew.team_id))
     resumed, _ = claim(waiting["id"])
     assert resumed is not None and resumed["id"] == waiting["id"], "the queued run goes on, in order"
+    spend(resumed, 0.0)  # a test leaves no run running (the database is shared)
 
 
 def test_removing_the_budget_resumes_too(crew):
@@ -75,7 +81,9 @@ def test_removing_the_budget_resumes_too(crew):
         team_setup.update_team(conn, crew.team_id, {"budget_usd": None})
     assert row("teams", crew.team_id)["budget_state"] == "ok"
     (waiting,) = queued(crew.alice["id"])
-    assert claim(waiting["id"])[0] is not None
+    resumed, _ = claim(waiting["id"])
+    assert resumed is not None
+    spend(resumed, 0.0)
 
 
 def test_an_agents_own_budget_pauses_only_that_agent(crew):
@@ -90,8 +98,12 @@ def test_an_agents_own_budget_pauses_only_that_agent(crew):
     (alice_waiting,) = queued(crew.alice["id"])
     assert claim(alice_waiting["id"])[0] is None
     (bob_waiting,) = queued(crew.bob["id"])
-    assert claim(bob_waiting["id"])[0] is not None, "the rest of the team goes on"
+    bob_run, _ = claim(bob_waiting["id"])
+    assert bob_run is not None, "the rest of the team goes on"
+    spend(bob_run, 0.0)
     with db.transaction() as conn:
         team_setup.update_agent(conn, crew.alice["id"], {"budget_usd": 1.0})
     assert "agent.budget_resumed" in event_kinds(crew.team_id)
-    assert claim(alice_waiting["id"])[0] is not None
+    alice_run, _ = claim(alice_waiting["id"])
+    assert alice_run is not None
+    spend(alice_run, 0.0)

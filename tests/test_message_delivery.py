@@ -45,15 +45,16 @@ def test_the_next_prompt_carries_the_message_once_and_a_resumed_attempt_again(cr
         assert conversation.read_inbox(conn, crew.alice["id"])["count"] == 0, "delivered means read"
         # The worker died: attempt 2 of the same run resumes and is handed the same message again.
         conn.execute("UPDATE runs SET lease_until = now() - interval '1 hour' WHERE id = %s", (run["id"],))
-        run_lifecycle.reap(conn, dead_workers=[], margin=0)
+        run_lifecycle.reap(conn, dead_workers=[], margin=1800)  # only runs expired this long: ours
     again, prompt_2 = launch(crew.alice["id"])
     assert (again["id"], again["attempt"]) == (run["id"], 2)
     assert "Use port 8080 for the API" in prompt_2
     finish(again)
     with db.transaction() as conn:
         tasks.create(conn, crew.team_id, [TaskSpec("Write the docs", assignee="Alice")], actor_of(lead_run))
-    _next, prompt_3 = launch(crew.alice["id"])
+    next_run, prompt_3 = launch(crew.alice["id"])
     assert "Use port 8080" not in prompt_3 and "[MESSAGES]" not in prompt_3, "never to another run"
+    finish(next_run)  # a test leaves no run running (the database is shared)
 
 
 def test_a_question_wakes_an_idle_recipient_once_however_many_arrive(crew):
@@ -65,8 +66,9 @@ def test_a_question_wakes_an_idle_recipient_once_however_many_arrive(crew):
     (waiting,) = queued(crew.bob["id"])
     assert (waiting["id"], waiting["reason"]) == (first["woke_run_id"], "message")
     assert row("agents", crew.bob["id"])["status"] == "queued"
-    _run, prompt = launch(crew.bob["id"])
+    bob_run, prompt = launch(crew.bob["id"])
     assert "Which CSS framework?" in prompt and "And which font?" in prompt and "(asks for an answer)" in prompt
+    finish(bob_run)
 
 
 def test_a_busy_recipient_gets_the_question_in_its_next_run(crew):
@@ -77,5 +79,6 @@ def test_a_busy_recipient_gets_the_question_in_its_next_run(crew):
     (next_run,) = queued(crew.alice["id"])
     assert next_run["id"] == sent["woke_run_id"]
     finish(busy)
-    _run, prompt = launch(crew.alice["id"])
+    alice_run, prompt = launch(crew.alice["id"])
     assert "Are you done soon?" in prompt
+    finish(alice_run)
