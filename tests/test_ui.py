@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,38 +16,13 @@ import requests
 
 from shared import events
 from shared.events import NewEvent
-from tests.support.processes import Web, start_web
-from tests.support.ui import launch_browser, open_page, require_chromium
+from tests.support.processes import Web
+from tests.support.ui_fixtures import TIMEOUT_MS, real_errors
+
+pytest_plugins = ("tests.support.ui_fixtures",)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def web(database_url: str) -> Iterator[Web]:
-    require_chromium()  # fail (CI) or skip before starting anything
-    with start_web(database_url, extra_env={"GAMMA_BACKEND": "demo"}) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser(web: Web) -> Iterator[Any]:
-    with launch_browser(require_chromium()) as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
-    with open_page(browser) as (opened, errors):
-        opened.set_default_timeout(TIMEOUT_MS)
-        yield opened, errors
-
-
-def _real_errors(errors: list[str]) -> list[str]:
-    """Console errors that mean a bug. A WebSocket that had to retry (a busy CI machine) is expected behaviour:
-    the stream reconnects and resumes, which the assertions on live events check anyway."""
-    return [e for e in errors if "WebSocket connection to" not in e]
 
 
 def test_create_team_chat_and_live_log(web: Web, page: tuple[Any, list[str]]) -> None:
@@ -183,7 +157,7 @@ def test_create_team_chat_and_live_log(web: Web, page: tuple[Any, list[str]]) ->
     ended = requests.get(f"{web.url}/api/runs/{run_id}", timeout=10).json()
     assert ended["state"] == "cancelled"
 
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors
 
 
 def test_unknown_team_and_page(web: Web, page: tuple[Any, list[str]]) -> None:
@@ -252,7 +226,7 @@ def test_markdown_renderer_builds_elements_and_never_runs_text(web: Web, page: t
     assert result["nested"] == 1
     assert result["cells"] == ["1", "2"]
     assert result["code"] == 'print("<b>hi</b>")' and result["lang"] == "python"
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors
 
 
 def test_pages_send_a_strict_content_security_policy(web: Web) -> None:
@@ -275,7 +249,7 @@ def test_the_dashboard_says_plainly_when_agents_run_without_a_sandbox(web: Web, 
         expect(p.locator("#health")).to_contain_text("run without a sandbox", timeout=TIMEOUT_MS)
     finally:
         conn.execute("DELETE FROM workers WHERE id = %s", (worker_id,))
-    assert _real_errors(errors) == []
+    assert real_errors(errors) == []
 
 
 def test_the_add_agent_dialog_chooses_the_backend(web: Web, page: tuple[Any, list[str]]) -> None:
@@ -301,4 +275,4 @@ def test_the_add_agent_dialog_chooses_the_backend(web: Web, page: tuple[Any, lis
 
     members = requests.get(f"{web.url}/api/teams/{team_id}", timeout=10).json()["members"]
     assert sorted((m["is_lead"], m["backend"]) for m in members) == [(False, "codex"), (True, lead_backend)]
-    assert _real_errors(errors) == []
+    assert real_errors(errors) == []

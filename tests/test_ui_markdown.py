@@ -8,43 +8,19 @@ here as a console error or a missing element.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.support.processes import Web, start_web
-from tests.support.ui import launch_browser, open_page, require_chromium
+from tests.support.processes import Web
+from tests.support.ui_fixtures import real_errors
+
+pytest_plugins = ("tests.support.ui_fixtures",)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def web(database_url: str) -> Iterator[Web]:
-    require_chromium()
-    with start_web(database_url, extra_env={"GAMMA_BACKEND": "demo"}) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser(web: Web) -> Iterator[Any]:
-    with launch_browser(require_chromium()) as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
-    with open_page(browser) as (opened, errors):
-        opened.set_default_timeout(TIMEOUT_MS)
-        yield opened, errors
-
-
-def _real_errors(errors: list[str]) -> list[str]:
-    return [e for e in errors if "WebSocket connection to" not in e]
 
 
 # Each case: Markdown an agent (or anyone) might write, rendered on its own. None may run code, load anything
@@ -124,7 +100,7 @@ def test_xss_cases_render_as_text_and_run_nothing(web: Web, page: tuple[Any, lis
     # Code keeps its characters.
     assert by_source[XSS_CASES[17]]["text"].count('<script>window.pwned = "fence"</script>') == 1
     assert outside == []
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors
 
 
 SHAPES_PROBE = r"""
@@ -189,7 +165,7 @@ def test_markdown_shapes_links_images_tasks_tables(web: Web, page: tuple[Any, li
     assert r["breaks"] == 1
     assert r["titleHtml"] == ('Fix <strong>login</strong> &lt;b&gt;now&lt;/b&gt; <a href="https://example.com" '
                               f'target="_blank" rel="{rel}">docs</a>')
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors
 
 
 HIGHLIGHT_PROBE = r"""
@@ -241,7 +217,7 @@ def test_code_blocks_are_highlighted_and_follow_the_theme(web: Web, page: tuple[
     # A page that sets its own scheme on the root (no system change) is followed too.
     p.evaluate("document.documentElement.style.colorScheme = 'dark'")
     p.wait_for_function(KEYWORD_IS, arg=dark)
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors
 
 
 def test_a_chat_message_shows_highlighted_code_and_copies_it(web: Web, page: tuple[Any, list[str]]) -> None:
@@ -267,4 +243,4 @@ def test_a_chat_message_shows_highlighted_code_and_copies_it(web: Web, page: tup
     expect(message.locator(".md-copy")).to_have_text("Copied")
     assert p.evaluate("navigator.clipboard.readText()") == "echo <b>hello</b> && ls -la"
     assert p.evaluate("window.pwned || null") is None
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,38 +20,15 @@ import requests
 from shared import events, vocabulary
 from shared.events import NewEvent
 from shared.ids import new_id
-from tests.support.processes import Web, start_web
-from tests.support.ui import launch_browser, open_page, require_chromium
+from tests.support.processes import Web
+from tests.support.ui_fixtures import real_errors
 from workers.stream_parser import ClaudeStreamParser
+
+pytest_plugins = ("tests.support.ui_fixtures",)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TIMEOUT_MS = 15_000
 SAMPLE = Path(__file__).parent / "fixtures" / "claude-stream-json" / "01-simple-success.stdout.jsonl"
-
-
-@pytest.fixture(scope="module")
-def web(database_url: str) -> Iterator[Web]:
-    require_chromium()
-    with start_web(database_url, extra_env={"GAMMA_BACKEND": "demo"}) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser(web: Web) -> Iterator[Any]:
-    with launch_browser(require_chromium()) as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
-    with open_page(browser) as (opened, errors):
-        opened.set_default_timeout(TIMEOUT_MS)
-        yield opened, errors
-
-
-def _real_errors(errors: list[str]) -> list[str]:
-    return [e for e in errors if "WebSocket connection to" not in e]
 
 
 def _team(web: Web) -> tuple[str, str]:
@@ -88,7 +64,7 @@ def test_the_log_shows_a_runs_cost_from_its_result_event(web: Web, page: tuple[A
     row = p.locator(".ev[data-kind='agent.result']")
     expect(row).to_have_count(1)
     expect(row.locator(".ev-result-facts")).to_have_text(" · 1 turns · $0.43 · 221 ms")
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors
 
 
 def _chat_event(team_id: str, agent_id: str | None, role: str, kind: str | None, content: str) -> NewEvent:
@@ -126,7 +102,7 @@ def test_chat_messages_are_shown_by_their_kind(web: Web, page: tuple[Any, list[s
     notices = p.locator(".msg-system[data-kind=notice]")
     expect(notices).to_have_count(2)
     expect(notices.last).to_have_text("[ORCHESTRATOR] wake-up: round completed")
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors
 
 
 def test_the_board_and_the_new_task_dialog_follow_the_vocabulary(web: Web, page: tuple[Any, list[str]]) -> None:
@@ -159,7 +135,7 @@ def test_the_board_and_the_new_task_dialog_follow_the_vocabulary(web: Web, page:
     exact = p.locator("#log-kind optgroup option")
     expect(exact.first).to_have_text("chat.message")
     assert exact.all_inner_texts()[:3] == served["event_kinds"]
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors
 
 
 def test_without_the_vocabulary_endpoint_the_team_page_still_works(web: Web, page: tuple[Any, list[str]]) -> None:
@@ -187,8 +163,8 @@ def test_without_the_vocabulary_endpoint_the_team_page_still_works(web: Web, pag
         "data-id", re.compile(r"^msg_"))
     assert any("/api/vocabulary unavailable (404)" in w for w in warnings), warnings
     # The one console error is the browser reporting the 404 itself.
-    assert [e for e in _real_errors(errors) if "404" not in e] == [], errors
-    assert len(_real_errors(errors)) == 1, errors
+    assert [e for e in real_errors(errors) if "404" not in e] == [], errors
+    assert len(real_errors(errors)) == 1, errors
 
 
 def test_a_blocked_task_shows_why_and_links_the_tasks_it_depends_on(web: Web, page: tuple[Any, list[str]]) -> None:
@@ -213,4 +189,4 @@ def test_a_blocked_task_shows_why_and_links_the_tasks_it_depends_on(web: Web, pa
     dialog.locator(".task-links button", has_text="Build the page").click()
     expect(p.locator("dialog[open]")).to_contain_text("Needed by (1)")
     expect(p.locator("dialog[open] .task-links")).to_contain_text("Check the page")
-    assert _real_errors(errors) == [], errors
+    assert real_errors(errors) == [], errors
