@@ -40,7 +40,7 @@ def test_concurrent_writers_get_distinct_consecutive_numbers_in_commit_order(dat
     def write(n: int) -> None:
         for i in range(25):
             with db.transaction() as conn:
-                row = conversation.add_chat(conn, crew.team_id, "system", f"{n}-{i}", Outbox())
+                row = conversation.add_chat(conn, crew.team_id, "notice", f"{n}-{i}", Outbox())
                 seq = row["seq"]
             with lock:
                 committed.append(seq)

@@ -242,8 +242,7 @@ class RunAttempt:
         self._answer.append(text.strip())
         try:
             with db.transaction() as conn:
-                if runs.current_attempt(conn, self.run_id) == self.attempt:
-                    conversation.stream_answer(conn, self.run, "\n\n".join(self._answer))
+                conversation.stream_answer(conn, self.run, self.attempt, "\n\n".join(self._answer))
         except psycopg.Error as error:  # the final answer is written at the end in any case
             log.warning("could not stream the answer of run %s: %s", self.run_id, error)
 

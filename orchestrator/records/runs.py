@@ -169,11 +169,6 @@ def current_attempt(conn: psycopg.Connection, run_id: str) -> int | None:
     return row["attempt"] if row else None
 
 
-def state_of(conn: psycopg.Connection, run_id: str) -> str | None:
-    row = conn.execute("SELECT state FROM runs WHERE id = %s", (run_id,)).fetchone()
-    return row["state"] if row else None
-
-
 def cancel_requested(conn: psycopg.Connection, run_id: str) -> bool:
     row = conn.execute("SELECT cancel_requested_at FROM runs WHERE id = %s", (run_id,)).fetchone()
     return row is not None and row["cancel_requested_at"] is not None

@@ -170,11 +170,11 @@ def dependencies_of(conn: psycopg.Connection, task_id: str) -> list[dict[str, An
     ).fetchall()
 
 
-def dependents_of(conn: psycopg.Connection, task_id: str) -> list[dict[str, Any]]:
-    """The tasks that depend on this one, oldest first (locked: the caller moves them)."""
+def dependents_of(conn: psycopg.Connection, task_id: str, *, lock: bool = False) -> list[dict[str, Any]]:
+    """The tasks that depend on this one, oldest first (`lock`: the caller moves them)."""
     return conn.execute(
         "SELECT t.* FROM task_dependencies d JOIN tasks t ON t.id = d.task_id WHERE d.depends_on = %s"
-        " ORDER BY t.created_at, t.id FOR NO KEY UPDATE OF t",
+        " ORDER BY t.created_at, t.id" + (" FOR NO KEY UPDATE OF t" if lock else ""),
         (task_id,),
     ).fetchall()
 

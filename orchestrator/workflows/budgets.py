@@ -64,14 +64,14 @@ def _move(conn: psycopg.Connection, box: Outbox, what: str, ident: str, team_id:
     figures = {"budget_usd": budget, "spent_usd": round(spent, 6), "from": old, "to": new}
     if new == "paused":
         _announce(box, what, "paused", team_id, agent_id, figures)
-        conversation.add_chat(conn, team_id, "system", f"⏸️ {whose} budget of ${budget:.2f} is spent "
+        conversation.add_chat(conn, team_id, "notice", f"⏸️ {whose} budget of ${budget:.2f} is spent "
                               f"(${spent:.4f} used): running work finishes, nothing new starts and queued work "
                               "waits. Raise or remove the budget to go on.", box, agent_id=agent_id)
         return False
     if old == "paused":
         _announce(box, what, "resumed", team_id, agent_id, figures)
         limit = f"${budget:.2f}" if budget is not None else "no limit"
-        conversation.add_chat(conn, team_id, "system", f"▶️ {whose} budget is now {limit} (${spent:.4f} used): "
+        conversation.add_chat(conn, team_id, "notice", f"▶️ {whose} budget is now {limit} (${spent:.4f} used): "
                               "queued work goes on.", box, agent_id=agent_id)
         return True
     if new == "warned":

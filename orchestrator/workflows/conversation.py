@@ -14,17 +14,15 @@ from shared.ids import is_id
 
 CHAT_PAGE_MAX = chat.PAGE_MAX
 INBOX_PAGE_MAX = inbox.PAGE_MAX
-# Old callers name the speaker; each maps to the kind of message it writes.
-_KIND_OF_ROLE = {"user": "user", "assistant": "answer", "system": "notice"}
 
 
 # ------------------------------------------------------------------------------------------------------- chat
 
 
-def add_chat(conn: psycopg.Connection, team_id: str, role: str, content: str, outbox: Outbox, *,
-             agent_id: str | None = None, run_id: str | None = None, kind: str | None = None) -> dict[str, Any]:
-    """A chat message and its `chat.message` event. `kind` defaults from the role (system → notice)."""
-    row = chat.insert(conn, team_id, kind or _KIND_OF_ROLE[role], content, agent_id=agent_id, run_id=run_id)
+def add_chat(conn: psycopg.Connection, team_id: str, kind: str, content: str, outbox: Outbox, *,
+             agent_id: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+    """A chat message of one kind (user, answer, wake, notice: its role follows) and its `chat.message` event."""
+    row = chat.insert(conn, team_id, kind, content, agent_id=agent_id, run_id=run_id)
     outbox.add("chat.message", team_id, chat_payload(row), agent_id=agent_id, run_id=run_id)
     return row
 
@@ -35,11 +33,12 @@ def chat_payload(row: dict[str, Any]) -> dict[str, Any]:
             "created_at": row["created_at"].isoformat()}
 
 
-def stream_answer(conn: psycopg.Connection, run: dict[str, Any], text: str) -> dict[str, Any] | None:
-    """The lead's answer as its run writes it: created at the first text (`chat.message`, not final), grown
-    after (`chat.updated`). Nothing once the run has ended (its answer is final then)."""
+def stream_answer(conn: psycopg.Connection, run: dict[str, Any], attempt: int, text: str) -> dict[str, Any] | None:
+    """The lead's answer as attempt `attempt` of its run writes it: created at the first text (`chat.message`, not
+    final), grown after (`chat.updated`). Nothing from an attempt that no longer owns the run (it was taken
+    over, or the run ended and its answer is final)."""
     text = text.strip()
-    if not text or runs.state_of(conn, run["id"]) != "running":
+    if not text or runs.current_attempt(conn, run["id"]) != attempt:
         return None
     box = Outbox()
     row = chat.streaming_answer_of(conn, run["id"])
@@ -58,7 +57,7 @@ def finish_answer(conn: psycopg.Connection, run: dict[str, Any], text: str, outb
     """The run ended: its answer is its final text — the streamed message made final, or a new one."""
     row = chat.streaming_answer_of(conn, run["id"])
     if row is None:
-        return add_chat(conn, run["team_id"], "assistant", text, outbox, agent_id=run["agent_id"],
+        return add_chat(conn, run["team_id"], "answer", text, outbox, agent_id=run["agent_id"],
                         run_id=run["id"]) if text else None
     row = chat.rewrite(conn, row["id"], text or row["content"], final=True)
     outbox.add("chat.updated", run["team_id"], chat_payload(row), agent_id=run["agent_id"], run_id=run["id"])

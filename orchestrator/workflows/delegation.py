@@ -399,7 +399,7 @@ def goal_done(conn: psycopg.Connection, actor: Actor, summary: str) -> dict[str,
     assert actor.team_id is not None
     open_tasks = tasks.unfinished_of_team(conn, actor.team_id)
     box = Outbox()
-    message = conversation.add_chat(conn, actor.team_id, "system", f"✅ Goal marked done by {actor.name}: {summary}",
+    message = conversation.add_chat(conn, actor.team_id, "notice", f"✅ Goal marked done by {actor.name}: {summary}",
                                     box, agent_id=actor.agent_id, run_id=actor.run_id)
     box.add("team.goal_done", actor.team_id, {"summary": summary, "open_tasks": [dict(t) for t in open_tasks],
                                               **actor.stamp()}, agent_id=actor.agent_id, run_id=actor.run_id)

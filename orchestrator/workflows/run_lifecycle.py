@@ -171,7 +171,7 @@ def _post_lead_reply(conn: psycopg.Connection, run: dict[str, Any], box: Outbox)
     # A run cancelled before it started has nothing to report.
     if note is not None and run.get("started_at") is not None:
         detail = run.get("error") or run.get("outcome")
-        conversation.add_chat(conn, run["team_id"], "system", f"{note}: {detail}." if detail else f"{note}.", box,
+        conversation.add_chat(conn, run["team_id"], "notice", f"{note}: {detail}." if detail else f"{note}.", box,
                               agent_id=run["agent_id"], run_id=run["id"])
 
 

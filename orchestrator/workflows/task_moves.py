@@ -63,7 +63,7 @@ def move(conn: psycopg.Connection, task: dict[str, Any], to: str, actor: Actor, 
 
 def _release_dependents(conn: psycopg.Connection, done: dict[str, Any], box: Outbox) -> None:
     """A task is done: each blocked task waiting on it starts once all of its dependencies are done."""
-    for dependent in tasks.dependents_of(conn, done["id"]):
+    for dependent in tasks.dependents_of(conn, done["id"], lock=True):
         if dependent["stage"] != "blocked":
             continue
         upstream = tasks.dependencies_of(conn, dependent["id"])
@@ -87,7 +87,7 @@ def _release_dependents(conn: psycopg.Connection, done: dict[str, Any], box: Out
 def _hold_dependents(conn: psycopg.Connection, broken: dict[str, Any], box: Outbox) -> None:
     """A task failed or was cancelled: its blocked dependents stay blocked, saying why; the lead is told once."""
     held = []
-    for dependent in tasks.dependents_of(conn, broken["id"]):
+    for dependent in tasks.dependents_of(conn, broken["id"], lock=True):
         if dependent["stage"] == "blocked":
             reason = task_graph.waiting_reason(tasks.dependencies_of(conn, dependent["id"]))
             tasks.set_blocked_reason(conn, dependent["id"], reason or "blocked")

@@ -51,7 +51,7 @@ def maybe_wake(conn: psycopg.Connection, round_id: str | None, outbox: Outbox) -
     run = runs.enqueue_run(conn, team_id=team_id, agent_id=lead["id"], prompt=prompt, reason="wake",
                            round_id=round_id)
     rounds.set_wake_run(conn, round_id, run["id"])
-    conversation.add_chat(conn, team_id, "system", prompt, outbox, run_id=run["id"], kind="wake")
+    conversation.add_chat(conn, team_id, "wake", prompt, outbox, run_id=run["id"])
     outbox.add("round.waking", team_id, {"round_id": round_id, "tasks": [
         {"id": t["id"], "title": t["title"], "stage": t["stage"], "assignee": t["assignee_name"]} for t in settled]},
         agent_id=lead["id"], run_id=run["id"])
