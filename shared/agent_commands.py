@@ -122,12 +122,17 @@ COMMANDS: tuple[Command, ...] = (
                                   ' {"title": "Test it", "assignee": "NAME", "depends_on": ["api"]}]',
                                   "depends_on names keys of the same plan or ids of existing tasks; a task starts "
                                   "once all of them are done")),
-    Command("task done", "finish your task with a real summary (a member's goes to the lead for review)", (
+    Command("task done", "finish your task with a real summary (what you did, findings, file paths)", (
         TASK_ID,
         Arg("--summary", "S", required=True, help="what you did, findings, file paths ('-' reads stdin)"),
         Arg("--files", "a,b", help="comma-separated paths you wrote"),
     )),
-    Command("task review", "ask the lead to review your task", (TASK_ID, Arg("--message", "M"))),
+    Command("task review", "finish your task but ask the lead to review it first", (
+        TASK_ID,
+        Arg("--summary", "S", help="what you did, findings, file paths ('-' reads stdin)"),
+        Arg("--files", "a,b", help="comma-separated paths you wrote"),
+        Arg("--message", "M", help="what the lead should look at"),
+    )),
     Command("task block", "you are blocked: the task goes to the lead with the reason", (
         TASK_ID, Arg("--reason", "R", required=True))),
     Command("task fail", "give up on a task, saying why", (TASK_ID, Arg("--reason", "R", required=True))),

@@ -124,7 +124,7 @@ def test_a_lead_and_a_member_work_through_gamma_agent(api_url, crew, lead_token)
     sent = as_json(gamma_agent("msg", "send", "Lead", "API", "is", "half", "done", **alice))
     assert sent["content"] == "API is half done"
     summary = "Endpoints in project/api.py\nAll 12 tests pass"
-    done = as_json(gamma_agent("task", "done", created[0]["id"], "--summary", "-", "--files",
+    done = as_json(gamma_agent("task", "review", created[0]["id"], "--summary", "-", "--files",
                                "project/api.py,project/test_api.py", stdin=summary, **alice))
     assert done["stage"] == "review" and done["result"]["summary"] == summary, "submitted for the lead to approve"
     assert done["result"]["files"] == ["project/api.py", "project/test_api.py"]

@@ -102,10 +102,11 @@ def test_every_hint_in_the_prompts_parses():
     wake = rounds.wake_prompt([task], unread=2)
     prompt = tasks.task_prompt(task, tasks.USER, rework="fix it")
     found = hints(wake) + hints(prompt)
-    assert len(found) == 9, found
+    assert len(found) == 10, found
     parser = agent_cli.build_parser()
     keys = {agent_commands.parsed_key(parser.parse_args(concrete(line))) for line in found}
-    assert keys == {"task get", "task update", "task fail", "done", "msg read", "task done", "task block"}
+    assert keys == {"task get", "task update", "task fail", "done", "msg read", "task done", "task review",
+                    "task block"}
     assert f'gamma-agent task done {TASK_ID} --summary "..." [--files path1,path2]' in prompt
 
 

@@ -152,8 +152,8 @@ def test_a_resumed_member_re_reporting_its_task_does_not_fail(client, crew, lead
     task = ok(client.post("/agent/v1/tasks", json={"title": "Report me", "assignee": "Alice"},
                           headers=lead["headers"]), 201)
     run, token = start(crew.alice["id"])
-    submitted = ok(client.post(f"/agent/v1/tasks/{task['id']}/status",
-                               json={"status": "done", "summary": "Built it"}, headers=bearer(token)))
+    submitted = ok(client.post(f"/agent/v1/tasks/{task['id']}/review", json={"summary": "Built it"},
+                               headers=bearer(token)))
     assert submitted["stage"] == "review"
     before = event_kinds(crew.team_id)
     lead_inbox = count("agent_messages WHERE to_agent = %s", crew.lead["id"])
@@ -180,11 +180,11 @@ def test_a_resumed_member_re_reporting_its_task_does_not_fail(client, crew, lead
 
 
 def test_a_resumed_lead_re_reporting_done_does_not_fail(client, crew, lead):
-    # (A task reaches done only through a run: here a member's, which the lead approves.)
+    # (A task reaches done only through a run: here a member's, sent for review, which the lead approves.)
     task = ok(client.post("/agent/v1/tasks", json={"title": "Approve me", "assignee": "Alice"},
                           headers=lead["headers"]), 201)
     member_run, member_token = start(crew.alice["id"])
-    ok(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "done", "summary": "did it"},
+    ok(client.post(f"/agent/v1/tasks/{task['id']}/review", json={"summary": "did it"},
                    headers=bearer(member_token)))
     finish(member_run)
     ok(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "done"}, headers=lead["headers"]))

@@ -36,12 +36,15 @@ def site_plan(crew, lead):
                 TaskSpec("Write style.css", assignee="Bob", key="css"))
 
 
-def report(task_id: str, agent_id: str, summary: str, files: list[str] | None = None):
-    """The assignee's run starts, reports the task done (to review) and ends."""
+def report(task_id: str, agent_id: str, summary: str, files: list[str] | None = None, *, review: bool = False):
+    """The assignee's run starts, reports the task done (or asks the lead to review it) and ends."""
     run, _ = start(agent_id)
     assert run["task_id"] == task_id
     with db.transaction() as conn:
-        tasks.update_status(conn, actor_of(run), task_id, "done", summary=summary, files=files)
+        if review:
+            tasks.request_review(conn, actor_of(run), task_id, None, summary=summary, files=files)
+        else:
+            tasks.update_status(conn, actor_of(run), task_id, "done", summary=summary, files=files)
     finish(run)
     return run
 
@@ -61,12 +64,13 @@ def test_a_plan_in_stages_starts_each_task_once_its_dependencies_are_done(crew):
     assert [r["task_id"] for r in queued(crew.bob["id"])] == [css["id"]], "no run for the blocked QA task"
 
     report(html["id"], crew.alice["id"], "Wrote the page", ["project/index.html"])
-    approve(lead, html["id"])
+    assert row("tasks", html["id"])["stage"] == "done"
     assert row("tasks", qa["id"])["stage"] == "blocked", "one dependency is not enough"
     assert css["id"] in row("tasks", qa["id"])["blocked_reason"]
 
-    report(css["id"], crew.bob["id"], "Wrote the styles", ["project/style.css"])
+    report(css["id"], crew.bob["id"], "Wrote the styles", ["project/style.css"], review=True)
     assert [r["task_id"] for r in queued(crew.bob["id"])] == [], "in review is not done"
+    assert row("tasks", qa["id"])["stage"] == "blocked"
     approve(lead, css["id"])
     assert row("tasks", qa["id"])["stage"] == "backlog" and row("tasks", qa["id"])["blocked_reason"] is None
     (qa_run,) = queued(crew.bob["id"])
@@ -131,9 +135,7 @@ def test_a_retry_takes_the_failed_tasks_place_for_its_dependents(crew):
     assert {d["id"] for d in tasks_view(qa["id"])["depends_on"]} == {retried["id"], css["id"]}
     assert retried["id"] in row("tasks", qa["id"])["blocked_reason"]
     report(retried["id"], crew.alice["id"], "Wrote it this time")
-    approve(lead, retried["id"])
     report(css["id"], crew.bob["id"], "Styles")
-    approve(lead, css["id"])
     assert row("tasks", qa["id"])["stage"] == "backlog"
 
 
@@ -145,12 +147,12 @@ def tasks_view(task_id: str):
 def test_each_review_step_is_a_row_returned_with_the_task_and_rework_carries_the_feedback(crew):
     lead, _ = lead_actor(crew)
     (task,) = plan(crew, lead, TaskSpec("Write the API", assignee="Alice"))
-    first = report(task["id"], crew.alice["id"], "Endpoints written")
+    first = report(task["id"], crew.alice["id"], "Endpoints written", review=True)
     with db.transaction() as conn:
         tasks.update_status(conn, lead, task["id"], "in_progress", message="Add input validation")
     (rework,) = queued(crew.alice["id"])
     assert "[REWORK]" in rework["prompt"] and "Add input validation" in rework["prompt"]
-    second = report(task["id"], crew.alice["id"], "Validation added")
+    second = report(task["id"], crew.alice["id"], "Validation added", review=True)
     approve(lead, task["id"])
     steps = tasks_view(task["id"])["reviews"]
     assert [(s["step"], s["by_name"]) for s in steps] == [

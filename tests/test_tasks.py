@@ -130,17 +130,15 @@ def test_final_states_are_immutable(crew):
     alice = actor_of(run)
     with db.transaction() as conn:
         submitted = tasks.update_status(conn, alice, task["id"], "done", summary="Built it: api.py", files=["api.py"])
-    assert submitted["stage"] == "review", "a member's done submits the work for the lead's review"
+    assert submitted["stage"] == "done", "a member's done finishes the task"
     assert submitted["result"] == {"summary": "Built it: api.py", "files": ["api.py"]}
-    with db.transaction() as conn:
-        done = tasks.update_status(conn, lead_actor(crew)[0], task["id"], "done")
-    assert done["stage"] == "done" and done["result"] == {"summary": "Built it: api.py", "files": ["api.py"]}
-    assert done["completed_at"] is not None
-    for status in ("in_progress", "failed", "review"):
-        with pytest.raises(Conflict, match="final state"), db.transaction() as conn:
-            tasks.update_status(conn, alice, task["id"], status, reason="again", summary="x")
+    assert submitted["completed_at"] is not None
+    for who in (alice, lead_actor(crew)[0]):
+        for status in ("in_progress", "failed", "review"):
+            with pytest.raises(Conflict, match="final state"), db.transaction() as conn:
+                tasks.update_status(conn, who, task["id"], status, reason="again", summary="x")
     events = event_kinds(crew.team_id, task_id=task["id"])
-    assert events.count("task.updated") == 3  # backlog → in_progress (run start) → review → done (the lead)
+    assert events.count("task.updated") == 2  # backlog → in_progress (run start) → done (the member)
 
 
 def test_members_cannot_approve_their_own_work_or_plan(crew):
@@ -200,14 +198,14 @@ def test_a_task_the_agent_settled_itself_is_left_alone(crew):
         tasks.update_status(conn, actor_of(run), task["id"], "done", summary="real summary")
     finish(run, "failed", text="crashed afterwards", error="exit 1")
     settled = row("tasks", task["id"])
-    assert settled["stage"] == "review" and settled["result"]["summary"] == "real summary"
+    assert settled["stage"] == "done" and settled["result"]["summary"] == "real summary"
 
 
 def test_a_task_that_has_not_started_cannot_be_reported_done(crew):
     """One strict state machine: review and done only through the task's own run (issue 10); its run stays."""
     first, second = create(crew, TaskSpec("first", assignee="Alice"), TaskSpec("second", assignee="Alice"))
     run, _ = start(crew.alice["id"])
-    with db.transaction() as conn, pytest.raises(Conflict, match="cannot go from backlog to review"):
+    with db.transaction() as conn, pytest.raises(Conflict, match="cannot go from backlog to done"):
         tasks.update_status(conn, actor_of(run), second["id"], "done", summary="did both in one go")
     assert [r["task_id"] for r in queued(crew.alice["id"])] == [second["id"]]
     assert row("tasks", second["id"])["stage"] == "backlog"

@@ -235,9 +235,13 @@ def _task_body(args: argparse.Namespace, stdin: Stdin) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
+def _present(**fields: Any) -> dict[str, Any]:
+    """The body fields that were given (an absent option is left out, not sent as null)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def _status(task_id: str, status: str, **fields: Any) -> Any:
-    body = {"status": status, **{k: v for k, v in fields.items() if v is not None}}
-    return act("POST", f"/tasks/{_quote(task_id)}/status", body)
+    return act("POST", f"/tasks/{_quote(task_id)}/status", {"status": status, **_present(**fields)})
 
 
 def _quote(value: str) -> str:
@@ -252,8 +256,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Stdin], Any]] = {
     "task fail": lambda a, s: _status(a.task_id, "failed", reason=s.text(a.reason)),
     "task update": lambda a, s: _status(a.task_id, a.status, summary=s.text(a.summary), reason=s.text(a.reason),
                                         message=s.text(a.message), files=_files(a.files)),
-    "task review": lambda a, s: act("POST", f"/tasks/{_quote(a.task_id)}/review",
-                                     {"message": s.text(a.message)} if a.message else {}),
+    "task review": lambda a, s: act("POST", f"/tasks/{_quote(a.task_id)}/review", _present(
+        message=s.text(a.message), summary=s.text(a.summary), files=_files(a.files))),
     "task block": lambda a, s: act("POST", f"/tasks/{_quote(a.task_id)}/block", {"reason": s.text(a.reason)}),
     "task assign": lambda a, s: call("POST", f"/tasks/{_quote(a.task_id)}/assign", {"assignee": a.name}),
     "task cancel": lambda a, s: _status(a.task_id, "cancelled", reason=s.text(a.reason)),

@@ -26,8 +26,27 @@ def task_create(title: str, assignee: str, description: str) -> list[str]:
     return _argv("task create", title=title, assignee=assignee, description=description)
 
 
-def task_done(task_id: str, summary: str) -> list[str]:
-    return _argv("task done", task_id, summary=summary)
+def task_done(task_id: str, summary: str, files: list[str] | None = None) -> list[str]:
+    return _argv("task done", task_id, summary=summary, **({"files": ",".join(files)} if files else {}))
+
+
+def task_fail(task_id: str, reason: str) -> list[str]:
+    return _argv("task fail", task_id, reason=reason)
+
+
+def plan(source: str = "-") -> list[str]:
+    """The lead plans from a JSON file (`-`: stdin)."""
+    return _argv("plan", source)
+
+
+def request_changes(task_id: str, message: str) -> list[str]:
+    """The lead sends a task in review back to its assignee with what to fix."""
+    return _argv("task update", task_id, status="in_progress", message=message)
+
+
+def task_review(task_id: str, summary: str, files: list[str] | None = None) -> list[str]:
+    """The member finishes but asks the lead to review before the task counts as done."""
+    return _argv("task review", task_id, summary=summary, **({"files": ",".join(files)} if files else {}))
 
 
 def approve(task_id: str) -> list[str]:

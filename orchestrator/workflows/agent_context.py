@@ -45,9 +45,10 @@ You coordinate; your teammates execute.
 MEMBER_PROTOCOL = """\
 1. Work on the task in your prompt (its id is in the first line) and stay within its scope. Put deliverables in
    the shared `project/` folder unless the task says otherwise.
-2. **Report with real content.** Finish with `gamma-agent task done TASK_ID --summary "…"`: the task goes to the
-   lead for review, and the lead reads this summary, so include what you did, the findings and decisions, and
-   the paths of the files you wrote. "Done" alone is useless. Only the lead approves work.
+2. **Report with real content.** Finish with `gamma-agent task done TASK_ID --summary "…"`: the task is done,
+   the tasks waiting on it start, and the lead reads this summary when the round ends, so include what you did,
+   the findings and decisions, and the paths of the files you wrote. "Done" alone is useless. Want the lead to
+   check it first? `gamma-agent task review TASK_ID --summary "…"`: only the lead approves work in review.
 3. Blocked by something only someone else can resolve: `gamma-agent task block TASK_ID --reason "…"`, then end
    your turn. Cannot do it at all: `gamma-agent task fail TASK_ID --reason "…"`.
 4. Questions for a teammate: `gamma-agent msg send NAME "…"`. Read your inbox first when it has messages.

@@ -24,7 +24,7 @@ from shared.vocabulary import MANUAL_TASK_TRANSITIONS, SETTLED_TASK_STAGES
 
 SETTLED = SETTLED_TASK_STAGES
 MEMBER_TARGETS = ("in_progress", "review", "done", "failed")
-REVIEWED = ("review", "done")  # where a request for review (a member's done, review, block) has been answered
+REVIEWED = ("review", "done")  # where a member's report (done, review, block) has already been taken
 __all__ = ["OPEN", "STAGES", "TERMINAL", "TaskSpec", "check_transition"]
 
 
@@ -182,7 +182,7 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
     member = not actor.is_user and not actor.is_lead
     if member and status not in MEMBER_TARGETS:
         raise Forbidden(f"members can set their task to {', '.join(MEMBER_TARGETS)}; {status!r} is for the lead")
-    # a member's "done" asks for review: work in review, or approved since, is what it asked for
+    # a member's "done" on work already in review or done (a resumed attempt repeating itself) changes nothing
     unchanged = _unchanged(conn, actor, task, REVIEWED if member and status == "done" else (status,))
     if unchanged is not None:
         return unchanged
@@ -191,8 +191,6 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
         raise Forbidden(f"task {task_id} is waiting for the lead's review; only the lead approves work")
     if status == "done" and not summary and not approving and not (task["result"] or {}).get("summary"):
         raise Invalid("a summary is required to mark a task done: say what was done, the findings and file paths")
-    if member and status == "done":  # a member's "done" submits the work; the lead approves it (or not)
-        return request_review(conn, actor, task_id, message, summary=summary, files=files)
     if status == "failed" and not (reason or summary):
         raise Invalid("a reason is required to fail a task")
     rework = status == "in_progress" and task["stage"] == "review" and task["assigned_to"] not in (

@@ -115,6 +115,8 @@ def task_prompt(task: dict[str, Any], actor: Actor | None, *, rework: str | None
     lines += [task["description"] or "(no further description)", "",
               "When you finish, report the real content of your work (what you did, findings, file paths):",
               "  " + cmd.example("task done", task["id"], summary=ELLIPSIS, files="path1,path2", optional=["files"]),
+              "Want the lead to check it before it counts as done: "
+              + cmd.example("task review", task["id"], summary=ELLIPSIS),
               f"Cannot finish: {cmd.example('task fail', task['id'], reason=ELLIPSIS)}   "
               f"Blocked: {cmd.example('task block', task['id'], reason=ELLIPSIS)}"]
     return "\n".join(lines)

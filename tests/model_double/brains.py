@@ -21,11 +21,18 @@ Requests the CLI makes on the side (the session title) never reach a brain.
 - `lead` [members=A,B, member_brain=member]: plans one `gamma-agent task create` per member (the description
   carries `[[brain:member]]`; `member_brain=none` leaves it out; no `members`: asks `gamma-agent teammates`)
   and ends its turn. On a later prompt in a session where it already planned, it reviews (`lead_review`).
-- `lead_review`: `gamma-agent tasks`, approves every task in review (`gamma-agent task update ID --status done`),
-  then a summary of the task list.
-- `member` [file]: takes its task id from the prompt (else from `gamma-agent tasks`), writes `file` (default
-  ../../project/<task id>.md, i.e. the team's project folder), runs `gamma-agent task done <id> --summary …`,
-  then answers.
+  With `qa=NAME` [files=a,b, fail=NAME]: one `gamma-agent plan` in stages instead — a builder task per member
+  (`[[brain:member file=../../project/<file>]]`, `report=fail` for the ones in `fail`) and a QA task for NAME
+  (`[[brain:qa]]`) that depends on all of them.
+- `lead_review` [changes]: `gamma-agent tasks`, approves every task in review (`gamma-agent task update ID
+  --status done`), then a summary of the task list. With `changes=TEXT`, the first review in the session sends
+  the tasks in review back instead (`--status in_progress --message TEXT`); later ones approve.
+- `member` [file, report=done|review|fail]: takes its task id from the prompt (else from `gamma-agent tasks`),
+  writes `file` (default ../../project/<task id>.md, i.e. the team's project folder), reports it with `gamma-agent
+  task done <id> --summary … [--files project/…]` (`review`: `task review`, for the lead to check; `fail`: writes
+  nothing and runs `task fail`), then answers. A rework prompt's feedback is quoted in the summary.
+- `qa`: reads (`cat`) the files named in its prompt's `Files:` lines (what the tasks it depends on reported), then
+  reports its task done saying what it read (or fails it when they cannot be read).
 
 Relative paths are resolved against the CLI's working directory, read from the environment the CLI sends
 (wherever it puts it); a request that names none gets a 400 error instead — the double never writes relative to
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from collections.abc import Callable
 
@@ -100,10 +108,25 @@ def runs(argv_prefix: list[str]) -> Callable[[ToolCall], bool]:
 
 
 _CREATE = runs(cmd.task_create("", "", "")[:3])
+_PLAN = runs(cmd.plan())
 _DONE = runs(cmd.task_done("", "")[:3])
+_REPORTS = [_DONE, runs(cmd.task_review("", "")[:3]), runs(cmd.task_fail("", "")[:3])]
 _TASKS = runs(cmd.list_tasks())
 _TEAMMATES = runs(cmd.list_teammates())
-_APPROVE = runs(cmd.approve("")[:3])
+
+
+def _status_update(status: str) -> Callable[[ToolCall], bool]:
+    """`gamma-agent task update ID --status STATUS` (the id sits between the words and the option)."""
+    words = runs(cmd.approve("")[:3])
+    return lambda call: words(call) and f"--status {status}" in call.command
+
+
+_APPROVE = _status_update("done")
+_CHANGES = _status_update("in_progress")  # sent back with what to fix
+
+
+def _CAT(call: ToolCall) -> bool:  # noqa: N802 — a predicate like the ones above
+    return call.name == "Bash" and call.command.startswith("cat ")
 
 
 # ---------------------------------------------------------------------------------------------- simple brains
@@ -186,10 +209,39 @@ def usage_limit_brain(conv: Conversation) -> Reply:
 
 @brain("lead")
 def lead(conv: Conversation) -> Reply:
-    planned_before = any(_CREATE(call) for call in conv.earlier_calls)
-    if planned_before and not any(_CREATE(call) for call in conv.calls):
+    planned_before = any(_CREATE(call) or _PLAN(call) for call in conv.earlier_calls)
+    if planned_before and not any(_CREATE(call) or _PLAN(call) for call in conv.calls):
         return lead_review(conv)
+    if conv.arg("qa", ""):
+        return _lead_plan_stages(conv)
     return _lead_plan(conv)
+
+
+def _lead_plan_stages(conv: Conversation) -> Reply:
+    """One `gamma-agent plan`: a builder task per member (`files`: the file each writes into the project) and a
+    QA task for `qa` that depends on all of them."""
+    if conv.results_of(_PLAN):
+        result = conv.results_of(_PLAN)[-1]
+        if result.is_error:
+            return Turn([Text(f"The plan was refused: {result.content.strip()[:500]}")])
+        return Turn([Text("I planned the work in two stages: the builders first, then QA once both are done.")])
+    builders = [name.strip() for name in conv.arg("members", "").split(",") if name.strip()]
+    files = [name.strip() for name in conv.arg("files", "").split(",") if name.strip()]
+    failing = {name.strip() for name in conv.arg("fail", "").split(",") if name.strip()}
+    goal = without_markers(conv.prompt)[:200] or "the goal"
+    tasks = []
+    for index, name in enumerate(builders):
+        file = files[index] if index < len(files) else f"part{index + 1}.md"
+        tasks.append({"key": f"build{index + 1}", "title": f"Build {file}", "assignee": name, "kind": "frontend",
+                      "description": f"Write {file} for: {goal} [[brain:member file=../../project/{file}"
+                                     + (" report=fail]]" if name in failing else "]]")})
+    tasks.append({"key": "qa", "title": "QA the site", "assignee": conv.arg("qa", ""), "kind": "qa",
+                  "depends_on": [t["key"] for t in tasks],
+                  "description": f"Check the builders' files for: {goal} [[brain:qa]]"})
+    line = f"printf %s {shlex.quote(json.dumps(tasks))} | {cmd.shell(cmd.plan())}"
+    return Turn([Thinking("Builders first, then QA on their results."),
+                 Text(f"Plan: {len(builders)} builder task(s), then QA by {conv.arg('qa', '')}."),
+                 bash(line, "Plan the goal in stages")])
 
 
 def _lead_plan(conv: Conversation) -> Reply:
@@ -227,6 +279,14 @@ def lead_review(conv: Conversation) -> Reply:
         return Turn([Text("My teammates reported back; let me read their results."),
                      bash(cmd.shell(cmd.list_tasks()), "List the team's tasks")])
     to_approve = cmd.task_ids_in_stage(listed[-1].content, "review")
+    changes = conv.arg("changes", "")
+    asked_before = any(_CHANGES(call) for call in conv.earlier_calls)
+    if to_approve and changes and not asked_before and not conv.results_of(_CHANGES):
+        return Turn([Text(f"Not yet: asking for changes on {len(to_approve)} task(s)."),
+                     *(bash(cmd.shell(cmd.request_changes(task_id, changes)), f"Send {task_id} back")
+                       for task_id in to_approve)])
+    if conv.results_of(_CHANGES):
+        return Turn([Text("I asked for changes; I will review the rework when it comes back.")])
     if to_approve and not conv.results_of(_APPROVE):
         return Turn([Text(f"The work looks right; approving {len(to_approve)} task(s)."),
                      *(bash(cmd.shell(cmd.approve(task_id)), f"Approve {task_id}") for task_id in to_approve)])
@@ -244,15 +304,60 @@ def member(conv: Conversation) -> Reply:
         if not ids:
             return Turn([Text("I have no open task.")])
     task_id = ids[0]
-    path = resolve(conv, conv.arg("file", f"../../project/{task_id}.md"))
+    report = conv.arg("report", "done")
+    if report == "fail":
+        if not any(conv.results_of(r) for r in _REPORTS):
+            return Turn([Text("I cannot do this task."), bash(cmd.shell(cmd.task_fail(
+                task_id, "The model double's member brain was told to fail (report=fail).")), "Fail the task")])
+        return Turn([Text(f"Task {task_id} failed: I reported why.")])
+    relative = conv.arg("file", f"../../project/{task_id}.md")
+    path = resolve(conv, relative)
     if not conv.results_of(lambda call: call.name == "Write"):
         body = f"# {task_id}\n\nDone by the model double's member brain.\n\n{without_markers(conv.prompt)[:500]}\n"
         return Turn([Text(f"Working on {task_id}: writing {path}."), write(path, body)])
-    if not conv.results_of(_DONE):
+    if not any(conv.results_of(r) for r in _REPORTS):
         summary = f"Wrote {path} with the result of {task_id}."
-        return Turn([Text("Reporting the result."),
-                     bash(cmd.shell(cmd.task_done(task_id, summary)), "Report the task as done")])
+        reworked = _rework_feedback(conv.prompt)
+        if reworked:
+            summary += f" Reworked as asked: {reworked}"
+        files = [relative.removeprefix("../../")] if relative.startswith("../../project/") else None
+        line = (cmd.task_review if report == "review" else cmd.task_done)(task_id, summary, files)
+        return Turn([Text("Reporting the result."), bash(cmd.shell(line), f"Report the task ({report})")])
     return Turn([Text(f"Task {task_id} is done: I wrote {path} and reported it.")])
+
+
+def _rework_feedback(prompt: str) -> str:
+    """The feedback of a rework prompt (the line after its [REWORK] header), or ''."""
+    lines = prompt.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("[REWORK]") and index + 1 < len(lines):
+            return lines[index + 1].strip()
+    return ""
+
+
+@brain("qa")
+def qa(conv: Conversation) -> Reply:
+    """Reads the files the tasks it depends on reported (the prompt's `Files:` lines, relative to the team's
+    folder), then reports its task done with what it read."""
+    task_id = cmd.task_ids(conv.prompt)[0]
+    files = [f.strip() for line in conv.prompt.splitlines() if line.strip().startswith("Files:")
+             for f in line.split(":", 1)[1].split(",") if f.strip()]
+    if not files:
+        return Turn([Text("Nothing to check: the prompt names no files."),
+                     bash(cmd.shell(cmd.task_fail(task_id, "no files to check")), "Fail the task")])
+    if not conv.results_of(_CAT):
+        paths = [resolve(conv, f"../../{f}") for f in files]
+        return Turn([Text(f"Reading {len(paths)} file(s) to check them."),
+                     bash("cat " + " ".join(shlex.quote(p) for p in paths), "Read the builders' files")])
+    read = conv.results_of(_CAT)[-1]
+    if not any(conv.results_of(r) for r in _REPORTS):
+        if read.is_error:
+            return Turn([Text("A file is missing."), bash(cmd.shell(cmd.task_fail(
+                task_id, f"cannot read the files: {read.content.strip()[:300]}")), "Fail the task")])
+        summary = f"QA passed: read {len(files)} file(s) ({', '.join(files)}), {len(read.content)} characters."
+        return Turn([Text("The files are there and readable."),
+                     bash(cmd.shell(cmd.task_done(task_id, summary)), "Report QA done")])
+    return Turn([Text(f"QA of {task_id} is done.")])
 
 
 def side_request(conv: Conversation) -> Turn:

@@ -3,7 +3,7 @@
 The caller is identified only by `Authorization: Bearer <GAMMA_AGENT_TOKEN>`, the per-run token, which is valid
 while its run is running. Ids in bodies never say who the caller is. An agent acts only inside its team; the
 lead-only actions (planning, assigning to others, reassigning, cancelling, broadcast, approving work in review,
-goal done) answer 403 to members; a member's `done` submits its task for the lead's review.
+goal done) answer 403 to members; a member's `done` finishes its task, its `review` asks the lead to review.
 
 GET  /agent/v1/me                          who am I: agent, team, run, current task, workspace paths
 POST /agent/v1/tasks                       {title, assignee?, description?, kind?, priority?} → 201
@@ -11,7 +11,7 @@ POST /agent/v1/plan                        {tasks: [{title, assignee?, descripti
 GET  /agent/v1/tasks?mine=&status=a,b&assignee=NAME
 GET  /agent/v1/tasks/<id>
 POST /agent/v1/tasks/<id>/status           {status, summary?, files?, reason?, message?}
-POST /agent/v1/tasks/<id>/review           {message?}   ask the lead to review
+POST /agent/v1/tasks/<id>/review           {message?, summary?, files?}   ask the lead to review
 POST /agent/v1/tasks/<id>/block            {reason}     blocked: review with the blocker, the lead is told
 POST /agent/v1/tasks/<id>/assign           {assignee}   (lead)
 POST /agent/v1/messages                    {to, message}
@@ -155,6 +155,8 @@ class StatusChange(Body):
 
 class ReviewRequest(Body):
     message: LongText | None = None
+    summary: LongText | None = None
+    files: list[Title] | None = Field(default=None, max_length=200)
 
 
 class Blocker(Body):
@@ -249,7 +251,8 @@ def request_review(task_id: str):
     path_id(task_id, "task")
     body = json_body(ReviewRequest)
     return acting(agent_actions.TASK_REVIEW, body,
-                  lambda c, a: delegation.request_review(c, a, task_id, body.message), target=task_id)
+                  lambda c, a: delegation.request_review(c, a, task_id, body.message, summary=body.summary,
+                                                         files=body.files), target=task_id)
 
 
 @bp.post("/tasks/<task_id>/block")
