@@ -198,4 +198,5 @@ def test_team_brains_plan_work_and_review(claude_setup: ClaudeSetup, tmp_path: P
     review = claude_setup.run("Your teammates reported back.", workspace=lead_dir, session_id=plan.summary.session_id)
     assert review.outcome.outcome == "success", review.outcome
     assert review.summary.session_id == plan.summary.session_id
-    assert "Review done" in (review.summary.result_text or "") and '"status": "done"' in review.summary.result_text
+    answer = review.summary.result_text or ""
+    assert "Review done" in answer and f"- {tasks[0]['id']} [done]" in answer

@@ -27,10 +27,11 @@ Requests the CLI makes on the side (the session title) never reach a brain.
 - `lead_review` [changes]: `gamma-agent tasks`, approves every task in review (`gamma-agent task update ID
   --status done`), then a summary of the task list. With `changes=TEXT`, the first review in the session sends
   the tasks in review back instead (`--status in_progress --message TEXT`); later ones approve.
-- `member` [file, report=done|review|fail]: takes its task id from the prompt (else from `gamma-agent tasks`),
-  writes `file` (default ../../project/<task id>.md, i.e. the team's project folder), reports it with `gamma-agent
-  task done <id> --summary … [--files project/…]` (`review`: `task review`, for the lead to check; `fail`: writes
-  nothing and runs `task fail`), then answers. A rework prompt's feedback is quoted in the summary.
+- `member` [file, report=done|review|fail, wait=N]: takes its task id from the prompt (else from `gamma-agent
+  tasks`), with `wait` first runs a foreground command of N seconds, writes `file` (default
+  ../../project/<task id>.md, i.e. the team's project folder), reports it with `gamma-agent task done <id>
+  --summary … [--files project/…]` (`review`: `task review`, for the lead to check; `fail`: writes nothing and
+  runs `task fail`), then answers. A rework prompt's feedback is quoted in the summary.
 - `qa`: reads (`cat`) the files named in its prompt's `Files:` lines (what the tasks it depends on reported), then
   reports its task done saying what it read (or fails it when they cannot be read).
 
@@ -290,7 +291,17 @@ def lead_review(conv: Conversation) -> Reply:
     if to_approve and not conv.results_of(_APPROVE):
         return Turn([Text(f"The work looks right; approving {len(to_approve)} task(s)."),
                      *(bash(cmd.shell(cmd.approve(task_id)), f"Approve {task_id}") for task_id in to_approve)])
-    return Turn([Text(f"Review done. Summary of the team's results:\n{listed[-1].content.strip()[:2000]}")])
+    return Turn([Text("Review done. Summary of the team's results:\n" + _task_lines(listed[-1].content))])
+
+
+def _task_lines(output: str) -> str:
+    """One line per task of `gamma-agent tasks` output: id, stage, title and the start of its result."""
+    lines = []
+    for item in cmd.records(output):
+        result = item.get("result") if isinstance(item.get("result"), dict) else {}
+        said = str(result.get("summary") or result.get("reason") or item.get("result") or "")[:200]
+        lines.append(f"- {item.get('id')} [{item.get('stage') or item.get('status')}] {item.get('title', '')}: {said}")
+    return "\n".join(lines) or output.strip()[:2000]
 
 
 @brain("member")
@@ -312,6 +323,9 @@ def member(conv: Conversation) -> Reply:
         return Turn([Text(f"Task {task_id} failed: I reported why.")])
     relative = conv.arg("file", f"../../project/{task_id}.md")
     path = resolve(conv, relative)
+    wait = conv.arg("wait", "")
+    if wait and conv.step == 0:
+        return Turn([Text(f"First, a long job ({wait} s)."), bash(long_command(wait), "Wait", timeout=600_000)])
     if not conv.results_of(lambda call: call.name == "Write"):
         body = f"# {task_id}\n\nDone by the model double's member brain.\n\n{without_markers(conv.prompt)[:500]}\n"
         return Turn([Text(f"Working on {task_id}: writing {path}."), write(path, body)])
