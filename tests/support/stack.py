@@ -45,6 +45,10 @@ class Stack:
     ) -> contextlib.AbstractContextManager[Proc]:
         return start_worker(self.database_url, {**self.worker_env, **(extra_env or {})}, threads=threads, wrap=wrap)
 
+    def restart_web(self) -> contextlib.AbstractContextManager[Web]:
+        """A new web on the same port (after the first was killed); the stack's URL stays the same."""
+        return start_web(self.database_url, self.web.port, extra_env={"GAMMA_HOME": str(self.home)})
+
     # ------------------------------------------------------------------ API
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
