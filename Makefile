@@ -14,8 +14,8 @@ INSTALLED := $(VENV)/.installed
 LATEST_DIR := .tools/latest
 CLI_TESTS := -m cli
 # `make test-fast`: only the tests that start no real processes (no gunicorn, workers, CLIs, browser; marker `slow`
-# and conftest.py say which), for the edit-and-test loop; no CLIs to install.
-FAST_TESTS := -m "not slow"
+# and conftest.py say which), for the edit-and-test loop, in two processes (pytest-xdist); no CLIs to install.
+FAST_TESTS := -m "not slow" -n 2
 
 .PHONY: up test test-fast test-cli-latest setup claude codex lint bench clean
 

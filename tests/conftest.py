@@ -18,10 +18,13 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from shared import db
-from tests.model_double import ModelDouble
-from tests.support import factories
-from tests.support.databases import scratch_database
+# The helpers' asserts explain their failures too; test modules import some of them before pytest would.
+pytest.register_assert_rewrite("tests.support", "tests.model_double")
+
+from shared import db  # noqa: E402
+from tests.model_double import ModelDouble  # noqa: E402
+from tests.support import factories  # noqa: E402
+from tests.support.databases import scratch_database  # noqa: E402
 
 # Fixtures that start real processes: a model double and gunicorn (`stack`), the claude/codex CLIs' setups.
 PROCESS_FIXTURES = frozenset({"stack", "claude_setup", "codex_setup"})

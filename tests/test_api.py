@@ -5,10 +5,15 @@ from __future__ import annotations
 import pytest
 
 from shared import db
-from shared.ids import new_id
 from tests.support.crew import finish, queued, row, start
 
-MISSING_TEAM = new_id("team")
+# Fixed ids that exist nowhere: test ids must be the same in every process that collects them (pytest-xdist).
+MISSING_TEAM = "team_01J0000000000000000000000T"
+
+
+def missing(kind: str) -> str:
+    return f"{kind}_01J0000000000000000000000X"
+
 
 pytest_plugins = ("tests.support.orchestrator",)
 
@@ -225,11 +230,11 @@ BAD_REQUESTS = [
     ("post", "/api/teams/{team}/agents", {"name": "Z", "role_id": "engineering/tech-lead", "backend": "gpt"}, 422),
     ("post", f"/api/teams/{MISSING_TEAM}/agents", {"name": "Z", "role_id": "engineering/tech-lead"}, 404),
     ("get", "/api/agents/agent_nope", None, 404),
-    ("get", f"/api/agents/{new_id('agent')}", None, 404),
+    ("get", f"/api/agents/{missing('agent')}", None, 404),
     ("patch", "/api/agents/{alice}", {"name": "Bob"}, 409),
     ("patch", "/api/agents/{alice}", {"is_lead": True}, 422),
     ("patch", "/api/agents/{alice}", {"role_id": "no/such-role"}, 422),
-    ("post", f"/api/agents/{new_id('agent')}/stop", None, 404),
+    ("post", f"/api/agents/{missing('agent')}/stop", None, 404),
     ("post", "/api/teams/{team}/messages", {}, 422),
     ("post", "/api/teams/{team}/messages", {"message": ""}, 422),
     ("post", "/api/teams/{team}/messages", {"message": ["a"]}, 422),
@@ -244,18 +249,18 @@ BAD_REQUESTS = [
     ("post", "/api/teams/{team}/tasks", {"title": "t", "assignee": "Nobody"}, 404),
     ("post", "/api/teams/{team}/tasks", {"title": "t", "assignee": "Ali"}, 404),
     ("post", "/api/teams/{team}/tasks", {"retry_of": "task_bad"}, 422),
-    ("post", "/api/teams/{team}/tasks", {"retry_of": new_id("task")}, 404),
+    ("post", "/api/teams/{team}/tasks", {"retry_of": missing("task")}, 404),
     ("get", "/api/teams/{team}/tasks?stage=finished", None, 400),
     ("get", "/api/teams/{team}/tasks?assignee=alice", None, 400),
     ("get", "/api/teams/{team}/tasks?limit=-5", None, 400),
-    ("get", f"/api/tasks/{new_id('task')}", None, 404),
+    ("get", f"/api/tasks/{missing('task')}", None, 404),
     ("post", "/api/tasks/task_nope/cancel", {}, 404),
     ("get", "/api/teams/{team}/runs?state=sleeping", None, 400),
     ("get", "/api/teams/{team}/runs?agent_id=x", None, 400),
-    ("get", f"/api/runs/{new_id('run')}", None, 404),
+    ("get", f"/api/runs/{missing('run')}", None, 404),
     ("get", "/api/runs/run_1/lines", None, 404),
-    ("get", f"/api/runs/{new_id('run')}/lines?stream=stdin", None, 400),
-    ("post", f"/api/runs/{new_id('run')}/cancel", None, 404),
+    ("get", f"/api/runs/{missing('run')}/lines?stream=stdin", None, 400),
+    ("post", f"/api/runs/{missing('run')}/cancel", None, 404),
     ("get", f"/api/teams/{MISSING_TEAM}/usage", None, 404),
     ("get", "/api/teams/{team}/events?after=-1", None, 400),
     ("get", "/api/teams/{team}/events?limit=0", None, 400),

@@ -26,9 +26,9 @@ from web.api import agent_api, chat, tasks, teams
 pytest_plugins = ("tests.support.orchestrator",)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client(database_url):
-    """The whole app (this module's own: roles_api's `client` plugin fixture must not win)."""
+    """The whole app, one for the module (this module's own: roles_api's `client` plugin fixture must not win)."""
     from tests.support.orchestrator import app_client  # noqa: PLC0415 - a plugin module: imported by pytest first
 
     return app_client()
@@ -247,13 +247,18 @@ def test_the_valid_bodies_are_accepted(client, world, route):
     assert response.status_code < 300, response.get_json()
 
 
+def refusing_world(client, worlds: dict[str, dict[str, Any]], route: Route) -> dict[str, Any]:
+    key = f"{route.method} {route.path}"
+    if key not in worlds:
+        worlds[key] = build_world(client, route)
+    return worlds[key]
+
+
 @pytest.mark.parametrize(("route", "path", "variant"), CASES)
 def test_a_hostile_field_value_is_refused_naming_the_field(client, request, refusing_worlds, route, path, variant):
-    if variant == "null":  # null may be accepted ("clear", "the default"), which changes the world: a fresh one
-        world = request.getfixturevalue("world")
-    else:
-        key = f"{route.method} {route.path}"
-        world = refusing_worlds.get(key) or refusing_worlds.setdefault(key, build_world(client, route))
+    # null may be accepted ("clear", "the default"), which changes the world: it gets a fresh one
+    fresh = variant == "null"
+    world = request.getfixturevalue("world") if fresh else refusing_world(client, refusing_worlds, route)
     value = hostile_values(path)[variant]
     body = with_value(_fill(route.base, world["ids"]), path, value)
     response = call(client, world, route, body)
@@ -279,7 +284,8 @@ def _deep(levels: int, opener: str, closer: str) -> str:
 
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method} {r.path}" for r in ROUTES])
 @pytest.mark.parametrize("shape", ["array", "object"])
-def test_deeply_nested_json_is_refused_before_parsing(client, world, route, shape):
+def test_deeply_nested_json_is_refused_before_parsing(client, refusing_worlds, route, shape):
+    world = refusing_world(client, refusing_worlds, route)
     data = _deep(100_000, "[", "]") if shape == "array" else _deep(100_000, '{"a":', "}")
     response = call(client, world, route, data=data)
     assert response.status_code == 400, response.get_data(as_text=True)[:300]

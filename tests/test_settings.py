@@ -120,6 +120,7 @@ def test_demo_agent_bounds_match_the_settings(reader: tuple) -> None:
         assert bounds[annotated_types.Gt].gt == low
 
 
+@pytest.mark.slow  # a subprocess (conftest.py: real processes are slow)
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("GAMMA_DEMO_PACE", "slow", "GAMMA_DEMO_PACE must be a number from 0 to 60 (got 'slow')"),
     ("GAMMA_DEMO_BENCH_LINES", "-3", "GAMMA_DEMO_BENCH_LINES must be an integer from 0 to 10000000 (got '-3')"),
@@ -181,6 +182,7 @@ def _gamma(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
                           text=True, check=False)
 
 
+@pytest.mark.slow  # a subprocess (conftest.py: real processes are slow)
 @pytest.mark.parametrize(("command", "name", "value"), [
     ("web", "GAMMA_WS_HEARTBEAT", "abc"),
     ("web", "GAMMA_WS_SEND_TIMEOUT", "0"),
@@ -197,6 +199,7 @@ def test_gamma_start_stops_at_a_bad_value_naming_it(tmp_path: Path, command: str
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # a subprocess (conftest.py: real processes are slow)
 @pytest.mark.parametrize("command", ["web", "worker"])
 def test_gamma_start_gets_past_the_settings_with_good_values(tmp_path: Path, command: str) -> None:
     """The counterpart of the test above: the same start with good values reaches the (unreachable) database."""
@@ -206,6 +209,7 @@ def test_gamma_start_gets_past_the_settings_with_good_values(tmp_path: Path, com
     assert '"127.0.0.1", port 1 failed' in done.stderr  # the database it could not reach
 
 
+@pytest.mark.slow  # a subprocess (conftest.py: real processes are slow)
 @pytest.mark.parametrize(("level", "expected"), [(None, "INFO"), ("debug", "DEBUG"), ("ERROR", "ERROR")])
 def test_one_log_level_with_one_default(tmp_path: Path, level: str | None, expected: str) -> None:
     code = ("import logging; from shared.logging import configure_logging; configure_logging(); "
@@ -216,6 +220,7 @@ def test_one_log_level_with_one_default(tmp_path: Path, level: str | None, expec
     assert done.stdout.strip() == expected
 
 
+@pytest.mark.slow  # a subprocess (conftest.py: real processes are slow)
 @pytest.mark.parametrize("value", ["abc", "-1", "nan", "7200"])
 def test_gamma_agent_names_a_bad_retry_value(tmp_path: Path, value: str) -> None:
     env = _clean_env(tmp_path, GAMMA_API_URL="http://127.0.0.1:1", GAMMA_AGENT_TOKEN="token",
