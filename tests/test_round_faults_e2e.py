@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import polling
 from tests.support.round_checks import overlapping_runs, wakes_per_round
-from tests.support.stack import Stack, agent_processes, running_stack
+from tests.support.stack import Stack, agent_processes, orphans_of_ended_runs, running_stack
 from tests.support.workers import FAST_RECOVERY
 
 pytestmark = [pytest.mark.slow, pytest.mark.cli]
@@ -22,9 +22,12 @@ FRONTEND = "engineering/frontend-engineer"
 
 
 @pytest.fixture
-def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+def own_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    """A stack per test (these tests stop everything or kill the web); no agent process may outlive its run."""
     with running_stack(database_url, tmp_path) as running:
         yield running
+        orphans = orphans_of_ended_runs(running)
+        assert not orphans, f"agent processes outlived their runs: {orphans}"
 
 
 def wait_for(check, what: str, timeout: float = 240, interval: float = 0.2):
@@ -41,7 +44,8 @@ def db_now(stack: Stack):
         return conn.execute("SELECT now() AS t").fetchone()["t"]
 
 
-def test_stop_everything_during_a_round_on_two_workers_leaves_no_cli_and_starts_nothing(stack: Stack):
+def test_stop_everything_during_a_round_on_two_workers_leaves_no_cli_and_starts_nothing(own_stack: Stack):
+    stack = own_stack
     team = stack.create_team(members=[{"name": "Ann", "role_id": FRONTEND}, {"name": "Ben", "role_id": FRONTEND}])
     team_id = team["id"]
     # One run at a time per worker process: the members' two runs can only be live on two different processes.
@@ -98,7 +102,8 @@ def test_stop_everything_during_a_round_on_two_workers_leaves_no_cli_and_starts_
         assert not any(agent_processes(r["id"]) for r in team_runs(stack, team_id))
 
 
-def test_web_and_workers_sigkilled_mid_round_recover_every_task_once_with_one_wake(stack: Stack):
+def test_web_and_workers_sigkilled_mid_round_recover_every_task_once_with_one_wake(own_stack: Stack):
+    stack = own_stack
     team = stack.create_team(members=[{"name": "Ann", "role_id": FRONTEND}, {"name": "Ben", "role_id": FRONTEND}])
     team_id = team["id"]
     goal = "[[brain:lead members=Ann,Ben member_brain='member wait=5']] Build two parts"
