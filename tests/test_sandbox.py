@@ -101,6 +101,25 @@ def test_mounts_hide_gamma_home_but_show_the_team_and_the_tools(tmp_path: Path):
     assert args.index(str(home.resolve())) < args.index(str(team.resolve())), "the team is mounted on top"
 
 
+def test_a_cli_installed_with_npm_under_a_hidden_place_is_visible_with_its_whole_package_tree(tmp_path: Path):
+    """Found on a clone under /tmp: bwrap could not exec `.tools/codex-…/node_modules/.bin/codex` (its link
+    directory and the package it points into were both under the private /tmp)."""
+    modules = tmp_path / "tools" / "node_modules"
+    package_bin = modules / "@openai" / "codex" / "bin"
+    package_bin.mkdir(parents=True)
+    (package_bin / "codex.js").write_text("#!/bin/sh\n")
+    (package_bin / "codex.js").chmod(0o755)
+    (modules / ".bin").mkdir()
+    (modules / ".bin" / "codex").symlink_to("../@openai/codex/bin/codex.js")
+    team = tmp_path / "team"
+    team.mkdir()
+    spec = LaunchSpec(argv=[str(modules / ".bin" / "codex")], env={"HOME": str(tmp_path), "PATH": "/usr/bin"},
+                      cwd=team)
+    mounts = plan(spec, Settings(GAMMA_HOME=str(tmp_path / "gamma"), DATABASE_URL="postgresql:///x?host=/none"),
+                  team_dir=team, tools_dir=None)
+    assert modules.resolve() in mounts.readable, mounts.readable
+
+
 def test_mount_arguments_put_parents_before_children():
     mounts = Mounts(writable={Path("/a/b/c")}, hidden={Path("/a/b")}, readable={Path("/a/b/d")},
                     masked_files={Path("/a/.env")})

@@ -97,7 +97,7 @@ def plan(spec: LaunchSpec, settings: Settings, *, team_dir: Path, tools_dir: Pat
         mounts.readable.add(tools)
     command = shutil.which(spec.argv[0], path=spec.env.get("PATH"))
     if command is not None:  # visible even where it lies in a hidden place (a private /tmp, Gamma's home)
-        mounts.readable.add(Path(command).resolve().parent)
+        mounts.readable.update(_installation_of(Path(command)))
     mounts.hidden.update(_database_socket_dirs(settings))
     mounts.hidden.update(p for p in (_existing_dir(str(d)) for d in SYSTEM_SOCKET_DIRS) if p is not None)
     for env_file in (Path.cwd() / ".env", Path(__file__).resolve().parent.parent / ".env"):
@@ -107,6 +107,17 @@ def plan(spec: LaunchSpec, settings: Settings, *, team_dir: Path, tools_dir: Pat
     # not count: it is mounted again on top).
     mounts.hidden -= mounts.writable
     return mounts
+
+
+def _installation_of(command: Path) -> set[Path]:
+    """What running `command` needs to see: for an npm install (`…/node_modules/.bin/codex`, a link into the
+    package, which starts further binaries of its own dependencies) the whole `node_modules` tree of the link and
+    of its target; otherwise the directories of the command as named and of the file it resolves to."""
+    found = set()
+    for path in (command.absolute(), command.resolve()):
+        tree = next((parent for parent in path.parents if parent.name == "node_modules"), None)
+        found.add((tree or path.parent).resolve())
+    return found
 
 
 def _database_socket_dirs(settings: Settings) -> set[Path]:
