@@ -94,7 +94,10 @@ def _schemathesis(url: str, config: Path, cwd: Path, *extra: str) -> subprocess.
         str(VENV_BIN / "st"), "--config-file", str(config), "run", f"{url}/api/openapi.json",
         "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
         "--phases", "examples,coverage,fuzzing", "--generation-database", "none", "--no-shrink",
-        "--workers", "2", "--request-timeout", "60", "--no-color", *extra,
+        # One worker thread: hypothesis describes strategies with ast.parse, and two threads parsing at once
+        # trip CPython 3.11's shared AST recursion counter ("SystemError: AST constructor recursion depth
+        # mismatch", seen on a clean install with the newest hypothesis) — a failure of the tool, not of Gamma.
+        "--workers", "1", "--request-timeout", "60", "--no-color", *extra,
     ]
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
 
