@@ -206,7 +206,8 @@ def _words(words: Sequence[str], stdin: Stdin) -> str:
     return text
 
 
-def _files(value: str | None) -> list[str] | None:
+def _comma_list(value: str | None) -> list[str] | None:
+    """`a, b,c` → ["a", "b", "c"] (files, dependency ids); None when not given."""
     return [f.strip() for f in value.split(",") if f.strip()] if value else None
 
 
@@ -228,16 +229,14 @@ def _plan(source: str, stdin: Stdin) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------- commands
 
 
-def _task_body(args: argparse.Namespace, stdin: Stdin) -> dict[str, Any]:
-    body = {"title": args.title, "assignee": args.assignee, "description": stdin.text(args.description),
-            "kind": args.kind, "priority": args.priority,
-            "depends_on": [i.strip() for i in args.depends_on.split(",") if i.strip()] if args.depends_on else None}
-    return {k: v for k, v in body.items() if v is not None}
-
-
 def _present(**fields: Any) -> dict[str, Any]:
     """The body fields that were given (an absent option is left out, not sent as null)."""
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _task_body(args: argparse.Namespace, stdin: Stdin) -> dict[str, Any]:
+    return _present(title=args.title, assignee=args.assignee, description=stdin.text(args.description),
+                    kind=args.kind, priority=args.priority, depends_on=_comma_list(args.depends_on))
 
 
 def _status(task_id: str, status: str, **fields: Any) -> Any:
@@ -252,12 +251,12 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Stdin], Any]] = {
     "whoami": lambda a, s: call("GET", "/me"),
     "task create": lambda a, s: act("POST", "/tasks", _task_body(a, s)),
     "plan": lambda a, s: act("POST", "/plan", _plan(a.file, s)),
-    "task done": lambda a, s: _status(a.task_id, "done", summary=s.text(a.summary), files=_files(a.files)),
+    "task done": lambda a, s: _status(a.task_id, "done", summary=s.text(a.summary), files=_comma_list(a.files)),
     "task fail": lambda a, s: _status(a.task_id, "failed", reason=s.text(a.reason)),
     "task update": lambda a, s: _status(a.task_id, a.status, summary=s.text(a.summary), reason=s.text(a.reason),
-                                        message=s.text(a.message), files=_files(a.files)),
+                                        message=s.text(a.message), files=_comma_list(a.files)),
     "task review": lambda a, s: act("POST", f"/tasks/{_quote(a.task_id)}/review", _present(
-        message=s.text(a.message), summary=s.text(a.summary), files=_files(a.files))),
+        message=s.text(a.message), summary=s.text(a.summary), files=_comma_list(a.files))),
     "task block": lambda a, s: act("POST", f"/tasks/{_quote(a.task_id)}/block", {"reason": s.text(a.reason)}),
     "task assign": lambda a, s: call("POST", f"/tasks/{_quote(a.task_id)}/assign", {"assignee": a.name}),
     "task cancel": lambda a, s: _status(a.task_id, "cancelled", reason=s.text(a.reason)),
