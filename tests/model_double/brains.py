@@ -100,6 +100,16 @@ def resolve(conv: Conversation, path: str) -> str:
     return os.path.normpath(os.path.join(conv.cwd, path))
 
 
+def _names(conv: Conversation, arg: str) -> list[str]:
+    """A comma-separated marker value (`members=Ann,Ben`) as a list; [] when absent."""
+    return [name.strip() for name in conv.arg(arg, "").split(",") if name.strip()]
+
+
+def _reported(conv: Conversation) -> bool:
+    """Whether this turn already reported its task (done, review or fail)."""
+    return any(conv.results_of(report) for report in _REPORTS)
+
+
 def without_markers(text: str) -> str:
     return MARKER.sub("", text).strip()
 
@@ -226,9 +236,7 @@ def _lead_plan_stages(conv: Conversation) -> Reply:
         if result.is_error:
             return Turn([Text(f"The plan was refused: {result.content.strip()[:500]}")])
         return Turn([Text("I planned the work in two stages: the builders first, then QA once both are done.")])
-    builders = [name.strip() for name in conv.arg("members", "").split(",") if name.strip()]
-    files = [name.strip() for name in conv.arg("files", "").split(",") if name.strip()]
-    failing = {name.strip() for name in conv.arg("fail", "").split(",") if name.strip()}
+    builders, files, failing = _names(conv, "members"), _names(conv, "files"), set(_names(conv, "fail"))
     goal = without_markers(conv.prompt)[:200] or "the goal"
     tasks = []
     for index, name in enumerate(builders):
@@ -252,7 +260,7 @@ def _lead_plan(conv: Conversation) -> Reply:
         note = f" {len(failed)} could not be created: {' | '.join(failed)}" if failed else ""
         return Turn([Text(f"I delegated {len(creates)} task(s) and will review the results when my teammates "
                           f"report back.{note}")])
-    members = [name.strip() for name in conv.arg("members", "").split(",") if name.strip()]
+    members = _names(conv, "members")
     if not members:
         listed = conv.results_of(_TEAMMATES)
         if not listed:
@@ -317,7 +325,7 @@ def member(conv: Conversation) -> Reply:
     task_id = ids[0]
     report = conv.arg("report", "done")
     if report == "fail":
-        if not any(conv.results_of(r) for r in _REPORTS):
+        if not _reported(conv):
             return Turn([Text("I cannot do this task."), bash(cmd.shell(cmd.task_fail(
                 task_id, "The model double's member brain was told to fail (report=fail).")), "Fail the task")])
         return Turn([Text(f"Task {task_id} failed: I reported why.")])
@@ -329,7 +337,7 @@ def member(conv: Conversation) -> Reply:
     if not conv.results_of(lambda call: call.name == "Write"):
         body = f"# {task_id}\n\nDone by the model double's member brain.\n\n{without_markers(conv.prompt)[:500]}\n"
         return Turn([Text(f"Working on {task_id}: writing {path}."), write(path, body)])
-    if not any(conv.results_of(r) for r in _REPORTS):
+    if not _reported(conv):
         summary = f"Wrote {path} with the result of {task_id}."
         reworked = _rework_feedback(conv.prompt)
         if reworked:
@@ -364,7 +372,7 @@ def qa(conv: Conversation) -> Reply:
         return Turn([Text(f"Reading {len(paths)} file(s) to check them."),
                      bash("cat " + " ".join(shlex.quote(p) for p in paths), "Read the builders' files")])
     read = conv.results_of(_CAT)[-1]
-    if not any(conv.results_of(r) for r in _REPORTS):
+    if not _reported(conv):
         if read.is_error:
             return Turn([Text("A file is missing."), bash(cmd.shell(cmd.task_fail(
                 task_id, f"cannot read the files: {read.content.strip()[:300]}")), "Fail the task")])
