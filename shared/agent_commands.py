@@ -108,6 +108,8 @@ COMMANDS: tuple[Command, ...] = (
         Arg("--assignee", "NAME", help="teammate name"),
     )),
     Command("task get", "one task with its full result", (TASK_ID,)),
+    Command("task diff", "a task's change as git measured it: files with line counts, commits, unified diff", (
+        TASK_ID, Arg("--stat", help="only the files and their line counts, not the diff"))),
     Command("task create", "create a task (the lead may assign it to anyone)", (
         Arg("--title", "T", required=True),
         Arg("--assignee", "NAME", help="teammate name (default: yourself)", who=LEAD_ONLY),

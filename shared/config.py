@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     model: str | None = Field(default=None, alias="GAMMA_MODEL", description="Default --model for agents.")
     max_turns: int = Field(default=200, alias="GAMMA_MAX_TURNS", ge=1, le=10_000)
     run_timeout: float = Field(default=3600.0, alias="GAMMA_RUN_TIMEOUT", gt=0, description="Seconds.")
+    check_timeout: float = Field(default=1800.0, alias="GAMMA_CHECK_TIMEOUT", gt=0,
+                                 description="Seconds a team's check command may run on a merged result.")
     lease_seconds: float = Field(default=30.0, alias="GAMMA_LEASE_SECONDS", ge=2, le=3600)
     reaper_interval: float = Field(default=5.0, alias="GAMMA_REAPER_INTERVAL", gt=0, le=300)
     agent_retry_seconds: float = Field(

@@ -6,7 +6,7 @@ import re
 
 from ulid import ULID
 
-PREFIXES = ("team", "agent", "task", "run", "evt", "msg", "amsg", "round", "rev")
+PREFIXES = ("team", "agent", "task", "run", "evt", "msg", "amsg", "round", "rev", "chk")
 # Matched with fullmatch: `$` alone would also accept a trailing newline, and ids end up in filesystem paths.
 _PATTERN = re.compile(rf"({'|'.join(PREFIXES)})_[0-9A-HJKMNP-TV-Z]{{26}}")
 

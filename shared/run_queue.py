@@ -15,11 +15,21 @@ from psycopg.types.json import Jsonb
 
 QUEUE_NAME = "gamma_runs"  # ≤ 43 characters: dramatiq-pg builds channel names from it
 ACTOR_NAME = "execute_run"
+CHECK_ACTOR_NAME = "verify_merge"  # a merge check (workflows/work_product.py) runs on a worker, like a run
 
 
 def send_run(conn: psycopg.Connection, run_id: str) -> str:
     """Queue a message asking a worker to execute `run_id`. Returns the message id."""
-    message = Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
+    return _send(conn, ACTOR_NAME, run_id)
+
+
+def send_check(conn: psycopg.Connection, check_id: str) -> str:
+    """Queue a message asking a worker to run merge check `check_id`. Returns the message id."""
+    return _send(conn, CHECK_ACTOR_NAME, check_id)
+
+
+def _send(conn: psycopg.Connection, actor_name: str, argument: str) -> str:
+    message = Message(queue_name=QUEUE_NAME, actor_name=actor_name, args=(argument,), kwargs={}, options={})
     body = json.loads(message.encode())
     # Client-side binding: dramatiq-pg's SQL leaves one parameter's type to be inferred, as psycopg2 does.
     with psycopg.ClientCursor(conn) as cur:

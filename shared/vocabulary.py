@@ -92,7 +92,16 @@ MANUAL_TASK_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "review": ("in_progress", "done", "failed", "cancelled"),
 }
 # The steps of a review (`task_reviews.step`).
-REVIEW_STEPS: tuple[str, ...] = ("requested", "approved", "changes_requested", "rejected")
+REVIEW_STEPS: tuple[str, ...] = ("requested", "approved", "changes_requested", "rejected", "merged", "merge_conflict",
+                                 "check_failed")
+# A task's merge into the main line (`tasks.merge->>'state'`, orchestrator/workflows/work_product.py):
+#   checking  approved; the team's check command runs on the merged result (a merge check) before main moves
+#   merged    the branch is in the main line (the task is done)
+#   conflict  the branch conflicts with the main line: the task went back to its assignee
+#   check_failed  the check command failed on the merged result: the task went back to its assignee
+MERGE_STATES: tuple[str, ...] = ("checking", "merged", "conflict", "check_failed")
+# A merge check (`merge_checks.state`): the team's check command on a merged result, on a worker.
+MERGE_CHECK_STATES: tuple[str, ...] = ("queued", "running", "passed", "failed", "cancelled")
 # What a task is about (`tasks.kind`); roles list the kinds they take.
 TASK_KINDS: tuple[str, ...] = (
     "generic", "backend", "frontend", "mobile", "qa", "design", "devops", "security", "data", "ml",
@@ -143,6 +152,9 @@ AGENT_STREAM_EVENTS: tuple[str, ...] = (
     "agent.result", "agent.rate_limit", "agent.raw",
 )
 TASK_EVENTS: tuple[str, ...] = ("task.created", "task.assigned", "task.updated", "task.edited")
+# The work product: a run's changes committed on its task's branch, a merge (or its conflict), a merge check.
+WORK_EVENTS: tuple[str, ...] = ("task.committed", "task.merged", "task.merge_conflict", "task.check_started",
+                                "task.check_finished")
 RUN_EVENTS: tuple[str, ...] = (
     "run.queued", "run.started", "run.warning", "run.cancel_requested", "run.requeued", "run.finished",
 )
@@ -150,7 +162,8 @@ ROUND_EVENTS: tuple[str, ...] = ("round.opened", "round.waking", "round.closed",
 CHAT_EVENTS: tuple[str, ...] = ("chat.message", "chat.updated")
 MESSAGE_EVENTS: tuple[str, ...] = ("message.sent", "message.broadcast", "message.delivered")
 EVENT_KINDS: tuple[str, ...] = (
-    *TEAM_EVENTS, *AGENT_EVENTS, *AGENT_STREAM_EVENTS, *TASK_EVENTS, *RUN_EVENTS, *ROUND_EVENTS, *CHAT_EVENTS,
+    *TEAM_EVENTS, *AGENT_EVENTS, *AGENT_STREAM_EVENTS, *TASK_EVENTS, *WORK_EVENTS, *RUN_EVENTS, *ROUND_EVENTS,
+    *CHAT_EVENTS,
     *MESSAGE_EVENTS,
 )
 
@@ -165,6 +178,8 @@ def as_json() -> dict[str, list[str] | dict[str, list[str]]]:
         "task_transitions": {stage: list(targets) for stage, targets in TASK_TRANSITIONS.items()},
         "manual_task_transitions": {stage: list(targets) for stage, targets in MANUAL_TASK_TRANSITIONS.items()},
         "review_steps": list(REVIEW_STEPS),
+        "merge_states": list(MERGE_STATES),
+        "merge_check_states": list(MERGE_CHECK_STATES),
         "task_kinds": list(TASK_KINDS),
         "run_states": list(RUN_STATES),
         "active_run_states": list(ACTIVE_RUN_STATES),

@@ -163,7 +163,7 @@ def test_a_member_reports_with_real_content(client, crew, lead):
     done = ok(client.post(f"/agent/v1/tasks/{task['id']}/status",
                           json={"status": "done", "summary": "Endpoints in project/api.py; 12 tests pass",
                                 "files": ["project/api.py"]}, headers=alice))
-    assert done["stage"] == "done" and done["result"]["files"] == ["project/api.py"], "a member's done finishes it"
+    assert done["stage"] == "done" and done["result"]["reported_files"] == ["project/api.py"], "a member's done finishes it"
     assert ok(client.get(f"/agent/v1/tasks/{task['id']}", headers=lead["headers"]))["reviews"] == []
     refused(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "in_progress"}, headers=alice), 409,
             "final state")
@@ -177,7 +177,7 @@ def test_a_member_asks_for_review_and_only_the_lead_approves(client, crew, lead)
                            json={"summary": "Endpoints in project/api.py", "files": ["project/api.py"],
                                  "message": "check the error codes"}, headers=alice))
     assert asked["stage"] == "review" and asked["result"]["summary"] == "Endpoints in project/api.py"
-    assert asked["result"]["files"] == ["project/api.py"]
+    assert asked["result"]["reported_files"] == ["project/api.py"]
     assert [(r["step"], r["by_name"], r["feedback"]) for r in asked["reviews"]] == [
         ("requested", "Alice", "check the error codes")]
     refused(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "done", "summary": "me again"},

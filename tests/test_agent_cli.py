@@ -127,7 +127,7 @@ def test_a_lead_and_a_member_work_through_gamma_agent(api_url, crew, lead_token)
     done = as_json(gamma_agent("task", "review", created[0]["id"], "--summary", "-", "--files",
                                "project/api.py,project/test_api.py", stdin=summary, **alice))
     assert done["stage"] == "review" and done["result"]["summary"] == summary, "submitted for the lead to approve"
-    assert done["result"]["files"] == ["project/api.py", "project/test_api.py"]
+    assert done["result"]["reported_files"] == ["project/api.py", "project/test_api.py"]
     assert as_json(gamma_agent("status", "moving", "on", "--blocker", "none", **alice))["lead_notified"]
 
     inbox = as_json(gamma_agent("msg", "read", **lead))

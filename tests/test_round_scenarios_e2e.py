@@ -91,7 +91,7 @@ def test_a_tiny_static_site_is_planned_in_stages_built_checked_and_answered_afte
     for built, name in ((html, "index.html"), (css, "style.css")):
         written = (project / name).read_text()
         assert written.startswith(f"# {built['id']}") and "member brain" in written, "written by a real tool call"
-        assert built["result"]["files"] == [f"project/{name}"]
+        assert built["result"]["reported_files"] == [f"project/{name}"]
 
     # The plan was one call: all three tasks exist before any run starts; QA was created blocked.
     created = [e for e in log if e["kind"] == "task.created"]

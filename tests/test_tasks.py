@@ -131,7 +131,7 @@ def test_final_states_are_immutable(crew):
     with db.transaction() as conn:
         submitted = tasks.update_status(conn, alice, task["id"], "done", summary="Built it: api.py", files=["api.py"])
     assert submitted["stage"] == "done", "a member's done finishes the task"
-    assert submitted["result"] == {"summary": "Built it: api.py", "files": ["api.py"]}
+    assert submitted["result"] == {"summary": "Built it: api.py", "reported_files": ["api.py"]}
     assert submitted["completed_at"] is not None
     for who in (alice, lead_actor(crew)[0]):
         for status in ("in_progress", "failed", "review"):

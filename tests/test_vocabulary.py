@@ -43,6 +43,8 @@ CONSTRAINED = {
     ("rounds", "state"): vocabulary.ROUND_STATES,
     ("chat_messages", "kind"): vocabulary.CHAT_KINDS,
     ("chat_messages", "role"): vocabulary.CHAT_ROLES,
+    ("task_reviews", "step"): vocabulary.REVIEW_STEPS,
+    ("merge_checks", "state"): vocabulary.MERGE_CHECK_STATES,
 }
 UNCONSTRAINED = {("agents", "permission_mode"): vocabulary.PERMISSION_MODES}
 # How PostgreSQL prints `col IN ('a', …)`: `col = ANY (ARRAY['a'::text, …])`, or `col = 'a'::text` for one value.

@@ -3,7 +3,8 @@
 1. A connection that arrived on a non-loopback address while no GAMMA_API_TOKEN is set is refused (403),
    whatever GAMMA_HOST says: what counts is the socket really bound (`gunicorn -b 0.0.0.0 …` included).
 2. The Host must be one of this server's names (web.hosts, 421): no DNS rebinding.
-3. No cross-site writes or WebSocket upgrades (403): the Origin must match the (now trusted) Host.
+3. No cross-site writes or WebSocket upgrades (403): the Origin must match the (now trusted) Host; a page in an
+   opaque origin (`Origin: null`: the sandboxed app preview) gets nothing of the API, not even a read.
 4. With GAMMA_API_TOKEN set, every request but the agent API and /api/health carries it (401): as
    `Authorization: Bearer …`, as `?token=…` (which sets a login cookie), or as that cookie. The cookie holds
    an HMAC of a fixed label keyed by the token, never the token itself.
@@ -47,6 +48,9 @@ def install(app: Flask, settings: Settings) -> None:
         is_ws = request.headers.get("Upgrade", "").lower() == "websocket"
         if (request.method not in SAFE_METHODS or is_ws) and is_cross_site():
             raise ApiError(403, "cross-site request refused: the Origin does not match this server")
+        if request.headers.get("Origin") == "null" and request.path.startswith(("/api/", "/ws/")):
+            # an opaque origin — the sandboxed app preview (web/api/repository.py) — reads nothing of the API
+            raise ApiError(403, "request from an opaque origin (a sandboxed page) refused")
         exempt = request.path.startswith(AGENT_API_PREFIX) or request.path == "/api/health"
         if settings.api_token and not exempt and not token_matches(settings.api_token):
             raise ApiError(401, "missing or wrong API token (send Authorization: Bearer <GAMMA_API_TOKEN>)")

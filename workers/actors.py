@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 
 from shared.logging import configure_logging
-from shared.run_queue import ACTOR_NAME, QUEUE_NAME
+from shared.run_queue import ACTOR_NAME, CHECK_ACTOR_NAME, QUEUE_NAME
 from workers.broker import make_broker
 
 configure_logging()
@@ -19,3 +19,11 @@ def execute_run(run_id: str) -> None:
     from workers.runtime import get_runtime  # noqa: PLC0415
 
     execute(run_id, get_runtime())
+
+
+@dramatiq.actor(actor_name=CHECK_ACTOR_NAME, queue_name=QUEUE_NAME, max_retries=0)
+def verify_merge(check_id: str) -> None:
+    from workers.merge_check import run_check  # noqa: PLC0415
+    from workers.runtime import get_runtime  # noqa: PLC0415
+
+    run_check(check_id, get_runtime())

@@ -261,6 +261,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Stdin], Any]] = {
     "task assign": lambda a, s: call("POST", f"/tasks/{_quote(a.task_id)}/assign", {"assignee": a.name}),
     "task cancel": lambda a, s: _status(a.task_id, "cancelled", reason=s.text(a.reason)),
     "task get": lambda a, s: call("GET", f"/tasks/{_quote(a.task_id)}"),
+    "task diff": lambda a, s: call("GET", f"/tasks/{_quote(a.task_id)}/diff",
+                                   params={"stat": "true" if a.stat else None}),
     "tasks": lambda a, s: call("GET", "/tasks", params={"mine": "true" if a.mine else None, "status": a.status,
                                                         "assignee": a.assignee}),
     "msg send": lambda a, s: act("POST", "/messages", {"to": a.name, "message": _words(a.text, s),

@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from orchestrator.domain import Outbox
 from orchestrator.records import runs, workspaces
-from orchestrator.workflows import conversation, run_lifecycle
-from shared import db, events
+from orchestrator.workflows import conversation, run_lifecycle, work_product
+from shared import db, events, git
 from shared.config import get_settings
 from shared.events import Fence, NewEvent
 from shared.safe_text import decode_output, storable
@@ -85,6 +86,7 @@ class RunAttempt:
         self._last_renewed = time.monotonic()
         self._is_lead = False
         self._answer: list[str] = []  # the lead's text blocks so far: its chat answer grows with them
+        self._place: work_product.RunPlace | None = None  # where the run works on the project
 
     # -------------------------------------------------------------------- ActiveRun protocol
 
@@ -139,8 +141,10 @@ class RunAttempt:
             spec = backend.launch_spec(ctx)
             spec.env.update(GAMMA_RUN_ID=self.run_id, GAMMA_RUN_ATTEMPT=str(self.attempt),
                             GAMMA_WORKER_ID=self.runtime.worker_id)
+            assert self._place is not None
             spec, sandbox_warning = sandbox.wrap(spec, self.settings, team_dir=workspaces.team_dir(ctx.team_id),
-                                                 tools_dir=ctx.tools_bin_dir)
+                                                 tools_dir=ctx.tools_bin_dir, read_only=self._place.read_only,
+                                                 writable=self._place.writable)
         except LaunchError as error:
             # A spent budget is no failure: the run waits in the queue until the budget is raised.
             state = {"cancelled": "cancelled", "budget_exceeded": "queued"}.get(error.outcome, "failed")
@@ -191,8 +195,11 @@ class RunAttempt:
         with db.transaction() as conn:
             workspace_dir = workspaces.ensure_agent_workspace(self.run["team_id"], self.run["agent_id"])
             launch = run_lifecycle.start(conn, self.run)  # also regenerates CLAUDE.md and hands over messages
+            if launch.refused is None:  # the task's worktree on its branch (made on its first run)
+                self._place = work_product.prepare(conn, self.run, launch.agent)
         if launch.refused is not None:  # the budget is spent: back to the queue (committed above), to wait
             raise LaunchError("budget_exceeded", launch.refused)
+        assert self._place is not None
         agent = launch.agent
         self._resumed_session = agent["session_id"]
         self._is_lead = bool(agent["is_lead"])
@@ -214,7 +221,8 @@ class RunAttempt:
             disallowed_tools=tuple(agent["disallowed_tools"] or ()),
             budget_usd=None,  # budgets pause the team between runs (workflows/budgets.py); a run is never cut short
             tools_bin_dir=tools_bin_dir(),
-            team_dirs=tuple(Path(path) for path in workspaces.paths(self.run["team_id"]).values()),
+            team_dirs=(*self._place.writable, *(Path(path) for name, path in workspaces.paths(
+                self.run["team_id"]).items() if name != "project")),
         )
 
     def _started(self, cli_version: str | None, ctx: RunContext, sandbox_warning: str | None) -> None:
@@ -270,6 +278,27 @@ class RunAttempt:
         )
 
     def _finish(self, outcome: Outcome, summary: RunSummary, exit_code: int | None = None) -> None:
+        # What the run wrote is committed on its branch before its end is recorded (the task's review sees it).
+        self._retrying("commit the run's changes", lambda: self._commit(outcome))
+        self._record_end(outcome, summary, exit_code)
+        try:
+            with db.transaction() as conn:
+                work_product.tidy(conn, self.run["team_id"])
+        except (psycopg.Error, git.GitError) as error:  # the next run's end tidies again
+            log.warning("could not tidy the worktrees of team %s: %s", self.run["team_id"], error)
+
+    def _commit(self, outcome: Outcome) -> None:
+        how = {"succeeded": "the run ended", "cancelled": "the run was cancelled",
+               "queued": "the attempt was interrupted"}.get(outcome.state, f"the run ended ({outcome.outcome})")
+        try:
+            with db.transaction() as conn:
+                box = Outbox()
+                work_product.commit_run(conn, {**self.run, "attempt": self.attempt}, box, how=how)
+                box.flush(conn)
+        except git.GitError as error:  # the files stay in the worktree; the next attempt or the tidy commits them
+            log.error("could not commit the changes of run %s: %s", self.run_id, error)
+
+    def _record_end(self, outcome: Outcome, summary: RunSummary, exit_code: int | None) -> None:
         fields: dict[str, Any] = {
             "exit_code": exit_code,
             "stderr_tail": "\n".join(self._stderr_tail)[-STDERR_TAIL_CHARS:] or None,

@@ -64,8 +64,10 @@ class Mounts:
         return [arg for _, _, args in sorted(entries, key=lambda e: (e[0], e[1], e[2])) for arg in args]
 
 
-def wrap(spec: LaunchSpec, settings: Settings, *, team_dir: Path,
-         tools_dir: Path | None) -> tuple[LaunchSpec, str | None]:
+def wrap(spec: LaunchSpec, settings: Settings, *, team_dir: Path, tools_dir: Path | None,
+         read_only: tuple[Path, ...] = (), writable: tuple[Path, ...] = ()) -> tuple[LaunchSpec, str | None]:
+    """`read_only`: parts of the team's folder this run must not change (other tasks' worktrees, the main line for
+    a task's run); `writable`: parts inside those that it may (its own worktree, the repository's objects)."""
     """The spec to run inside the sandbox, and a warning when it runs without one."""
     chosen = settings.sandbox
     if chosen == "off":
@@ -76,6 +78,12 @@ def wrap(spec: LaunchSpec, settings: Settings, *, team_dir: Path,
             raise LaunchError("config_error", f"GAMMA_SANDBOX=bwrap, but {found.detail}")
         return spec, f"this run has no sandbox: {found.detail}"
     mounts = plan(spec, settings, team_dir=team_dir, tools_dir=tools_dir)
+    for path in read_only:
+        path.mkdir(parents=True, exist_ok=True)
+        mounts.readable.add(path.resolve())
+    for path in writable:
+        if path.exists():
+            mounts.writable.add(path.resolve())
     argv = [shutil.which("bwrap") or "bwrap", *sandbox_base_args(), *mounts.arguments(), "--chdir", str(spec.cwd), "--",
             *spec.argv]
     return LaunchSpec(argv=argv, env=spec.env, cwd=spec.cwd, stdin_text=spec.stdin_text), None

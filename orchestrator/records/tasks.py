@@ -8,6 +8,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from orchestrator.domain import NotFound
+from orchestrator.records import repos
 from shared.ids import is_id, new_id
 from shared.vocabulary import LIVE_TASK_STAGES, OPEN_TASK_STAGES, TASK_STAGES
 
@@ -141,11 +142,13 @@ def of_round(conn: psycopg.Connection, round_id: str) -> list[dict[str, Any]]:
 def insert(conn: psycopg.Connection, *, team_id: str, round_id: str, title: str, description: str, kind: str,
            priority: int, assigned_to: str, created_by: str | None, retry_of: str | None, stage: str = "backlog",
            blocked_reason: str | None = None) -> dict[str, Any]:
+    task_id = new_id("task")
     return conn.execute(
         "INSERT INTO tasks (id, team_id, round_id, title, description, kind, priority, assigned_to, created_by,"
-        " retry_of, stage, blocked_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-        (new_id("task"), team_id, round_id, title.strip(), description, kind, priority, assigned_to, created_by,
-         retry_of, stage, blocked_reason),
+        " retry_of, stage, blocked_reason, branch) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " RETURNING *",
+        (task_id, team_id, round_id, title.strip(), description, kind, priority, assigned_to, created_by,
+         retry_of, stage, blocked_reason, repos.branch_for(task_id, title)),
     ).fetchone()
 
 
@@ -230,3 +233,32 @@ def set_round(conn: psycopg.Connection, task_id: str, round_id: str) -> dict[str
 def reassign(conn: psycopg.Connection, task_id: str, agent_id: str) -> dict[str, Any]:
     return conn.execute("UPDATE tasks SET assigned_to = %s, updated_at = now() WHERE id = %s RETURNING *",
                         (agent_id, task_id)).fetchone()
+
+
+WORK_COLUMNS = ("branch", "base_commit", "changes", "merge")
+
+
+def set_work(conn: psycopg.Connection, task_id: str, **values: Any) -> dict[str, Any]:
+    """The task's work product as git measured it: its branch, the commit it was made from, its changes and its
+    merge into the main line (work_product.py)."""
+    unknown = set(values) - set(WORK_COLUMNS)
+    if unknown:
+        raise ValueError(f"not work columns: {sorted(unknown)}")
+    assignments = ", ".join(f"{k} = %({k})s" for k in values)
+    params = {k: Jsonb(v) if isinstance(v, (dict, list)) else v for k, v in values.items()}
+    return conn.execute(f"UPDATE tasks SET {assignments}, updated_at = now() WHERE id = %(id)s RETURNING *",
+                        {**params, "id": task_id}).fetchone()
+
+
+def with_worktrees(conn: psycopg.Connection, team_id: str) -> list[dict[str, Any]]:
+    """The team's tasks whose branch was made (they had a run), with whether a run of theirs is queued or running."""
+    return conn.execute(
+        "SELECT t.*, EXISTS (SELECT 1 FROM runs r WHERE r.task_id = t.id AND r.state IN ('queued', 'running'))"
+        " AS has_active_run FROM tasks t WHERE t.team_id = %s AND t.base_commit IS NOT NULL"
+        " ORDER BY t.created_at, t.id",
+        (team_id,),
+    ).fetchall()
+
+
+def by_branch(conn: psycopg.Connection, team_id: str, branch: str) -> dict[str, Any] | None:
+    return conn.execute("SELECT * FROM tasks WHERE team_id = %s AND branch = %s", (team_id, branch)).fetchone()

@@ -42,11 +42,11 @@ def active_ids(conn: psycopg.Connection) -> list[str]:
 
 
 def insert(conn: psycopg.Connection, team_id: str, *, name: str, description: str, blueprint_id: str | None,
-           budget_usd: float | None) -> dict[str, Any]:
+           budget_usd: float | None, check_command: str | None = None) -> dict[str, Any]:
     return conn.execute(
-        "INSERT INTO teams (id, name, description, blueprint_id, budget_usd) VALUES (%s, %s, %s, %s, %s)"
-        " RETURNING *",
-        (team_id, name.strip(), description, blueprint_id, budget_usd),
+        "INSERT INTO teams (id, name, description, blueprint_id, budget_usd, check_command)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+        (team_id, name.strip(), description, blueprint_id, budget_usd, check_command),
     ).fetchone()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from orchestrator.records import agents, inbox, tasks, teams, workspaces
+from orchestrator.workflows import work_product
 from orchestrator.workflows.views import find_role
 from shared import agent_commands
 
@@ -35,16 +36,19 @@ You coordinate; your teammates execute.
 3. **End your turn after delegating** with a short status line for the user. Do not busy-wait: no `sleep`
    loops, no polling `gamma-agent tasks`, no waiting for results in the same turn. Gamma wakes you with a
    message that starts with `[SYSTEM] Round completed` once every task of the round is settled.
-4. **Review on wake.** Run `gamma-agent task get TASK_ID` for every listed task and read the full result.
-   Approve (`gamma-agent task update TASK_ID --status done`), ask for changes (`gamma-agent task update TASK_ID
-   --status in_progress --message "what to fix"`) or reject (`gamma-agent task fail TASK_ID --reason R`). If a
-   result is empty or looks like a stub, ask the member (`gamma-agent msg send NAME …`) rather than guess.
+4. **Review on wake.** Run `gamma-agent task get TASK_ID` and `gamma-agent task diff TASK_ID` (what git says the
+   task changed) for every listed task. Approve (`gamma-agent task update TASK_ID --status done`: its branch is
+   merged into the main line; a conflict sends it back to its assignee), ask for changes
+   (`gamma-agent task update TASK_ID --status in_progress --message "what to fix"`) or reject
+   (`gamma-agent task fail TASK_ID --reason R`). If a result is empty or looks like a stub, ask the member
+   (`gamma-agent msg send NAME …`) rather than guess.
 5. **Answer the user** with the consolidated outcome — real content, never titles alone. When the goal is met,
    run `gamma-agent done --summary "…"`."""
 
 MEMBER_PROTOCOL = """\
 1. Work on the task in your prompt (its id is in the first line) and stay within its scope. Put deliverables in
-   the shared `project/` folder unless the task says otherwise.
+   the task's own git worktree (its path is in the prompt and below); Gamma commits them on the task's branch
+   when your run ends, and what counts is what git sees changed, not what you list.
 2. **Report with real content.** Finish with `gamma-agent task done TASK_ID --summary "…"`: the task is done,
    the tasks waiting on it start, and the lead reads this summary when the round ends, so include what you did,
    the findings and decisions, and the paths of the files you wrote. "Done" alone is useless. Want the lead to
@@ -55,7 +59,8 @@ MEMBER_PROTOCOL = """\
 5. Only the lead assigns work to others; you may create tasks for yourself."""
 
 
-def render(conn: psycopg.Connection, agent_id: str) -> str:
+def render(conn: psycopg.Connection, agent_id: str, task_id: str | None = None) -> str:
+    """The file for the agent's next run (`task_id`: the run's task, whose worktree it works in)."""
     agent = agents.get(conn, agent_id)
     team = teams.get(conn, agent["team_id"])
     role = find_role(agent["role_id"])
@@ -88,7 +93,7 @@ def render(conn: psycopg.Connection, agent_id: str) -> str:
         parts.append(f"You have **{unread} unread message(s)**: read them first with `gamma-agent msg read`.")
     parts += ["## Workspace",
               f"- Your directory (cwd): `{paths['home']}` — personal notes go in `{paths['notes']}`.\n"
-              f"- Shared project (the team's deliverables): `{paths['project']}`\n"
+              + _project_lines(conn, agent, task_id, paths["project"]) +
               f"- Plans and reviews: `{paths['plans']}`\n"
               f"- Team knowledge: `{paths['shared']}`\n"
               "Use these absolute paths; do not write elsewhere."]
@@ -104,11 +109,26 @@ def render(conn: psycopg.Connection, agent_id: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def write_claude_md(conn: psycopg.Connection, agent_id: str) -> Path:
+def _project_lines(conn: psycopg.Connection, agent: dict[str, Any], task_id: str | None, main_line: str) -> str:
+    """Where this run works on the project: its task's worktree, or the main line (the lead's; read-only for
+    members between tasks). Gamma commits what a run changed when it ends."""
+    task = tasks.get(conn, task_id) if task_id else None
+    place = work_product.place_of(agent["team_id"], task, is_lead=bool(agent["is_lead"]))
+    if task is not None:
+        return (f"- Your task's worktree (git branch `{place.branch}`, made from the main line): `{place.project}` — "
+                "do the task's work here; Gamma commits it when your run ends and the lead reviews its diff.\n"
+                f"- The main line (`main`, read-only for you): `{main_line}`\n")
+    if agent["is_lead"]:
+        return (f"- The project's main line (git branch `main`; members' branches are merged here when you "
+                f"accept their tasks): `{main_line}`\n")
+    return f"- The project's main line (git branch `main`, read-only between tasks): `{main_line}`\n"
+
+
+def write_claude_md(conn: psycopg.Connection, agent_id: str, task_id: str | None = None) -> Path:
     """Regenerate the agent's CLAUDE.md in its workspace (atomically) and remember its hash."""
     agent = agents.get(conn, agent_id)
     directory = workspaces.ensure_agent_workspace(agent["team_id"], agent_id)
-    text = render(conn, agent_id)
+    text = render(conn, agent_id, task_id)
     path = directory / FILE_NAME
     temporary = path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
     temporary.write_text(text, encoding="utf-8")

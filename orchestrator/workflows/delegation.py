@@ -18,8 +18,16 @@ import psycopg
 
 from orchestrator.domain import USER, Actor, Conflict, Forbidden, Invalid, NotFound, Outbox, preview
 from orchestrator.records import agents, reviews, rounds, runs, tasks, teams
-from orchestrator.workflows import agent_status, conversation, run_lifecycle, task_graph, task_moves, wake
-from orchestrator.workflows.task_moves import OPEN, STAGES, TERMINAL, check_transition
+from orchestrator.workflows import (
+    agent_status,
+    conversation,
+    run_lifecycle,
+    task_graph,
+    task_moves,
+    wake,
+    work_product,
+)
+from orchestrator.workflows.task_moves import GAMMA, OPEN, STAGES, TERMINAL, check_transition
 from shared.vocabulary import MANUAL_TASK_TRANSITIONS, SETTLED_TASK_STAGES
 
 SETTLED = SETTLED_TASK_STAGES
@@ -50,6 +58,7 @@ def view(conn: psycopg.Connection, task_id: str, actor: Actor = USER) -> dict[st
     task = tasks.get_shown(conn, task_id)
     _check_access(task, actor, write=False)
     task["runs"] = runs.of_task(conn, task_id)
+    task["checks"] = work_product.checks_of(conn, task_id)
     task["depends_on"] = [_brief(t) for t in tasks.dependencies_of(conn, task_id)]
     task["dependents"] = [_brief(t) for t in tasks.dependents_of(conn, task_id)]
     task["reviews"] = reviews.of_task(conn, task_id)
@@ -200,12 +209,123 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
     if assignee is not None:
         agent_status.mark_queued(conn, assignee, box, revive=actor.is_user)
     note_key = "review_message" if status == "in_progress" else "message"
-    patch = {"summary": summary, "files": files, "reason": reason, note_key: message}
+    patch = {"summary": summary, "reported_files": files, "reason": reason, note_key: message}
     rework_note = (message or "") if assignee is not None else None
     if approving:
         step = {"done": "approved", "in_progress": "changes_requested", "failed": "rejected"}[status]
         _review_step(conn, task_id, step, actor, message or reason)
+    if status == "done":
+        return _accept(conn, actor, task_id, box, patch)
     return _settle_flow(conn, actor, task_id, status, box, patch=patch, rework=rework_note)
+
+
+# ---------------------------------------------------------------------------------------- merging (done)
+
+
+def _accept(conn: psycopg.Connection, actor: Actor, task_id: str, box: Outbox, patch: dict[str, Any]) -> dict[str, Any]:
+    """Done means merged: the task's branch goes into the main line first (work_product.accept). A conflict
+    sends the task back to its assignee; with a check command the task waits in review for its merge check."""
+    task = tasks.get(conn, task_id, lock=True)
+    if (task.get("merge") or {}).get("state") == "checking":
+        return {**view(conn, task_id, actor), "note": f"task {task_id} is being merged: its merge check is running"}
+    accepted = work_product.accept(conn, task, actor)
+    if accepted.state == "conflict":
+        files = ", ".join(accepted.conflicts)
+        _conflict_event(box, task, accepted, actor)
+        return _send_back(conn, actor, task_id, box, step="merge_conflict", note=(
+                              f"[MERGE CONFLICT] files: {files}\nMerging branch `{task['branch']}` into main "
+                              f"conflicts in: {files}. In your worktree run `git merge main`, resolve the "
+                              "conflicts keeping what both sides meant, commit, and report the task again."))
+    if accepted.state == "checking":
+        if task["stage"] != "review":
+            task_moves.move(conn, task, "review", actor, box, patch=patch, event={"merge": "checking"})
+        box.add("task.check_started", task["team_id"], {"check_id": accepted.merge["check_id"],
+                                                        "command": accepted.merge["command"], **actor.stamp()},
+                agent_id=task["assigned_to"], task_id=task_id, run_id=actor.run_id)
+        box.flush(conn)
+        return {**view(conn, task_id, actor), "note": f"accepted: the check `{accepted.merge['command']}` runs on "
+                                                      "the merged result; the main line moves if it passes"}
+    return _merged(conn, actor, task_id, box, accepted, patch)
+
+
+def _merged(conn: psycopg.Connection, actor: Actor, task_id: str, box: Outbox,
+            accepted: work_product.Acceptance, patch: dict[str, Any]) -> dict[str, Any]:
+    commit = accepted.merge.get("commit")
+    if commit is not None:  # a task that changed nothing has nothing merged to show in its review history
+        _review_step(conn, task_id, "merged", actor, commit)
+    task = tasks.get(conn, task_id)
+    box.add("task.merged", task["team_id"], {"commit": commit, "branch": task["branch"],
+                                             "note": accepted.merge.get("note"), **actor.stamp()},
+            agent_id=task["assigned_to"], task_id=task_id, run_id=actor.run_id)
+    shown = _settle_flow(conn, actor, task_id, "done", box, patch=patch)
+    work_product.tidy(conn, task["team_id"])
+    return shown
+
+
+def _send_back(conn: psycopg.Connection, actor: Actor, task_id: str, box: Outbox, *, step: str,
+               note: str) -> dict[str, Any]:
+    """The merge did not happen (a conflict, a failed check): the task goes back to its assignee with `note` in
+    its rework prompt; its branch keeps everything; the lead is told when someone else accepted it."""
+    _review_step(conn, task_id, step, actor, note)
+    task = tasks.get(conn, task_id, lock=True)
+    assignee = agents.get(conn, task["assigned_to"])
+    agent_status.mark_queued(conn, assignee, box, revive=True)
+    if task["stage"] == "review":
+        row = task_moves.move(conn, task, "in_progress", actor, box, patch={"review_message": note},
+                              event={"merge": step})
+    else:
+        row = task
+    lead = agents.lead_of(conn, row["team_id"])
+    if lead is not None and lead["id"] not in (actor.agent_id, row["assigned_to"]):
+        conversation.notify(conn, GAMMA, lead, f'Task {task_id} ("{row["title"]}") went back to '
+                            f'{assignee["name"]}: {note.splitlines()[0]}', box)
+    box.flush(conn)
+    runs.enqueue_run(conn, team_id=row["team_id"], agent_id=row["assigned_to"],
+                     prompt=task_prompt(row, actor, rework=note), reason="task", task_id=task_id,
+                     round_id=row["round_id"])
+    return {**view(conn, task_id, actor), "note": f"not merged: {note.splitlines()[0]}; the task went back to "
+                                                  f"{assignee['name']}"}
+
+
+def _conflict_event(box: Outbox, task: dict[str, Any], accepted: work_product.Acceptance, actor: Actor) -> None:
+    box.add("task.merge_conflict", task["team_id"], {"files": list(accepted.conflicts), "branch": task["branch"],
+                                                     "main": accepted.merge.get("main"), **actor.stamp()},
+            agent_id=task["assigned_to"], task_id=task["id"], run_id=actor.run_id)
+
+
+def check_finished(conn: psycopg.Connection, check_id: str, *, passed: bool, exit_code: int | None,
+                   output: str) -> dict[str, Any]:
+    """A merge check ended (on a worker): the task is merged and done, or goes back with the check's output."""
+    check, accepted = work_product.finish_check(conn, check_id, passed=passed, exit_code=exit_code, output=output)
+    task = tasks.get(conn, check["task_id"])
+    actor = Actor(team_id=task["team_id"], name=check["approved_by"])
+    box = Outbox()
+    box.add("task.check_finished", task["team_id"], {"check_id": check_id, "passed": passed,
+                                                     "exit_code": exit_code, "command": check["command"]},
+            agent_id=task["assigned_to"], task_id=task["id"])
+    if task["stage"] in TERMINAL:
+        box.flush(conn)
+        return check
+    if accepted is None and check["state"] == "failed":
+        tail = (output or "").strip()[-3000:] or "(no output)"
+        _send_back(conn, actor, task["id"], box, step="check_failed", note=(f"[CHECK FAILED] `{check['command']}` exited {exit_code} on your branch merged into "
+                         f"main, so the main line did not move. Fix it in your worktree, commit, and report the "
+                         f"task again. The end of its output:\n{tail}"))
+    elif accepted is not None and accepted.state == "merged":
+        _merged(conn, actor, task["id"], box, accepted, {})
+    elif accepted is not None and accepted.state == "conflict":
+        files = ", ".join(accepted.conflicts)
+        _conflict_event(box, task, accepted, actor)
+        _send_back(conn, actor, task["id"], box, step="merge_conflict", note=(
+                       f"[MERGE CONFLICT] files: {files}\nThe main line moved while your merge was checked, and "
+                       f"your branch now conflicts with it in: {files}. In your worktree run `git merge main`, "
+                       "resolve the conflicts, commit, and report the task again."))
+    box.flush(conn)
+    return merge_checks_view(conn, check_id)
+
+
+def merge_checks_view(conn: psycopg.Connection, check_id: str) -> dict[str, Any]:
+    return work_product.check_of(conn, check_id)
 
 
 def _review_step(conn: psycopg.Connection, task_id: str, step: str, actor: Actor, feedback: str | None) -> None:
@@ -236,7 +356,7 @@ def _unchanged(conn: psycopg.Connection, actor: Actor, task: dict[str, Any],
 def request_review(conn: psycopg.Connection, actor: Actor, task_id: str, message: str | None, *,
                    summary: str | None = None, files: list[str] | None = None) -> dict[str, Any]:
     """The assignee asks the lead to review (the round counts it as settled; the lead is told in its inbox)."""
-    return _to_review(conn, actor, task_id, {"review_message": message, "summary": summary, "files": files},
+    return _to_review(conn, actor, task_id, {"review_message": message, "summary": summary, "reported_files": files},
                       {"review_requested": True},
                       f"Review requested for task {task_id}" + (f": {message}" if message else ""), message)
 
@@ -254,6 +374,7 @@ def _to_review(conn: psycopg.Connection, actor: Actor, task_id: str, patch: dict
     unchanged = _unchanged(conn, actor, task, REVIEWED)
     if unchanged is not None:
         return unchanged
+    work_product.commit_for_report(conn, tasks.get(conn, task_id, lock=True), actor)  # the lead reviews the diff
     box = Outbox()
     lead = agents.lead_of(conn, task["team_id"])
     if lead is not None and lead["id"] != actor.agent_id:
@@ -304,6 +425,8 @@ def cancel(conn: psycopg.Connection, actor: Actor, task_id: str, reason: str) ->
                           patch={"reason": reason})
     wake.maybe_wake(conn, row["round_id"], box)
     box.flush(conn)
+    work_product.cancel_checks(conn, task_id)
+    work_product.tidy(conn, row["team_id"])  # its worktree goes once its runs have ended (their end commits)
     return view(conn, task_id)
 
 

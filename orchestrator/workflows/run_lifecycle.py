@@ -65,7 +65,7 @@ def start(conn: psycopg.Connection, run: dict[str, Any]) -> Launch:
     if run.get("task_id"):
         task_moves.start_for_run(conn, run, box)
     # Written again after the moves above, so the file shows this run's task in progress and the agent running.
-    agent_context.write_claude_md(conn, run["agent_id"])
+    agent_context.write_claude_md(conn, run["agent_id"], run.get("task_id"))
     box.flush(conn)
     prompt = attempt_prompt(conn, run) + conversation.messages_for_run(conn, run)
     return Launch(agent=agent, prompt=prompt)

@@ -118,7 +118,8 @@ def results_for_prompt(upstream: list[dict[str, Any]]) -> list[str]:
         owner = task.get("assignee_name") or "unassigned"
         lines.append(f"- {task['id']} — \"{task['title']}\" by {owner}: "
                      + (preview(result.get("summary"), 1500).replace("\n", " ") or "(no summary)"))
-        files = result.get("files") or []
+        # what git measured (the agent's own list is only its claim)
+        files = [f["path"] for f in (task.get("changes") or {}).get("files") or [] if f["status"] != "deleted"]
         if files:
-            lines.append("  Files: " + ", ".join(files[:50]))
+            lines.append("  Files (in the main line): " + ", ".join(files[:50]))
     return [*lines, ""]

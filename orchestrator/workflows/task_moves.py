@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from orchestrator.domain import Actor, Conflict, DomainError, Invalid, Outbox, preview
-from orchestrator.records import agents, rounds, runs, tasks
+from orchestrator.records import agents, repos, rounds, runs, tasks
 from orchestrator.workflows import agent_status, conversation, task_graph, wake
 from shared import agent_commands as cmd
 from shared.vocabulary import OPEN_TASK_STAGES, TASK_STAGES, TASK_TRANSITIONS, TERMINAL_TASK_STAGES
@@ -112,6 +112,10 @@ def task_prompt(task: dict[str, Any], actor: Actor | None, *, rework: str | None
     if rework is not None:
         lines += ["[REWORK] Your result was reviewed and changes were requested:", rework or "(no details)", ""]
     lines += task_graph.results_for_prompt(upstream or [])
+    if task.get("branch"):
+        lines += [f"Worktree: `{repos.worktree_dir(task['team_id'], task['id'])}` (branch `{task['branch']}`, "
+                  "made from the main line when the task starts): do the task's work there. Gamma commits it when "
+                  "your run ends, and the lead reviews its diff.", ""]
     lines += [task["description"] or "(no further description)", "",
               "When you finish, report the real content of your work (what you did, findings, file paths):",
               "  " + cmd.example("task done", task["id"], summary=ELLIPSIS, files="path1,path2", optional=["files"]),
@@ -131,6 +135,8 @@ def settle_after_run(conn: psycopg.Connection, run: dict[str, Any], box: Outbox)
     task = tasks.get(conn, run["task_id"], lock=True)
     if task["stage"] not in OPEN or task["assigned_to"] != run["agent_id"]:
         return None
+    if runs.active_of_task(conn, task["id"], states=("queued",)):
+        return None  # more work on it is queued (a merge conflict sent it back): that run settles it
     actor = Actor(team_id=run["team_id"], agent_id=None, name="gamma", run_id=run["id"])
     state = run["state"]
     if state == "succeeded":

@@ -11,7 +11,7 @@ import psycopg
 from orchestrator.domain import AgentSpec, Conflict, Invalid, Outbox
 from orchestrator.library.blueprints import expand_blueprint
 from orchestrator.library.roles import get_library
-from orchestrator.records import agents, runs, teams, workspaces
+from orchestrator.records import agents, repos, runs, teams, workspaces
 from orchestrator.workflows import budgets, views
 from shared.config import get_settings
 from shared.ids import new_id
@@ -19,7 +19,7 @@ from shared.ids import new_id
 log = logging.getLogger(__name__)
 
 DEFAULT_LEAD = AgentSpec(name="Lead", role_id="engineering/tech-lead", is_lead=True)
-TEAM_EDITABLE = ("name", "description", "budget_usd")
+TEAM_EDITABLE = ("name", "description", "budget_usd", "check_command")
 # Settings a user may change on an existing agent (applied from its next run on).
 AGENT_EDITABLE = ("name", "role_id", "specialization", "emoji", "backend", "model", "max_turns", "permission_mode",
                   "allowed_tools", "disallowed_tools", "budget_usd")
@@ -31,7 +31,8 @@ REQUIRED_TOOL = "Bash"
 
 
 def create_team(conn: psycopg.Connection, *, name: str, description: str = "", members: list[AgentSpec] | None = None,
-                blueprint_id: str | None = None, budget_usd: float | None = None) -> dict[str, Any]:
+                blueprint_id: str | None = None, budget_usd: float | None = None,
+                check_command: str | None = None) -> dict[str, Any]:
     """A team and its agents in one transaction: the blueprint's, or `members` (exactly one of them the lead),
     or a default lead."""
     if blueprint_id:
@@ -43,8 +44,8 @@ def create_team(conn: psycopg.Connection, *, name: str, description: str = "", m
         raise Invalid(f"a team needs exactly one lead (got {len(leads)})")
     team_id = new_id("team")
     team = teams.insert(conn, team_id, name=name, description=description, blueprint_id=blueprint_id,
-                        budget_usd=budget_usd)
-    workspaces.ensure_team_workspace(team_id)
+                        budget_usd=budget_usd, check_command=check_command)
+    repos.create(team_id)  # the project is a git repository from the start, with a first commit
     box = Outbox()
     box.add("team.created", team_id, {"name": team["name"], "description": description,
                                       "blueprint_id": blueprint_id})

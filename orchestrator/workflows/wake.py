@@ -117,5 +117,17 @@ def result_line(task: dict[str, Any]) -> str:
     summary = preview(result.get("summary"), 400).replace("\n", " ") or "(no summary)"
     if result.get("auto"):
         summary = "(not reported by the agent; its last message) " + summary
-    files = result.get("files") or []
-    return summary + (f" Files: {', '.join(files[:10])}" if files else "")
+    return summary + change_note(task)
+
+
+def change_note(task: dict[str, Any]) -> str:
+    """What git measured of the task's branch (not what the agent said): files with line counts, and its merge."""
+    changes = task.get("changes") or {}
+    files = changes.get("files") or []
+    merge = (task.get("merge") or {}).get("state")
+    if not files:
+        return " Changes: none in git." if task.get("base_commit") else ""
+    listed = ", ".join(f"{f['path']} ({f['status']}, +{f['added'] or 0}/-{f['deleted'] or 0})" for f in files[:10])
+    more = f" and {len(files) - 10} more" if len(files) > 10 else ""
+    diff = f" Diff: `{cmd.example('task diff', task['id'])}`." if merge != "merged" else " Merged into main."
+    return f" Changes (git, branch {changes.get('branch')}): {listed}{more}.{diff}"

@@ -109,6 +109,7 @@ ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
                                              pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-\[\]]*$")]
 ToolList = Annotated[list[ToolName], Field(max_length=100)]  # each becomes CLI arguments (argv ≤ 128 KiB)
 Emoji = _text(1, 32)
+CheckCommand = _text(1, 2000)  # a team's check command (a shell command line)
 Priority = Annotated[int, Field(ge=-100, le=100)]
 Budget = Annotated[float, Field(gt=0, le=1_000_000)]
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]

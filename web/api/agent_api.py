@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from orchestrator.domain import Actor
 from orchestrator.library.role_models import TaskKind
-from orchestrator.workflows import agent_actions, agent_requests, conversation, delegation
+from orchestrator.workflows import agent_actions, agent_requests, conversation, delegation, work_product
 from orchestrator.workflows.delegation import TaskSpec
 from shared.vocabulary import TASK_STAGES
 from web.api._helpers import (
@@ -191,6 +191,12 @@ class GoalDone(Body):
     summary: ChatText
 
 
+class DiffQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stat: bool = False
+
+
 class TaskQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -235,6 +241,15 @@ def list_tasks():
 def get_task(task_id: str):
     path_id(task_id, "task")
     return reply(as_caller(lambda c, a: delegation.view(c, task_id, a)))
+
+
+@bp.get("/tasks/<task_id>/diff")
+def task_diff(task_id: str):
+    """The task's change as git measured it (`stat=true`: without the unified diff)."""
+    path_id(task_id, "task")
+    params = query(DiffQuery)
+    found = as_caller(lambda conn, actor: work_product.task_diff(conn, task_id, actor))
+    return reply({k: v for k, v in found.items() if k != "diff"} if params.stat else found)
 
 
 @bp.post("/tasks/<task_id>/status")

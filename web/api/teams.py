@@ -1,9 +1,12 @@
 """Teams and their agents.
 
 GET    /api/teams?include_archived=        teams (newest first) with members
-POST   /api/teams                           {name, description?, lead?, members?, blueprint_id?, budget_usd?} → 201
+POST   /api/teams                           {name, description?, lead?, members?, blueprint_id?, budget_usd?,
+                                             check_command?} → 201
 GET    /api/teams/<id>                      one team with members
-PATCH  /api/teams/<id>                      {name?, description?, budget_usd?}
+PATCH  /api/teams/<id>                      {name?, description?, budget_usd?, check_command?} (check_command: a
+                                            shell command run on each accepted task's merged result, on a worker;
+                                            the main line moves only if it passes)
 DELETE /api/teams/<id>                      archive: cancel its work, archive its agents (never undone)
 POST   /api/teams/<id>/stop                 cancel all its runs; agents stay stopped until the user writes again
 POST   /api/teams/<id>/agents               add an agent → 201
@@ -26,6 +29,7 @@ from orchestrator.domain import AgentSpec
 from orchestrator.workflows import agent_context, stopping, team_setup, views
 from web.api._helpers import (
     AgentName,
+    CheckCommand,
     BackendName,
     Budget,
     Description,
@@ -87,6 +91,7 @@ class NewTeam(BaseModel):
     name: TeamName
     description: Description = ""
     budget_usd: Budget | None = None
+    check_command: CheckCommand | None = None
     blueprint_id: AgentName | None = None
     lead: LeadIn | None = None
     members: list[AgentIn] = Field(default=[], max_length=39, description="a team has at most 40 agents")
@@ -107,6 +112,7 @@ class TeamPatch(BaseModel):
     name: TeamName | None = None
     description: Description | None = None
     budget_usd: Budget | None = None
+    check_command: CheckCommand | None = None  # null: accepting a task merges it without a check
 
 
 class AgentPatch(AgentSettings):
@@ -153,7 +159,7 @@ def create_team():
     specs = _team_specs(body)
     team = in_transaction(lambda c: team_setup.create_team(
         c, name=body.name, description=body.description, members=specs, blueprint_id=body.blueprint_id,
-        budget_usd=body.budget_usd))
+        budget_usd=body.budget_usd, check_command=body.check_command))
     return reply(team, 201)
 
 

@@ -1,0 +1,74 @@
+"""Run a team's check command on a task's merged result, on a worker (never in the web process).
+
+The merge was computed when the task was accepted (`work_product.accept`): a commit whose parents are the main
+line and the task's branch. Here it is checked out in a detached worktree of its own (`<team>/checks/<id>/`), the
+command runs there in a shell — in the agents' sandbox when there is one, in a process group of its own, killed
+at GAMMA_CHECK_TIMEOUT —, the worktree is removed, and `delegation.check_finished` moves the main line (passed)
+or sends the task back with the output (failed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from orchestrator.records import repos, workspaces
+from orchestrator.workflows import delegation, work_product
+from shared import db, git
+from shared.config import Settings, get_settings
+from workers import sandbox
+from workers.runtime import WorkerRuntime
+from workers.runtime_types import LaunchError, LaunchSpec
+
+log = logging.getLogger(__name__)
+OUTPUT_LIMIT = 64_000
+
+
+def run_check(check_id: str, runtime: WorkerRuntime) -> None:
+    with db.transaction() as conn:
+        check = work_product.run_of_check(conn, check_id, runtime.worker_id)
+    if check is None:
+        return  # taken by another worker, or cancelled
+    settings = get_settings()
+    team_id = check["team_id"]
+    directory = repos.check_dir(team_id, check_id)
+    try:
+        with repos.locked(team_id) as repo:
+            git.add_detached_worktree(repo, directory, check["merge_commit"])
+        exit_code, output = _run(check["command"], directory, team_id, settings)
+    except (git.GitError, OSError, LaunchError) as error:
+        exit_code, output = None, f"the check could not run: {error}"
+    finally:
+        try:
+            with repos.locked(team_id) as repo:
+                git.remove_worktree(repo, directory)
+        except git.GitError as error:
+            log.warning("could not remove the check worktree %s: %s", directory, error)
+    with db.transaction() as conn:
+        delegation.check_finished(conn, check_id, passed=exit_code == 0, exit_code=exit_code, output=output)
+
+
+def _run(command: str, directory: Path, team_id: str, settings: Settings) -> tuple[int | None, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GAMMA_", "DATABASE_", "PG"))}
+    env["HOME"] = str(directory)
+    spec = LaunchSpec(argv=["bash", "-c", command], env=env, cwd=directory)
+    spec, _warning = sandbox.wrap(spec, settings, team_dir=workspaces.team_dir(team_id), tools_dir=None)
+    process = subprocess.Popen(spec.argv, cwd=spec.cwd, env=spec.env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = process.communicate(timeout=settings.check_timeout)
+        code: int | None = process.returncode
+        note = ""
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        code, note = None, f"\n[gamma] the check was stopped after {settings.check_timeout:.0f} s"
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # what it left running in its group
+        except ProcessLookupError:
+            pass
+    return code, out.decode(errors="replace")[-OUTPUT_LIMIT:] + note
