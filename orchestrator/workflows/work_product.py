@@ -182,7 +182,7 @@ def accept(conn: psycopg.Connection, task: dict[str, Any], actor: Actor) -> Acce
     with repos.locked(task["team_id"]) as repo:
         branch_head = git.head(repo, f"refs/heads/{task['branch']}") if task["base_commit"] else None
         main = _commit_main_checkout(repo)
-        if branch_head is None or git.is_ancestor(branch_head, main):
+        if branch_head is None or git.is_ancestor(repo, branch_head, main):
             merge = {"state": "merged", "commit": None, "main": main, "by": actor.name,
                      "note": "nothing to merge: the task changed no file" if branch_head is None
                      else "its commits were already in the main line"}

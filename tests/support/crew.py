@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.domain import Actor, AgentSpec
+from orchestrator.domain import Actor, AgentSpec, Outbox
 from orchestrator.records import runs
-from orchestrator.workflows import run_lifecycle, team_setup
+from orchestrator.workflows import run_lifecycle, team_setup, work_product
 from shared import db
 
 
@@ -54,7 +54,8 @@ def start(agent_id: str) -> tuple[dict[str, Any], str]:
         run, token = runs.claim(conn, waiting[0]["id"], owner="test-worker", host="test", lease_seconds=300)
     assert run is not None, token
     with db.transaction() as conn:
-        run_lifecycle.start(conn, run)
+        launch = run_lifecycle.start(conn, run)
+        work_product.prepare(conn, run, launch.agent)  # its task's worktree, as the executor makes it
     return run, token
 
 
@@ -62,10 +63,16 @@ def finish(run: dict[str, Any], state: str = "succeeded", *, text: str | None = 
            error: str | None = None) -> dict[str, Any]:
     outcome = {"succeeded": "success", "failed": "cli_error", "timed_out": "timeout", "cancelled": "cancelled",
                "interrupted": "interrupted"}[state]
+    with db.transaction() as conn:  # what the run wrote is committed first, as the executor does
+        box = Outbox()
+        work_product.commit_run(conn, run, box, how=f"the run ended ({state})")
+        box.flush(conn)
     with db.transaction() as conn:
         ended = run_lifecycle.finish(conn, run["id"], run["attempt"], state=state, outcome=outcome, error=error,
                             fields={"result_text": text})
     assert ended is not None
+    with db.transaction() as conn:
+        work_product.tidy(conn, run["team_id"])
     return ended
 
 
