@@ -163,7 +163,8 @@ def test_a_member_reports_with_real_content(client, crew, lead):
     done = ok(client.post(f"/agent/v1/tasks/{task['id']}/status",
                           json={"status": "done", "summary": "Endpoints in project/api.py; 12 tests pass",
                                 "files": ["project/api.py"]}, headers=alice))
-    assert done["stage"] == "done" and done["result"]["reported_files"] == ["project/api.py"], "a member's done finishes it"
+    assert done["stage"] == "done" and done["result"]["reported_files"] == ["project/api.py"], \
+        "a member's done finishes it"
     assert ok(client.get(f"/agent/v1/tasks/{task['id']}", headers=lead["headers"]))["reviews"] == []
     refused(client.post(f"/agent/v1/tasks/{task['id']}/status", json={"status": "in_progress"}, headers=alice), 409,
             "final state")

@@ -91,7 +91,8 @@ def test_a_tiny_static_site_is_planned_in_stages_built_checked_and_answered_afte
     for built, name in ((html, "index.html"), (css, "style.css")):
         written = (project / name).read_text()
         assert written.startswith(f"# {built['id']}") and "member brain" in written, "written by a real tool call"
-        assert built["result"]["reported_files"] == [f"project/{name}"]
+        assert built["result"]["reported_files"] == [name]
+        assert [f["path"] for f in built["changes"]["files"]] == [name], "what git measured on its branch"
 
     # The plan was one call: all three tasks exist before any run starts; QA was created blocked.
     created = [e for e in log if e["kind"] == "task.created"]
@@ -102,7 +103,8 @@ def test_a_tiny_static_site_is_planned_in_stages_built_checked_and_answered_afte
     assert index_of(log, "task.updated", task_id=qa["id"], to="backlog") > both_done
     assert index_of(log, "run.started", task_id=qa["id"]) > both_done
     (qa_run,) = [stack.run(r["id"]) for r in task(stack, qa["id"])["runs"]]
-    assert html["id"] in qa_run["prompt"] and "project/index.html" in qa_run["prompt"], "the results it builds on"
+    assert html["id"] in qa_run["prompt"] and "Files (in the main line): index.html" in qa_run["prompt"], \
+        "the results it builds on, with the files git says they changed"
     read = [e["payload"]["content"] for e in stack.events(team_id, run_id=qa_run["id"])
             if e["kind"] == "agent.tool_result" and f"# {html['id']}" in str(e["payload"]["content"])]
     assert read and f"# {css['id']}" in read[0], "QA read both builders' files"
@@ -213,7 +215,9 @@ def test_a_review_round_changes_requested_rework_with_the_feedback_then_approved
     shown = task(stack, page["id"])
     assert shown["stage"] == "done"
     assert [(r["step"], r["by_name"]) for r in shown["reviews"]] == [
-        ("requested", "Ann"), ("changes_requested", "Lead"), ("requested", "Ann"), ("approved", "Lead")]
+        ("requested", "Ann"), ("changes_requested", "Lead"), ("requested", "Ann"), ("approved", "Lead"),
+        ("merged", "Lead")]
+    assert shown["reviews"][-1]["feedback"] == shown["merge"]["commit"], "approving merged the branch"
     assert shown["reviews"][1]["feedback"] == "Add a footer"
     first, rework = (stack.run(r["id"]) for r in shown["runs"])  # oldest first
     assert "[REWORK]" in rework["prompt"] and "Add a footer" in rework["prompt"]

@@ -21,7 +21,7 @@ def execute_run(run_id: str) -> None:
     execute(run_id, get_runtime())
 
 
-@dramatiq.actor(actor_name=CHECK_ACTOR_NAME, queue_name=QUEUE_NAME, max_retries=0)
+@dramatiq.actor(actor_name=CHECK_ACTOR_NAME, queue_name=QUEUE_NAME)
 def verify_merge(check_id: str) -> None:
     from workers.merge_check import run_check  # noqa: PLC0415
     from workers.runtime import get_runtime  # noqa: PLC0415

@@ -100,6 +100,16 @@ def resolve(conv: Conversation, path: str) -> str:
     return os.path.normpath(os.path.join(conv.cwd, path))
 
 
+def in_project(conv: Conversation, path: str) -> str:
+    """`path` against where the agent works on the project (its task's worktree, else the main line)."""
+    if os.path.isabs(path):
+        return path
+    if not conv.project_dir:
+        raise Refused(ApiError(400, "invalid_request_error",
+                               f"model double: no working directory in the request to resolve {path!r} against"))
+    return os.path.normpath(os.path.join(conv.project_dir, path))
+
+
 def _names(conv: Conversation, arg: str) -> list[str]:
     """A comma-separated marker value (`members=Ann,Ben`) as a list; [] when absent."""
     return [name.strip() for name in conv.arg(arg, "").split(",") if name.strip()]
@@ -242,7 +252,7 @@ def _lead_plan_stages(conv: Conversation) -> Reply:
     for index, name in enumerate(builders):
         file = files[index] if index < len(files) else f"part{index + 1}.md"
         tasks.append({"key": f"build{index + 1}", "title": f"Build {file}", "assignee": name, "kind": "frontend",
-                      "description": f"Write {file} for: {goal} [[brain:member file=../../project/{file}"
+                      "description": f"Write {file} for: {goal} [[brain:member file={file}"
                                      + (" report=fail]]" if name in failing else "]]")})
     tasks.append({"key": "qa", "title": "QA the site", "assignee": conv.arg("qa", ""), "kind": "qa",
                   "depends_on": [t["key"] for t in tasks],
@@ -329,23 +339,59 @@ def member(conv: Conversation) -> Reply:
             return Turn([Text("I cannot do this task."), bash(cmd.shell(cmd.task_fail(
                 task_id, "The model double's member brain was told to fail (report=fail).")), "Fail the task")])
         return Turn([Text(f"Task {task_id} failed: I reported why.")])
-    relative = conv.arg("file", f"../../project/{task_id}.md")
-    path = resolve(conv, relative)
-    wait = conv.arg("wait", "")
+    relative = conv.arg("file", f"{task_id}.md")
+    path = in_project(conv, relative)
+    wait, hold = conv.arg("wait", ""), conv.arg("hold", "")
     if wait and conv.step == 0:
         return Turn([Text(f"First, a long job ({wait} s)."), bash(long_command(wait), "Wait", timeout=600_000)])
-    if not conv.results_of(lambda call: call.name == "Write"):
-        body = f"# {task_id}\n\nDone by the model double's member brain.\n\n{without_markers(conv.prompt)[:500]}\n"
-        return Turn([Text(f"Working on {task_id}: writing {path}."), write(path, body)])
+    conflict = _conflict_files(conv.prompt)
+    if conflict and not conv.results_of(_MERGE):
+        return Turn([Text(f"My branch conflicts with main in {', '.join(conflict)}: merging main and keeping both."),
+                     bash(_resolve_conflict(conv.project_dir or ".", conflict, task_id), "Merge main, resolve",
+                          timeout=120_000)])
+    if not conflict and not conv.results_of(lambda call: call.name == "Write"):
+        body = conv.arg("content", "") or (f"# {task_id}\n\nDone by the model double's member brain.\n\n"
+                                           f"{without_markers(conv.prompt)[:500]}\n")
+        return Turn([Text(f"Working on {task_id}: writing {path}."), write(path, body.replace("\\n", "\n"))])
+    if hold and not conv.results_of(_HOLD):
+        return Turn([Text(f"Written; now a long job ({hold} s) before I report."),
+                     bash(long_command(hold), "Hold", timeout=600_000)])
     if not _reported(conv):
         summary = f"Wrote {path} with the result of {task_id}."
         reworked = _rework_feedback(conv.prompt)
         if reworked:
             summary += f" Reworked as asked: {reworked}"
-        files = [relative.removeprefix("../../")] if relative.startswith("../../project/") else None
-        line = (cmd.task_review if report == "review" else cmd.task_done)(task_id, summary, files)
+        line = (cmd.task_review if report == "review" else cmd.task_done)(task_id, summary, [relative])
         return Turn([Text("Reporting the result."), bash(cmd.shell(line), f"Report the task ({report})")])
     return Turn([Text(f"Task {task_id} is done: I wrote {path} and reported it.")])
+
+
+def _conflict_files(prompt: str) -> list[str]:
+    """The files a merge-conflict rework prompt names (`[MERGE CONFLICT] files: a, b`)."""
+    for line in prompt.splitlines():
+        if line.startswith("[MERGE CONFLICT] files:"):
+            return [f.strip() for f in line.split(":", 1)[1].split(",") if f.strip()]
+    return []
+
+
+def _resolve_conflict(worktree: str, files: list[str], task_id: str) -> str:
+    """Merge main into the task's branch and resolve each conflicting file by keeping main's version followed by
+    this task's own lines (what a person would do for two additions to the same place)."""
+    steps = [f"cd {shlex.quote(worktree)}", "git merge main >/dev/null 2>&1; true"]
+    for name in files:
+        quoted = shlex.quote(name)
+        steps.append(f"{{ git show main:{quoted}; git show HEAD:{quoted}; }} > {quoted}")
+    steps += ["git add -A", f"git commit -q -m {shlex.quote(f'Merge main into {task_id}: keep both sides')}",
+              "echo merged-and-resolved"]
+    return " && ".join(steps)
+
+
+def _MERGE(call: ToolCall) -> bool:  # noqa: N802 — a predicate like the ones above
+    return call.name == "Bash" and "git merge main" in call.command
+
+
+def _HOLD(call: ToolCall) -> bool:  # noqa: N802
+    return call.name == "Bash" and call.input.get("description") == "Hold"
 
 
 def _rework_feedback(prompt: str) -> str:
@@ -362,13 +408,13 @@ def qa(conv: Conversation) -> Reply:
     """Reads the files the tasks it depends on reported (the prompt's `Files:` lines, relative to the team's
     folder), then reports its task done with what it read."""
     task_id = cmd.task_ids(conv.prompt)[0]
-    files = [f.strip() for line in conv.prompt.splitlines() if line.strip().startswith("Files:")
+    files = [f.strip() for line in conv.prompt.splitlines() if line.strip().startswith("Files (in the main line):")
              for f in line.split(":", 1)[1].split(",") if f.strip()]
     if not files:
         return Turn([Text("Nothing to check: the prompt names no files."),
                      bash(cmd.shell(cmd.task_fail(task_id, "no files to check")), "Fail the task")])
     if not conv.results_of(_CAT):
-        paths = [resolve(conv, f"../../{f}") for f in files]
+        paths = [in_project(conv, f) for f in files]
         return Turn([Text(f"Reading {len(paths)} file(s) to check them."),
                      bash("cat " + " ".join(shlex.quote(p) for p in paths), "Read the builders' files")])
     read = conv.results_of(_CAT)[-1]

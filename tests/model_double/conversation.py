@@ -23,6 +23,15 @@ _REMINDER = "<system-reminder>"
 _CWD = re.compile(r"Primary working directory: (\S+)")
 
 
+_WORKTREE = re.compile(r"^Worktree: `([^`]+)`", re.MULTILINE)
+
+
+def find_worktree(text: str) -> str | None:
+    """The task's worktree a task prompt names (`Worktree: `…``, orchestrator/workflows/task_moves.py), or None."""
+    match = _WORKTREE.search(text)
+    return match.group(1) if match else None
+
+
 def find_cwd(texts: list[str]) -> str | None:
     """The working directory an agent CLI announced in any of `texts` (claude's environment block), or None."""
     for text in texts:
@@ -99,6 +108,15 @@ class Conversation:
         texts += [str(block.get("text", "")) for message in self.all_messages for block in _blocks(message)
                   if block.get("type") == "text"]
         return find_cwd(texts)
+
+    @property
+    def project_dir(self) -> str | None:
+        """Where this agent works on the project: its task's worktree (named in the prompt), else the team's main
+        line (`../../project` from its own directory)."""
+        worktree = find_worktree(self.user_text)
+        if worktree:
+            return worktree
+        return f"{self.cwd}/../../project" if self.cwd else None
 
     @property
     def is_side_request(self) -> bool:
