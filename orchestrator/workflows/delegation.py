@@ -195,6 +195,8 @@ def update_status(conn: psycopg.Connection, actor: Actor, task_id: str, status: 
     unchanged = _unchanged(conn, actor, task, REVIEWED if member and status == "done" else (status,))
     if unchanged is not None:
         return unchanged
+    if status == "done" and (task.get("merge") or {}).get("state") == "checking" and task["stage"] == "review":
+        return {**view(conn, task_id, actor), "note": f"task {task_id} is being merged: its merge check is running"}
     approving = task["stage"] == "review"
     if member and status == "done" and approving:
         raise Forbidden(f"task {task_id} is waiting for the lead's review; only the lead approves work")
@@ -226,8 +228,6 @@ def _accept(conn: psycopg.Connection, actor: Actor, task_id: str, box: Outbox, p
     """Done means merged: the task's branch goes into the main line first (work_product.accept). A conflict
     sends the task back to its assignee; with a check command the task waits in review for its merge check."""
     task = tasks.get(conn, task_id, lock=True)
-    if (task.get("merge") or {}).get("state") == "checking":
-        return {**view(conn, task_id, actor), "note": f"task {task_id} is being merged: its merge check is running"}
     accepted = work_product.accept(conn, task, actor)
     if accepted.state == "conflict":
         files = ", ".join(accepted.conflicts)
@@ -308,9 +308,10 @@ def check_finished(conn: psycopg.Connection, check_id: str, *, passed: bool, exi
         return check
     if accepted is None and check["state"] == "failed":
         tail = (output or "").strip()[-3000:] or "(no output)"
-        _send_back(conn, actor, task["id"], box, step="check_failed", note=(f"[CHECK FAILED] `{check['command']}` exited {exit_code} on your branch merged into "
-                         f"main, so the main line did not move. Fix it in your worktree, commit, and report the "
-                         f"task again. The end of its output:\n{tail}"))
+        _send_back(conn, actor, task["id"], box, step="check_failed", note=(
+            f"[CHECK FAILED] `{check['command']}` exited {exit_code} on your branch merged into main, so the main "
+            "line did not move. Fix it in your worktree, commit, and report the task again. The end of its "
+            f"output:\n{tail}"))
     elif accepted is not None and accepted.state == "merged":
         _merged(conn, actor, task["id"], box, accepted, {})
     elif accepted is not None and accepted.state == "conflict":

@@ -55,8 +55,9 @@ class Stack:
         return requests.request(method, self.web.url + path, timeout=30, **kwargs)
 
     def create_team(self, *, backend: str = "claude", members: list[dict[str, Any]] | None = None,
-                    lead: dict[str, Any] | None = None) -> dict[str, Any]:
+                    lead: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
         body = {
+            **extra,
             "name": f"E2E {time.monotonic_ns()}",
             "lead": {"name": "Lead", "role_id": "engineering/tech-lead", "backend": backend, **(lead or {})},
             "members": [{"backend": backend, **m} for m in (members or [])],

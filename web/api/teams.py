@@ -29,9 +29,9 @@ from orchestrator.domain import AgentSpec
 from orchestrator.workflows import agent_context, stopping, team_setup, views
 from web.api._helpers import (
     AgentName,
-    CheckCommand,
     BackendName,
     Budget,
+    CheckCommand,
     Description,
     Emoji,
     ModelName,
