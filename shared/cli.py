@@ -199,6 +199,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         checks += _cli_checks(status, needed=status["backend"] == settings.backend)
     sandboxed, sandbox_note = host_checks.sandbox_status(settings)
     checks.append(("agent sandbox", sandboxed, sandbox_note))
+    checks.append(("git", *host_checks.git_status()))
     return _report(checks, args.json)
 
 

@@ -3,7 +3,9 @@
 - `sandbox_availability()`: whether bubblewrap runs here with the namespaces the agent sandbox uses
   (workers/sandbox.py explains the sandbox itself);
 - `sandbox_status(settings)`: that, as one sentence, with what it means under GAMMA_SANDBOX;
-- `machine_id()`: which running kernel this is (processes on the same one can check each other's pids).
+- `machine_id()`: which running kernel this is (processes on the same one can check each other's pids);
+- `git_status()`: whether git is here and new enough for the team repositories (orchestrator/workflows/
+  work_product.py merges with `git merge-tree --write-tree`, git 2.38 and newer).
 """
 
 from __future__ import annotations
@@ -86,3 +88,20 @@ def sandbox_status(settings: Settings) -> tuple[bool, str]:
     consequence = ("runs fail until it works" if chosen == "bwrap"
                    else "agents run WITHOUT a boundary: they can read the worker's environment and Gamma's files")
     return False, f"{found.detail}; {consequence}"
+
+
+GIT_MINIMUM = (2, 38)
+
+
+def git_status(binary: str = "git") -> tuple[bool, str]:
+    """(ok, sentence) for `gamma doctor`: git found and at least GIT_MINIMUM."""
+    found = shutil.which(binary)
+    if found is None:
+        return False, "git is not installed: each team's project is a git repository (install git 2.38 or newer)"
+    done = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    words = done.stdout.split()
+    version = words[2] if len(words) >= 3 else "unknown"
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if len(parts) < 2 or parts < GIT_MINIMUM:
+        return False, f"{found}: git {version}; Gamma needs {'.'.join(map(str, GIT_MINIMUM))} or newer (merge-tree)"
+    return True, f"{found}: git {version}"

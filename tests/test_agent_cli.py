@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from orchestrator.records import repos
 from orchestrator.workflows import conversation as messages
 from shared import db
 from shared.config import get_settings
@@ -124,12 +125,18 @@ def test_a_lead_and_a_member_work_through_gamma_agent(api_url, crew, lead_token)
     sent = as_json(gamma_agent("msg", "send", "Lead", "API", "is", "half", "done", **alice))
     assert sent["content"] == "API is half done"
     summary = "Endpoints in project/api.py\nAll 12 tests pass"
+    (repos.worktree_dir(crew.team_id, created[0]["id"]) / "api.py").write_text("def get():\n    return 1\n")
     done = as_json(gamma_agent("task", "review", created[0]["id"], "--summary", "-", "--files",
                                "project/api.py,project/test_api.py", stdin=summary, **alice))
     assert done["stage"] == "review" and done["result"]["summary"] == summary, "submitted for the lead to approve"
     assert done["result"]["reported_files"] == ["project/api.py", "project/test_api.py"]
     assert as_json(gamma_agent("status", "moving", "on", "--blocker", "none", **alice))["lead_notified"]
 
+    diff = as_json(gamma_agent("task", "diff", created[0]["id"], **lead))
+    assert diff["files"] == [{"path": "api.py", "status": "added", "added": 2, "deleted": 0, "binary": False}]
+    assert "+def get():" in diff["diff"], "the lead reviews what git says the task changed"
+    stat = as_json(gamma_agent("task", "diff", created[0]["id"], "--stat", **lead))
+    assert "diff" not in stat and stat["files"] == diff["files"]
     inbox = as_json(gamma_agent("msg", "read", **lead))
     assert [m["content"] for m in inbox["messages"]][0] == "API is half done"
     team = as_json(gamma_agent("team", **lead))["members"]

@@ -119,6 +119,8 @@ def test_doctor_reports_each_check(database_url: str, tmp_path: Path):
     unsandboxed = _gamma("doctor", env={**env, "PATH": str(tmp_path / "no-bwrap-here"), "GAMMA_SANDBOX": "auto"})
     assert "FAIL  agent sandbox  (bubblewrap (bwrap) is not installed" in unsandboxed.stdout, unsandboxed.stdout
     assert "agents run WITHOUT a boundary" in unsandboxed.stdout
+    assert "ok    git  (" in out and "git version" not in out, out
+    assert "FAIL  git  (git is not installed" in unsandboxed.stdout, "no git on its PATH"
 
 
 def test_migrations_are_idempotent_and_safe_in_parallel(database_url: str, conn, tmp_path: Path):
