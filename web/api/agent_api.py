@@ -58,6 +58,7 @@ from web.api._helpers import (
     reply,
     shaped,
 )
+from web.api.repository import DiffQuery
 from web.api.tasks import stages_of
 from web.errors import ApiError
 from web.validation import json_body, path_id, query
@@ -189,12 +190,6 @@ class StatusReport(Body):
 
 class GoalDone(Body):
     summary: ChatText
-
-
-class DiffQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    stat: bool = False
 
 
 class TaskQuery(BaseModel):

@@ -19,7 +19,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from web.api import agent_api, chat, events, roles, runs, tasks, teams
+from web.api import agent_api, chat, events, repository, roles, runs, tasks, teams
 from web.ui import content_security_policy
 
 bp = Blueprint("openapi", __name__)
@@ -94,6 +94,12 @@ def op(summary: str, **kwargs: Any) -> Operation:
     return Operation(summary, **kwargs)
 
 
+DIFF = obj("task_id", "branch", "started", "files", "commits", "added", "deleted", task_id=ID, branch=STRING,
+           started={"type": "boolean"}, files=array(obj("path", "status", "added", "deleted", "binary",
+                                                        path=STRING, status=STRING, added=nullable(INTEGER),
+                                                        deleted=nullable(INTEGER), binary={"type": "boolean"})),
+           commits=array(ANY_OBJECT), added=INTEGER, deleted=INTEGER,
+           diff={**STRING, "description": "the unified diff (left out with stat=true)"})
 TEAM = ref("Team")
 AGENT = ref("Agent")
 TASK = ref("Task")
@@ -146,6 +152,32 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/tasks/<task_id>", "PATCH"): op("edit a task, move it (by-hand transitions only) or reassign it",
                                           body=tasks.TaskPatch, response=TASK),
     ("/api/tasks/<task_id>/cancel", "POST"): op("cancel a task and its runs", body=tasks.CancelBody, response=TASK),
+    ("/api/tasks/<task_id>/diff", "GET"): op(
+        "the task's change against the main line, as git measured it: files with line counts, commits, the "
+        "unified diff (as merged, once it is)", query=repository.DiffQuery, response=DIFF),
+    ("/api/teams/<team_id>/repo", "GET"): op(
+        "the team's repository: the main line, the tasks' branches and worktrees, disk use",
+        response=obj("main", "branches", "disk", main=nullable(STRING), branches=array(ANY_OBJECT),
+                     disk=obj("project_bytes", "worktrees_bytes", "total_bytes", project_bytes=INTEGER,
+                              worktrees_bytes=INTEGER, total_bytes=INTEGER))),
+    ("/api/teams/<team_id>/repo/tree", "GET"): op(
+        "one directory at a ref (main, a task's id or branch, a commit)", query=repository.AtRef,
+        response=obj("ref", "commit", "path", "entries", ref=STRING, commit=STRING, path=STRING,
+                     entries=array(obj("name", "path", "type", name=STRING, path=STRING, type=STRING)))),
+    ("/api/teams/<team_id>/repo/file", "GET"): op(
+        "a file at a ref: its text up to 1 MB, else binary/too_large and where to download it",
+        query=repository.AtRef, response=obj("ref", "path", "size", "binary", "too_large", "text", "download",
+                                             ref=STRING, path=STRING, size=INTEGER, binary={"type": "boolean"},
+                                             too_large={"type": "boolean"}, text=nullable(STRING),
+                                             download=STRING)),
+    ("/api/teams/<team_id>/repo/raw", "GET"): op("a file's bytes at a ref, as a download", query=repository.AtRef,
+                                                 media_type="application/octet-stream", response={}),
+    ("/api/teams/<team_id>/repo/archive", "GET"): op("the whole project at a ref as a .tar.gz, streamed",
+                                                     query=repository.RefOnly, media_type="application/gzip",
+                                                     response={}),
+    ("/api/teams/<team_id>/repo/log", "GET"): op(
+        "the commits at a ref, newest first", query=repository.LogQuery,
+        response=obj("ref", "commit", "commits", ref=STRING, commit=STRING, commits=array(ANY_OBJECT))),
     ("/api/teams/<team_id>/runs", "GET"): op("the team's runs, newest first (queued ones with their position)",
                                              query=runs.RunQuery, response=obj("runs", runs=array(RUN))),
     ("/api/runs/<run_id>", "GET"): op("one run: prompt, outcome, usage", response=RUN),
@@ -197,6 +229,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/agent/v1/tasks", "GET"): op("my team's tasks", query=agent_api.TaskQuery,
                                    response=obj("tasks", tasks=array(TASK))),
     ("/agent/v1/tasks/<task_id>", "GET"): op("one task", response=TASK),
+    ("/agent/v1/tasks/<task_id>/diff", "GET"): op("a task's change as git measured it (the lead's review)",
+                                                  query=repository.DiffQuery, response=DIFF),
     ("/agent/v1/tasks/<task_id>/status", "POST"): op("move a task", body=agent_api.StatusChange),
     ("/agent/v1/tasks/<task_id>/review", "POST"): op("ask the lead to review a task", body=agent_api.ReviewRequest),
     ("/agent/v1/tasks/<task_id>/block", "POST"): op("blocked: to review with the blocker, the lead told",
