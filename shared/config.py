@@ -256,6 +256,7 @@ AGENT_RUN_ENV = {
     "GAMMA_RUN_ID": "the run",
     "GAMMA_RUN_ATTEMPT": "the attempt of the run",
     "GAMMA_WORKER_ID": "the worker process that runs the attempt",
+    "GAMMA_PROJECT_DIR": "where the run works on the project: its task's worktree, else the main line",
 }
 
 

@@ -8,8 +8,8 @@ with zero usage and cost) and works through the agent API like a real agent: it 
 
 - lead: asks for its teammates, plans 2–3 tasks for them, and ends its turn; woken (`--reason wake`), it reads
   the tasks and summarises their results.
-- member: finds its task (the id in the prompt, else `gamma-agent tasks`), writes a small file into the team's
-  project folder, pauses to look alive, and reports the task done with a summary.
+- member: finds its task (the id in the prompt, else `gamma-agent tasks`), writes a small file into its
+  task's worktree (GAMMA_PROJECT_DIR), pauses to look alive, and reports the task done with a summary.
 
 Everything it says is marked as a demo. `--pace S` (seconds between steps, default 0.6) sets its speed.
 
@@ -164,6 +164,7 @@ def member_work(session: DemoSession, prompt: str) -> str:
     session.think("Pretending to work: a small file in the project folder, then report.")
     session.pause(2)
     path = project_dir(session.cwd) / f"{task_id}-demo.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
     session.write(path, f"# {task_id}\n\n{TAG} Work done by a scripted demo agent.\n\nTask: {_goal(prompt)}\n")
     summary = f"{TAG} Wrote {path.name} in the project folder."
     ok, _ = session.run(cmd.task_done(task_id, summary), "Report the task as done")
@@ -175,7 +176,10 @@ def member_work(session: DemoSession, prompt: str) -> str:
 
 
 def project_dir(cwd: Path) -> Path:
-    """The team's shared project folder: workspaces are `<team>/agents/<agent>/` next to `<team>/project/`."""
+    """Where the run works on the project (GAMMA_PROJECT_DIR: its task's worktree), else the team's main line next
+    to the agent's directory (workspaces are `<team>/agents/<agent>/` beside `<team>/project/`)."""
+    if os.environ.get("GAMMA_PROJECT_DIR"):
+        return Path(os.environ["GAMMA_PROJECT_DIR"])
     if cwd.parent.name == "agents":
         return cwd.parent.parent / "project"
     return cwd / "project"

@@ -138,14 +138,14 @@ class RunAttempt:
             if self.flags.cancelled:
                 raise LaunchError("cancelled", "cancelled before it started")
             ctx = self._retrying("prepare the run", self._prepare)
+            assert self._place is not None
             spec = backend.launch_spec(ctx)
             spec.env.update(GAMMA_RUN_ID=self.run_id, GAMMA_RUN_ATTEMPT=str(self.attempt),
-                            GAMMA_WORKER_ID=self.runtime.worker_id)
+                            GAMMA_WORKER_ID=self.runtime.worker_id, GAMMA_PROJECT_DIR=str(self._place.project))
             # the agent's own commits (a merge it resolves) carry its name, as Gamma's commits of its work do
             name, email = work_product.author_of({"name": ctx.agent_name, "id": ctx.agent_id})
             spec.env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email, GIT_COMMITTER_NAME=name,
                             GIT_COMMITTER_EMAIL=email)
-            assert self._place is not None
             spec, sandbox_warning = sandbox.wrap(spec, self.settings, team_dir=workspaces.team_dir(ctx.team_id),
                                                  tools_dir=ctx.tools_bin_dir, read_only=self._place.read_only,
                                                  writable=self._place.writable)
