@@ -329,3 +329,26 @@ def test_a_check_that_finds_the_main_line_moved_merges_again(crew):
     merge_check.run_check(checks[1]["id"], _Runtime())
     assert row("tasks", b["id"])["stage"] == "done"
     assert sorted(files_at(main_line(crew), "main")) == ["a.txt", "b.txt"]
+
+
+def test_a_check_whose_worker_died_is_queued_again_and_then_runs(crew):
+    _set_check(crew, "true")
+    (task,) = create(crew, TaskSpec("Feature", assignee="Alice"))
+    run, _ = start(crew.alice["id"])
+    (worktree(crew, task) / "f.txt").write_text("f\n")
+    report(run, task, "done")
+    finish(run)
+    check = _queued_check(crew, task)
+    with db.transaction() as conn:  # a worker took it and died (no live worker row names it)
+        conn.execute("UPDATE merge_checks SET state = 'running', worker = 'gone:1:x', started_at = now()"
+                     " WHERE id = %s", (check["id"],))
+        repos.check_dir(crew.team_id, check["id"]).mkdir(parents=True)  # and left its directory
+    with db.transaction() as conn:
+        assert work_product.revive_checks(conn) == [check["id"]]
+        messages = conn.execute("SELECT count(*) AS n FROM dramatiq.queue WHERE message->'args'->>0 = %s",
+                                (check["id"],)).fetchone()["n"]
+    assert _queued_check(crew, task)["state"] == "queued" and messages == 2, "queued again, with a new message"
+    with db.transaction() as conn:
+        assert work_product.revive_checks(conn) == [], "a queued check with its message waiting is left alone"
+    merge_check.run_check(check["id"], _Runtime())
+    assert _queued_check(crew, task)["state"] == "passed" and row("tasks", task["id"])["stage"] == "done"

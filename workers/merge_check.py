@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -37,6 +38,7 @@ def run_check(check_id: str, runtime: WorkerRuntime) -> None:
     directory = repos.check_dir(team_id, check_id)
     try:
         with repos.locked(team_id) as repo:
+            _clear(repo, directory)  # what a worker that died while checking left (a check holds no work)
             git.add_detached_worktree(repo, directory, check["merge_commit"])
         exit_code, output = _run(check["command"], directory, team_id, settings)
     except (git.GitError, OSError, LaunchError) as error:
@@ -44,11 +46,19 @@ def run_check(check_id: str, runtime: WorkerRuntime) -> None:
     finally:
         try:
             with repos.locked(team_id) as repo:
-                git.remove_worktree(repo, directory)
-        except git.GitError as error:
+                _clear(repo, directory)
+        except (git.GitError, OSError) as error:
             log.warning("could not remove the check worktree %s: %s", directory, error)
     with db.transaction() as conn:
         delegation.check_finished(conn, check_id, passed=exit_code == 0, exit_code=exit_code, output=output)
+
+
+def _clear(repo: Path, directory: Path) -> None:
+    try:
+        git.remove_worktree(repo, directory)
+    except git.GitError:  # not (or no longer) a worktree git knows: a plain directory
+        shutil.rmtree(directory, ignore_errors=True)
+        git.git(repo, "worktree", "prune")
 
 
 def _run(command: str, directory: Path, team_id: str, settings: Settings) -> tuple[int | None, str]:

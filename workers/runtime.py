@@ -22,7 +22,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from orchestrator.records import runs
-from orchestrator.workflows import run_lifecycle
+from orchestrator.workflows import run_lifecycle, work_product
 from shared import db, host_checks, run_queue
 from shared.config import get_settings
 from shared.ids import new_id
@@ -171,6 +171,10 @@ class WorkerRuntime:
         if not self.shutting_down.is_set():
             with db.transaction() as conn:
                 runs.redispatch_stale(conn)
+                revived = work_product.revive_checks(conn)
+            if revived:
+                log.warning("queued %d merge check(s) again (their worker or message was lost): %s", len(revived),
+                            revived)
         if purge:
             with db.transaction() as conn:
                 run_queue.purge_finished(conn, older_than_seconds=PURGE_AFTER_SECONDS)

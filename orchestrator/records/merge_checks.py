@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 
 from orchestrator.domain import NotFound
+from shared import run_queue
 from shared.ids import is_id, new_id
 
 OUTPUT_LIMIT = 64_000  # the end of the output is kept: that is where a test runner says what failed
@@ -51,9 +52,14 @@ def of_task(conn: psycopg.Connection, task_id: str) -> list[dict[str, Any]]:
                         (task_id,)).fetchall()
 
 
-def stale(conn: psycopg.Connection, older_than_seconds: float) -> list[dict[str, Any]]:
-    """Checks queued or running for longer than this: their message or their worker was lost."""
-    return conn.execute(
-        "SELECT * FROM merge_checks WHERE state IN ('queued', 'running')"
-        " AND COALESCE(started_at, created_at) < now() - make_interval(secs => %s) ORDER BY created_at",
-        (older_than_seconds,)).fetchall()
+def requeue_orphaned(conn: psycopg.Connection) -> list[str]:
+    """Checks whose worker stopped or vanished while running them go back to the queue; returns them with the
+    queued checks whose message was lost, which the caller sends again."""
+    taken = conn.execute(
+        "UPDATE merge_checks c SET state = 'queued', worker = NULL, started_at = NULL WHERE c.state = 'running'"
+        " AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = c.worker AND w.stopped_at IS NULL) RETURNING id"
+    ).fetchall()
+    lost = conn.execute(
+        f"SELECT id FROM merge_checks c WHERE c.state = 'queued' AND NOT {run_queue.has_pending_message('c.id')}"
+    ).fetchall()
+    return sorted({r["id"] for r in taken + lost})

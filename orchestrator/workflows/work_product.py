@@ -251,6 +251,14 @@ def finish_check(conn: psycopg.Connection, check_id: str, *, passed: bool, exit_
     return check, again
 
 
+def revive_checks(conn: psycopg.Connection) -> list[str]:
+    """Merge checks lost with their worker (or their message) are queued again; a worker's maintenance calls it."""
+    revived = merge_checks.requeue_orphaned(conn)
+    for check_id in revived:
+        run_queue.send_check(conn, check_id)
+    return revived
+
+
 def cancel_checks(conn: psycopg.Connection, task_id: str) -> None:
     for check in merge_checks.of_task(conn, task_id):
         if check["state"] in ("queued", "running"):
