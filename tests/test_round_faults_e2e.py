@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from shared import git
 from tests.support import polling
 from tests.support.round_checks import overlapping_runs, wakes_per_round
 from tests.support.stack import Stack, agent_processes, orphans_of_ended_runs, running_stack
@@ -106,15 +107,18 @@ def test_web_and_workers_sigkilled_mid_round_recover_every_task_once_with_one_wa
     stack = own_stack
     team = stack.create_team(members=[{"name": "Ann", "role_id": FRONTEND}, {"name": "Ben", "role_id": FRONTEND}])
     team_id = team["id"]
-    goal = "[[brain:lead members=Ann,Ben member_brain='member wait=5']] Build two parts"
+    goal = "[[brain:lead members=Ann,Ben member_brain='member hold=8']] Build two parts"
     with stack.worker() as doomed:
         stack.wait_run(stack.say(team_id, goal))
 
         def both_mid_run():
             running = [r for r in team_runs(stack, team_id) if r["reason"] == "task" and r["state"] == "running"]
-            return running if len(running) == 2 and all(r["session_id"] for r in running) else None
+            written = [stack.home / "workspaces" / team_id / "worktrees" / r["task_id"] / f"{r['task_id']}.md"
+                       for r in running]
+            return running if len(running) == 2 and all(r["session_id"] for r in running) and all(
+                path.exists() for path in written) else None
 
-        interrupted = wait_for(both_mid_run, "both members to be mid-run")
+        interrupted = wait_for(both_mid_run, "both members to be mid-run, their files written, not committed")
         doomed.kill()
         stack.web.proc.kill()
     with stack.restart_web(), stack.worker():
@@ -130,8 +134,17 @@ def test_web_and_workers_sigkilled_mid_round_recover_every_task_once_with_one_wa
         tasks = stack.api("GET", f"/api/teams/{team_id}/tasks").json()["tasks"]
         assert sorted(t["assignee"]["name"] for t in tasks) == ["Ann", "Ben"], "no task duplicated"
         assert {t["stage"] for t in tasks} == {"done"}
+        repo = stack.home / "workspaces" / team_id / "project"
         for t in tasks:
             assert t["result"]["summary"].startswith("Wrote "), "reported by the member on its resumed attempt"
+            # what the killed attempt wrote was committed on the same branch before the resumed attempt began
+            entries = git.text(repo, "log", "--format=%H%x00%an%x00%B%x1e", t["branch"]).split("\x1e")
+            kept = [e.strip().split("\x00") for e in entries if "interrupted attempt" in e]
+            assert len(kept) == 1, entries
+            sha, author, _message = kept[0]
+            assert author == t["assignee"]["name"]
+            assert f"{t['id']}.md" in git.text(repo, "ls-tree", "--name-only", sha).split()
+            assert f"{t['id']}.md" in git.text(repo, "ls-tree", "--name-only", "main").split(), "merged"
         members = stack.api("GET", f"/api/teams/{team_id}").json()["members"]
         assert {m["name"]: m["status"] for m in members} == {"Lead": "idle", "Ann": "idle", "Ben": "idle"}
 
