@@ -5,6 +5,7 @@ middle of its work keeps what it wrote on its branch."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,3 +157,31 @@ def test_a_run_cancelled_in_the_middle_of_its_work_keeps_what_it_wrote(stack: St
     assert "the run was cancelled" in git.text(repo(stack, team_id), "log", "-1", "--format=%B", branch)
     wait_for(lambda: not written.parent.exists(), "its worktree to be removed once committed")
     assert f"{task['id']}.md" not in main_files(stack, team_id), "a cancelled task is not merged"
+
+
+def test_a_tasks_run_writes_only_its_own_worktree(stack: Stack):
+    """The sandbox makes the main line and the other tasks' worktrees read-only for a task's run (its
+    repository's .git stays writable, so it can commit and merge)."""
+    team = team_of(stack, "Ann", "Ben")
+    team_id = team["id"]
+    base = stack.home / "workspaces" / team_id
+    busy = stack.api("POST", f"/api/teams/{team_id}/tasks", json={
+        "title": "Busy", "assignee": "Ben", "description": "[[brain:member hold=300]]"}).json()
+    wait_for((base / "worktrees" / busy["id"]).exists, "Ben's worktree")
+    probe = (f"for target in {base}/project {base}/worktrees/{busy['id']} $GAMMA_PROJECT_DIR; do "
+             "echo intruder > $target/intruder.txt 2>/dev/null && echo \"wrote $target\" || echo \"refused $target\"; "
+             "done; cd $GAMMA_PROJECT_DIR && git commit -q --allow-empty -m probe && echo committed")
+    prober = stack.api("POST", f"/api/teams/{team_id}/tasks", json={
+        "title": "Probe", "assignee": "Ann",
+        "description": f"[[brain:write_file cmd={shlex.quote(probe)} path=notes/probe.txt]]"}).json()
+    wait_for(lambda: stack.api("GET", f"/api/tasks/{prober['id']}").json()["stage"] == "review", "the probe to end")
+    (run,) = stack.api("GET", f"/api/tasks/{prober['id']}").json()["runs"]
+    run_id = run["id"]
+    output = " ".join(str(e["payload"].get("content")) for e in stack.events(team_id, run_id=run_id)
+                      if e["kind"] == "agent.tool_result")
+    own = base / "worktrees" / prober["id"]
+    assert f"refused {base}/project" in output and f"refused {base}/worktrees/{busy['id']}" in output, output
+    assert f"wrote {own}" in output and "committed" in output, output
+    assert not (base / "project" / "intruder.txt").exists()
+    assert not (base / "worktrees" / busy["id"] / "intruder.txt").exists()
+    stack.api("POST", f"/api/tasks/{busy['id']}/cancel", json={"reason": "done probing"})
