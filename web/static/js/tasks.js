@@ -45,18 +45,32 @@ function kindBadge(kind) {
   return h('span', { class: `badge kind-${kind || 'generic'}`, text: kind || 'generic' });
 }
 
-/** A task's result: the JSON object orchestrator/tasks.py merges into as the task moves — `summary` and `files`
- *  (string[]) from the assignee, `reason` (failed/cancelled) or `blocker` (blocked), plus notes such as
- *  `message`, `review_message`, `auto`, `run_id`, shown as "details". null before any. */
+/** A task's result: the JSON object orchestrator/tasks.py merges into as the task moves — `summary` from the
+ *  assignee, `reason` (failed/cancelled) or `blocker` (blocked), plus notes such as `message`, `review_message`,
+ *  `auto`, `run_id`, `reported_files` (what the agent said it changed), shown as "details". null before any. */
 function resultParts(result) {
-  if (!result) return { summary: '', files: [], rest: null };
+  if (!result) return { summary: '', rest: null };
   const summary = result.summary || result.reason || result.blocker || '';
-  const files = Array.isArray(result.files) ? result.files.map(String) : [];
   const rest = { ...result };
   delete rest.summary;
-  delete rest.files;
   for (const k of ['reason', 'blocker']) if (rest[k] === summary) delete rest[k];
-  return { summary, files, rest: Object.keys(rest).length ? rest : null };
+  return { summary, rest: Object.keys(rest).length ? rest : null };
+}
+
+/** What git measured of the task's branch (`task.changes`, orchestrator/workflows/work_product.py): one line per
+ *  file with its status and line counts, the branch and its merge into the main line. */
+function changesBlock(task) {
+  const files = (task.changes && Array.isArray(task.changes.files)) ? task.changes.files : [];
+  const merge = task.merge && task.merge.state ? ` · ${task.merge.state.replace('_', ' ')}` : '';
+  if (!files.length && !task.base_commit) return null;
+  return [
+    h('h3', { class: 'sub', text: `Files changed (${files.length}) — branch ${task.branch}${merge}` }),
+    files.length ? h('ul', { class: 'files' }, files.map((f) => h('li', { class: 'mono', text:
+      `${f.path} (${f.status}${f.binary ? ', binary' : `, +${f.added}/−${f.deleted}`})` }))) :
+      h('p', { class: 'muted', text: 'No file changed on its branch.' }),
+    h('p', {}, h('a', { href: `/api/tasks/${encodeURIComponent(task.id)}/diff`, target: '_blank', rel: 'noopener', text: 'Diff' }),
+      ' · ', h('a', { href: `/preview/${encodeURIComponent(task.team_id)}/${encodeURIComponent(task.id)}/`, target: '_blank', rel: 'noopener', text: 'Preview its branch' })),
+  ];
 }
 
 export class TaskBoard {
@@ -177,7 +191,7 @@ export class TaskBoard {
     if (!task) return h('p', { class: 'muted', text: 'Loading…' });
     const assignee = task.assigned_to ? this.store.agent(task.assigned_to) : null;
     const creator = task.created_by ? this.store.agent(task.created_by) : null;
-    const { summary, files, rest } = resultParts(task.result);
+    const { summary, rest } = resultParts(task.result);
     const failed = task.stage === 'failed' || task.stage === 'cancelled';
     const retry = failed ? h('button', { type: 'button', class: 'btn btn-primary', text: 'Retry as a new task' }) : null;
     if (retry) {
@@ -209,7 +223,7 @@ export class TaskBoard {
       this.taskLinks('Needed by', task.dependents, close),
       h('h3', { class: 'sub', text: 'Result' }),
       summary ? renderMarkdown(summary) : h('p', { class: 'muted', text: task.result ? 'No summary.' : 'No result yet.' }),
-      files.length ? [h('h3', { class: 'sub', text: `Files changed (${files.length})` }), h('ul', { class: 'files' }, files.map((f) => h('li', { class: 'mono', text: f })))] : null,
+      changesBlock(task),
       rest ? h('details', { class: 'ev-details' }, h('summary', { text: 'Full result' }), h('pre', { class: 'ev-pre mono', tabindex: '0', text: pretty(rest) })) : null,
       Array.isArray(task.runs) && task.runs.length ? [
         h('h3', { class: 'sub', text: `Runs (${task.runs.length})` }),
