@@ -165,3 +165,26 @@ def test_the_preview_serves_files_with_their_types_in_a_sandbox(client, project)
 def test_the_api_refuses_an_opaque_origin_even_for_reads(client, project):
     assert "opaque origin" in refused(client.get("/api/teams", headers={"Origin": "null"}), 403)
     assert client.get("/api/teams").status_code == 200
+
+
+TOKEN = "s3cret-token-for-tests-0123456789abcdef"
+
+
+def test_with_a_token_the_preview_opens_under_its_own_key_and_nothing_else_does(project):
+    from shared.config import Settings
+    from web.app import create_app
+    guarded = create_app(Settings(GAMMA_API_TOKEN=TOKEN)).test_client()
+    team, task = project["team"], project["task"]
+    assert guarded.get(f"/preview/{team}/main/").status_code == 401, "no token, no key: refused"
+    summary = ok(guarded.get(f"/api/teams/{team}/repo", headers={"Authorization": f"Bearer {TOKEN}"}))
+    url = summary["preview_url"]
+    assert url.startswith("/preview/k/") and TOKEN not in url
+    # the preview's own requests carry no cookie (opaque origin): its key is enough, for the page and its assets
+    assert b"<title>App</title>" in guarded.get(url).data
+    assert guarded.get(url + "app.js").status_code == 200
+    key = url.split("/")[3]
+    assert guarded.get(f"/preview/k/{key}/{team}/{task['id']}/feature.txt").status_code == 401, "one ref per key"
+    assert guarded.get(f"/preview/k/{'0' * 32}/{team}/main/").status_code == 401
+    assert guarded.get(f"/api/teams?x=/preview/k/{key}/{team}/main/").status_code == 401, "the API still needs it"
+    diff = ok(guarded.get(f"/api/tasks/{task['id']}/diff", headers={"Authorization": f"Bearer {TOKEN}"}))
+    assert guarded.get(diff["preview_url"] + "feature.txt").data == b"one\ntwo\n"

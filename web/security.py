@@ -7,13 +7,15 @@
    opaque origin (`Origin: null`: the sandboxed app preview) gets nothing of the API, not even a read.
 4. With GAMMA_API_TOKEN set, every request but the agent API and /api/health carries it (401): as
    `Authorization: Bearer …`, as `?token=…` (which sets a login cookie), or as that cookie. The cookie holds
-   an HMAC of a fixed label keyed by the token, never the token itself.
+   an HMAC of a fixed label keyed by the token, never the token itself. A preview URL carries a key of its own
+   (an HMAC of the team and ref, `preview_key`): the sandboxed preview's requests carry no cookie.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from urllib.parse import urlsplit
 
 from flask import Flask, request
@@ -28,6 +30,7 @@ TOKEN_COOKIE = "gamma_token"
 _COOKIE_LABEL = b"gamma login cookie v1"
 # The agent API authenticates callers with their per-run token instead (see web/api/agent_api.py).
 AGENT_API_PREFIX = "/agent/"
+_SIGNED_PREVIEW = re.compile(r"^/preview/k/([0-9a-f]{32})/([^/]+)/([^/]+)(?:/|$)")
 
 
 def public_bind_refusal(where: str) -> str:
@@ -51,7 +54,8 @@ def install(app: Flask, settings: Settings) -> None:
         if request.headers.get("Origin") == "null" and request.path.startswith(("/api/", "/ws/")):
             # an opaque origin — the sandboxed app preview (web/api/repository.py) — reads nothing of the API
             raise ApiError(403, "request from an opaque origin (a sandboxed page) refused")
-        exempt = request.path.startswith(AGENT_API_PREFIX) or request.path == "/api/health"
+        exempt = (request.path.startswith(AGENT_API_PREFIX) or request.path == "/api/health"
+                  or signed_preview(settings.api_token))
         if settings.api_token and not exempt and not token_matches(settings.api_token):
             raise ApiError(401, "missing or wrong API token (send Authorization: Bearer <GAMMA_API_TOKEN>)")
 
@@ -72,6 +76,18 @@ def is_cross_site() -> bool:
     if origin == "null":
         return True
     return urlsplit(origin).netloc.lower() != (request.host or "").lower()
+
+
+def preview_key(token: str, team_id: str, ref: str) -> str:
+    """The key that opens one team's preview at one ref without the token: the preview runs in an opaque origin,
+    so the browser sends no login cookie with the requests of its pages (their scripts, styles, images)."""
+    return hmac.new(token.encode(), f"preview:{team_id}:{ref}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def signed_preview(token: str | None) -> bool:
+    """Whether this request is for a preview under a key (`/preview/k/<key>/<team>/<ref>/…`) that matches."""
+    match = _SIGNED_PREVIEW.match(request.path)
+    return bool(token and match and _same(match.group(1), preview_key(token, match.group(2), match.group(3))))
 
 
 def cookie_value(token: str) -> str:

@@ -406,7 +406,8 @@ def task_diff(conn: psycopg.Connection, task_id: str, actor: Actor | None = None
     merge = task.get("merge") or {}
     head = git.head(repo, f"refs/heads/{task['branch']}") if task["base_commit"] else None
     if head is None:
-        return {"task_id": task_id, "branch": task["branch"], "started": False, "files": [], "commits": [],
+        return {"task_id": task_id, "team_id": task["team_id"], "branch": task["branch"], "started": False,
+                "files": [], "commits": [],
                 "added": 0, "deleted": 0, "diff": "", "merge": merge or None}
     if merge.get("state") == "merged" and merge.get("commit"):
         base, tip = merge["main"], merge["commit"]  # what the merge brought into the main line
@@ -417,7 +418,8 @@ def task_diff(conn: psycopg.Connection, task_id: str, actor: Actor | None = None
         found = changes(repo, task["branch"])
         files, commits = found["files"], found["commits"]
         text = git.diff(repo, MAIN, head)
-    return {"task_id": task_id, "branch": task["branch"], "started": True, "head": head, "files": files,
+    return {"task_id": task_id, "team_id": task["team_id"], "branch": task["branch"], "started": True, "head": head,
+            "files": files,
             "commits": commits, "added": sum(int(f["added"] or 0) for f in files),
             "deleted": sum(int(f["deleted"] or 0) for f in files), "diff": text, "merge": merge or None}
 

@@ -26,10 +26,11 @@ import mimetypes
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, Response, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from orchestrator.workflows import work_product
+from web import security
 from web.api._helpers import for_team, in_transaction, reply
 from web.errors import ApiError
 from web.validation import path_id, query
@@ -72,7 +73,11 @@ class DiffQuery(BaseModel):
 @bp.get("/api/teams/<team_id>/repo")
 def repository(team_id: str):
     path_id(team_id, "team")
-    return reply(for_team(team_id, lambda c: work_product.repository(c, team_id)))
+    found = for_team(team_id, lambda c: work_product.repository(c, team_id))
+    found["preview_url"] = preview_url(team_id, "main")
+    for branch in found["branches"]:
+        branch["preview_url"] = preview_url(team_id, branch["task_id"])
+    return reply(found)
 
 
 @bp.get("/api/teams/<team_id>/repo/tree")
@@ -137,15 +142,26 @@ def task_diff(task_id: str):
     path_id(task_id, "task")
     params = query(DiffQuery)
     found = in_transaction(lambda c: work_product.task_diff(c, task_id))
+    found["preview_url"] = preview_url(found["team_id"], task_id)
     return reply({k: v for k, v in found.items() if k != "diff"} if params.stat else found)
 
 
 # ------------------------------------------------------------------------------------------------- preview
 
 
+def preview_url(team_id: str, ref: str) -> str:
+    """Where the preview of `ref` opens: with GAMMA_API_TOKEN set, under a key of its own (web/security.py)."""
+    token = current_app.config["GAMMA_SETTINGS"].api_token
+    if token:
+        return f"/preview/k/{security.preview_key(token, team_id, ref)}/{team_id}/{quote(ref, safe='')}/"
+    return f"/preview/{team_id}/{quote(ref, safe='')}/"
+
+
 @bp.get("/preview/<team_id>/<ref>/")
 @bp.get("/preview/<team_id>/<ref>/<path:path>")
-def preview(team_id: str, ref: str, path: str = ""):
+@bp.get("/preview/k/<key>/<team_id>/<ref>/", endpoint="signed_preview")
+@bp.get("/preview/k/<key>/<team_id>/<ref>/<path:path>", endpoint="signed_preview_path")
+def preview(team_id: str, ref: str, path: str = "", key: str | None = None):  # the key is checked before
     path_id(team_id, "team")
 
     def find(conn):
@@ -158,7 +174,7 @@ def preview(team_id: str, ref: str, path: str = ""):
 
     found = for_team(team_id, find)
     if found.get("redirect"):
-        return Response(status=308, headers={"Location": f"/preview/{team_id}/{ref}/{path}/"})
+        return Response(status=308, headers={"Location": f"{request.path}/"})
     if found["type"] != "blob":
         raise ApiError(404, f"{found['path']!r} is not a file")
     response = _blob_response(team_id, found, _content_type(found["path"]))

@@ -108,6 +108,8 @@ export const api = {
   listTasks: async (teamId) => (await request('GET', `/api/teams/${enc(teamId)}/tasks`)).tasks,
   /** GET /api/tasks/:id → Task (bare). */
   getTask: (id) => request('GET', `/api/tasks/${enc(id)}`),
+  /** GET /api/tasks/:id/diff?stat=true → `{files, commits, added, deleted, branch, merge, preview_url}`. */
+  taskDiffStat: (id) => request('GET', `/api/tasks/${enc(id)}/diff?stat=true`),
   /** POST /api/teams/:id/tasks (new, or `{retry_of}`) → Task (bare, 201). */
   createTask: (teamId, body) => request('POST', `/api/teams/${enc(teamId)}/tasks`, body),
 

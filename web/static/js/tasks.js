@@ -69,8 +69,17 @@ function changesBlock(task) {
       `${f.path} (${f.status}${f.binary ? ', binary' : `, +${f.added}/−${f.deleted}`})` }))) :
       h('p', { class: 'muted', text: 'No file changed on its branch.' }),
     h('p', {}, h('a', { href: `/api/tasks/${encodeURIComponent(task.id)}/diff`, target: '_blank', rel: 'noopener', text: 'Diff' }),
-      ' · ', h('a', { href: `/preview/${encodeURIComponent(task.team_id)}/${encodeURIComponent(task.id)}/`, target: '_blank', rel: 'noopener', text: 'Preview its branch' })),
+      ' · ', previewLink(task)),
   ];
+}
+
+/** "Preview its branch": the URL comes from the API (with GAMMA_API_TOKEN set it carries a preview key). */
+function previewLink(task) {
+  const link = h('a', { target: '_blank', rel: 'noopener', text: 'Preview its branch', 'aria-disabled': 'true' });
+  api.taskDiffStat(task.id).then((diff) => {
+    if (diff && diff.started && diff.preview_url) { link.href = diff.preview_url; link.removeAttribute('aria-disabled'); }
+  }).catch(() => { link.textContent = 'Preview unavailable'; });
+  return link;
 }
 
 export class TaskBoard {
