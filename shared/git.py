@@ -313,11 +313,16 @@ def blob(repo: Path, sha: str, limit: int | None = None) -> bytes:
     return data if limit is None else data[:limit]
 
 
-def blob_chunks(repo: Path, sha: str, chunk: int = 65536) -> Iterator[bytes]:
-    process = stream(repo, "cat-file", "blob", sha)
+def blob_chunks(repo: Path, sha: str) -> Iterator[bytes]:
+    return chunks(repo, "cat-file", "blob", sha)
+
+
+def chunks(repo: Path, *args: str, size: int = 65536) -> Iterator[bytes]:
+    """A command's output as it comes, in chunks (a blob, an archive); the process ends with the iterator."""
+    process = stream(repo, *args)
     assert process.stdout is not None
     try:
-        while data := process.stdout.read(chunk):
+        while data := process.stdout.read(size):
             yield data
     finally:
         process.stdout.close()

@@ -172,30 +172,28 @@ def test_accepting_merges_into_the_main_line_and_removes_the_worktree(crew):
     assert "task.merged" in event_kinds(crew.team_id, task_id=task["id"])
 
 
-def test_two_tasks_on_different_files_both_reach_the_main_line(crew):
+def two_reported(crew, alice_writes: dict[str, str], bob_writes: dict[str, str], status: str = "review"):
+    """Alice's and Bob's tasks, worked on at the same time, each writing its files and reporting `status`."""
     a, b = create(crew, TaskSpec("A", assignee="Alice"), TaskSpec("B", assignee="Bob"))
     run_a, _ = start(crew.alice["id"])
     run_b, _ = start(crew.bob["id"])
-    (worktree(crew, a) / "a.txt").write_text("a\n")
-    (worktree(crew, b) / "b.txt").write_text("b\n")
-    report(run_a, a, "review")
-    report(run_b, b, "review")
+    for task, run, writes in ((a, run_a, alice_writes), (b, run_b, bob_writes)):
+        for name, text in writes.items():
+            (worktree(crew, task) / name).write_text(text)
+        report(run, task, status)
     finish(run_a)
     finish(run_b)
+    return a, b
+
+
+def test_two_tasks_on_different_files_both_reach_the_main_line(crew):
+    a, b = two_reported(crew, {"a.txt": "a\n"}, {"b.txt": "b\n"})
     assert approve(crew, a)["stage"] == "done" and approve(crew, b)["stage"] == "done"
     assert sorted(files_at(main_line(crew), "main")) == ["a.txt", "b.txt"]
 
 
 def test_a_conflict_sends_the_task_back_with_its_files_and_loses_nothing(crew):
-    a, b = create(crew, TaskSpec("A", assignee="Alice"), TaskSpec("B", assignee="Bob"))
-    run_a, _ = start(crew.alice["id"])
-    run_b, _ = start(crew.bob["id"])
-    (worktree(crew, a) / "same.txt").write_text("Alice's line\n")
-    (worktree(crew, b) / "same.txt").write_text("Bob's line\n")
-    report(run_a, a, "review")
-    report(run_b, b, "review")
-    finish(run_a)
-    finish(run_b)
+    a, b = two_reported(crew, {"same.txt": "Alice's line\n"}, {"same.txt": "Bob's line\n"})
     main_before = git.head(main_line(crew), "main")
     assert approve(crew, a)["stage"] == "done"
     main_after_a = git.head(main_line(crew), "main")
@@ -311,15 +309,7 @@ def test_a_merge_check_runs_on_the_merged_result_and_decides_whether_main_moves(
 
 def test_a_check_that_finds_the_main_line_moved_merges_again(crew):
     _set_check(crew, "true")
-    a, b = create(crew, TaskSpec("A", assignee="Alice"), TaskSpec("B", assignee="Bob"))
-    run_a, _ = start(crew.alice["id"])
-    run_b, _ = start(crew.bob["id"])
-    (worktree(crew, a) / "a.txt").write_text("a\n")
-    (worktree(crew, b) / "b.txt").write_text("b\n")
-    report(run_a, a, "done")
-    report(run_b, b, "done")
-    finish(run_a)
-    finish(run_b)
+    a, b = two_reported(crew, {"a.txt": "a\n"}, {"b.txt": "b\n"}, "done")
     merge_check.run_check(_queued_check(crew, a)["id"], _Runtime())
     first_b = _queued_check(crew, b)
     merge_check.run_check(first_b["id"], _Runtime())  # made on the main line before A merged: checked again

@@ -23,6 +23,7 @@ that builds on them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -383,13 +384,14 @@ def file(conn: psycopg.Connection, team_id: str, ref: str | None, path: str | No
     return {**found, "binary": binary, "too_large": too_big, "text": text, "limit": FILE_TEXT_LIMIT}
 
 
-def blob_chunks(team_id: str, sha: str):  # noqa: ANN201 - an iterator of bytes for a streamed response
+def blob_chunks(team_id: str, sha: str) -> Iterator[bytes]:
     return git.blob_chunks(_repository(team_id), sha)
 
 
-def archive(conn: psycopg.Connection, team_id: str, ref: str | None):  # noqa: ANN201 - a running `git archive`
+def archive(conn: psycopg.Connection, team_id: str, ref: str | None) -> tuple[str, Iterator[bytes]]:
+    """The ref's name and the project at it as a .tar.gz, in chunks as `git archive` writes them."""
     name, commit = resolve_ref(conn, team_id, ref)
-    return name, git.stream(_repository(team_id), "archive", "--format=tar.gz", "--prefix=project/", commit)
+    return name, git.chunks(_repository(team_id), "archive", "--format=tar.gz", "--prefix=project/", commit)
 
 
 def history(conn: psycopg.Connection, team_id: str, ref: str | None, limit: int) -> dict[str, Any]:

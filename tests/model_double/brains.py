@@ -92,22 +92,21 @@ def write(path: str, content: str) -> ToolUse:
 
 def resolve(conv: Conversation, path: str) -> str:
     """`path` against the agent's working directory; refuses (400) when the request does not name one."""
-    if os.path.isabs(path):
-        return path
-    if not conv.cwd:
-        raise Refused(ApiError(400, "invalid_request_error",
-                               f"model double: no working directory in the request to resolve {path!r} against"))
-    return os.path.normpath(os.path.join(conv.cwd, path))
+    return _against(conv.cwd, path)
 
 
 def in_project(conv: Conversation, path: str) -> str:
     """`path` against where the agent works on the project (its task's worktree, else the main line)."""
+    return _against(conv.project_dir, path)
+
+
+def _against(directory: str | None, path: str) -> str:
     if os.path.isabs(path):
         return path
-    if not conv.project_dir:
+    if not directory:
         raise Refused(ApiError(400, "invalid_request_error",
                                f"model double: no working directory in the request to resolve {path!r} against"))
-    return os.path.normpath(os.path.join(conv.project_dir, path))
+    return os.path.normpath(os.path.join(directory, path))
 
 
 def _names(conv: Conversation, arg: str) -> list[str]:

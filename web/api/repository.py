@@ -41,7 +41,6 @@ Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 RepoPath = Annotated[str, StringConstraints(max_length=4096)]
 PREVIEW_POLICY = ("sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads; "
                   "frame-ancestors 'self'")
-CHUNK = 65536
 
 
 class AtRef(BaseModel):
@@ -114,19 +113,9 @@ def raw(team_id: str):
 def archive(team_id: str):
     path_id(team_id, "team")
     params = query(RefOnly)
-    name, process = for_team(team_id, lambda c: work_product.archive(c, team_id, params.ref))
-    assert process.stdout is not None
-
-    def chunks():
-        try:
-            while data := process.stdout.read(CHUNK):
-                yield data
-        finally:
-            process.stdout.close()
-            process.wait()
-
+    name, chunks = for_team(team_id, lambda c: work_product.archive(c, team_id, params.ref))
     filename = f"project-{name.replace('/', '-')}.tar.gz"
-    return Response(stream_with_context(chunks()), mimetype="application/gzip",
+    return Response(stream_with_context(chunks), mimetype="application/gzip",
                     headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
