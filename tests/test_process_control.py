@@ -93,7 +93,11 @@ def test_a_subreaper_keeps_orphans_in_its_tree() -> None:
         import subprocess, sys
         from shared import process_control
         process_control.become_subreaper()
-        subprocess.run(["sh", "-c", "setsid sleep 300 & echo $!"], check=True)  # its shell exits at once
+        # The pid is told only once the shell has exited and been reaped: read while the shell was still
+        # exiting, the orphan could be missed (psutil walks the tree through the shell, gone by then).
+        shell = subprocess.run(["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 & echo $!"], check=True,
+                               stdout=subprocess.PIPE, text=True)
+        print(shell.stdout.strip(), flush=True)
         sys.stdin.read()
     """, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
