@@ -11,6 +11,7 @@ import requests
 from orchestrator.records import repos
 from shared import git
 from tests.support.processes import Web
+from tests.support.ui_fixtures import real_errors
 
 pytest_plugins = ("tests.support.ui_fixtures",)
 
@@ -56,3 +57,59 @@ def test_a_page_in_the_preview_cannot_call_the_api(web: Web, page) -> None:
     # no-cors requests do leave the page (their answers are opaque to it): the server refuses them itself
     names = [t["name"] for t in requests.get(f"{web.url}/api/teams", timeout=10).json()["teams"]]
     assert "made by the preview" not in names, results
+
+
+def test_the_files_tab_shows_the_tree_a_highlighted_file_a_branchs_diff_and_the_preview(web: Web, page) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    from orchestrator.domain import USER  # noqa: PLC0415
+    from orchestrator.workflows import delegation  # noqa: PLC0415
+    from orchestrator.workflows.delegation import TaskSpec  # noqa: PLC0415
+    from shared import db  # noqa: PLC0415
+    from tests.support.crew import actor_of, finish, start  # noqa: PLC0415
+
+    opened, errors = page
+    team = requests.post(f"{web.url}/api/teams", json={
+        "name": "Files", "members": [{"name": "Ann", "role_id": "engineering/frontend-engineer"}]}, timeout=10).json()
+    main = repos.project_dir(team["id"])
+    (main / "docs").mkdir()
+    (main / "docs" / "guide.md").write_text("# Guide\n")
+    (main / "index.html").write_text("<!doctype html><title>t</title><h1 id='hi'>Hello from the app</h1>"
+                                     "<script src='app.js'></script>\n")
+    (main / "app.js").write_text("function greet(name) {\n  return `hi ${name}`;\n}\n"
+                                 "document.getElementById('hi').dataset.ran = 'yes';\n")
+    git.commit_all(main, "the app")
+    with db.transaction() as conn:
+        (task,) = delegation.create(conn, team["id"], [TaskSpec("Feature", assignee="Ann")], USER)
+    ann = next(m for m in team["members"] if m["name"] == "Ann")
+    run, _ = start(ann["id"])
+    (repos.worktree_dir(team["id"], task["id"]) / "feature.txt").write_text("one\ntwo\n")
+    with db.transaction() as conn:
+        delegation.update_status(conn, actor_of(run), task["id"], "review", summary="a feature")
+    finish(run)
+
+    opened.goto(f"{web.url}/teams/{team['id']}")
+    expect(opened.locator("#team-page")).to_have_attribute("data-ready", "true")
+    opened.locator("#tab-files").click()
+    tree = opened.locator("#files-tree")
+    expect(tree.get_by_role("button", name="docs/")).to_be_visible()
+    expect(tree.get_by_role("button", name="index.html")).to_be_visible()
+    tree.get_by_role("button", name="app.js").click()
+    viewer = opened.locator("#files-viewer")
+    expect(viewer.locator("code.language-js")).to_contain_text("function greet(name)")
+    expect(viewer.locator("code .hljs-keyword").first).to_be_visible()  # highlighted, not plain text
+    expect(viewer.get_by_role("link", name="Download")).to_have_attribute("href", f"/api/teams/{team['id']}/repo/raw"
+                                                                           "?ref=main&path=app.js")
+    tree.get_by_role("button", name="docs/").click()
+    expect(tree.get_by_role("button", name="guide.md")).to_be_visible()
+    opened.locator("#files-ref").select_option(task["id"])
+    expect(viewer).to_contain_text("Changes against main: 1 file")
+    expect(viewer.locator("code.language-diff")).to_contain_text("+one")
+    expect(tree.get_by_role("button", name="feature.txt")).to_be_visible()
+    opened.locator("#files-ref").select_option("main")
+    opened.locator("#files-preview-toggle").click()
+    frame = opened.frame_locator("iframe.preview-frame")
+    expect(frame.locator("#hi")).to_have_text("Hello from the app")
+    expect(frame.locator("#hi")).to_have_attribute("data-ran", "yes")  # its own script ran, in the sandbox
+    expect(opened.get_by_role("link", name="Open in a new tab")).to_have_attribute("href", f"/preview/{team['id']}/main/")
+    assert real_errors(errors) == [], errors

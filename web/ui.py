@@ -35,7 +35,7 @@ def content_security_policy(host: str) -> str:
         "font-src 'self'",
         f"connect-src 'self'{sockets}",
         "object-src 'none'",
-        "frame-src 'none'",
+        "frame-src 'self'",  # the app preview (/preview/…), itself sandboxed in an opaque origin
         "frame-ancestors 'none'",
         "base-uri 'none'",
         "form-action 'self'",

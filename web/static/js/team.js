@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { Chat } from './chat.js';
 import { $, debounce, h, replace } from './dom.js';
 import { EventLog } from './eventlog.js';
+import { FilesView } from './files.js';
 import { installShortcuts, registerShortcut } from './keys.js';
 import { RunQueue } from './runqueue.js';
 import { TeamStore } from './store.js';
@@ -86,13 +87,14 @@ const tasks = new TaskBoard($('#panel-tasks'), store, {
 });
 const runs = new RunQueue($('#panel-runs'), store, { onCount: (n) => setCount('count-runs', n), onChanged: refreshAll });
 const log = new EventLog($('#panel-log'), store, { onCount: (n) => setCount('count-log', n) });
+const files = new FilesView($('#panel-files'), teamId);
 void header; void tasks; void runs;
 
 $('#add-agent').addEventListener('click', () => openAddAgentDialog(store, { onAdded: refreshTeam }));
 
 // ------------------------------------------------------------------------------------------------ tabs
 
-const TABS = ['tasks', 'runs', 'log'];
+const TABS = ['tasks', 'runs', 'log', 'files'];
 
 function selectTab(name, { focus = false } = {}) {
   if (!TABS.includes(name)) name = 'tasks';
@@ -106,6 +108,7 @@ function selectTab(name, { focus = false } = {}) {
     if (on && focus) tab.focus();
   }
   log.setVisible(name === 'log');
+  if (name === 'files') void files.show();
   try { sessionStorage.setItem(`gamma-tab-${teamId}`, name); } catch { /* private mode */ }
 }
 
@@ -127,6 +130,7 @@ registerShortcut('/', 'Focus the chat input', () => chat.focus());
 registerShortcut('g t', 'Show tasks', () => selectTab('tasks', { focus: true }));
 registerShortcut('g r', 'Show the run queue', () => selectTab('runs', { focus: true }));
 registerShortcut('g l', 'Show the event log', () => selectTab('log', { focus: true }));
+registerShortcut('g f', 'Show the files', () => selectTab('files', { focus: true }));
 registerShortcut('a', 'Add an agent', () => openAddAgentDialog(store, { onAdded: refreshTeam }));
 
 // ------------------------------------------------------------------------------------------------ events
