@@ -111,5 +111,6 @@ def test_the_files_tab_shows_the_tree_a_highlighted_file_a_branchs_diff_and_the_
     frame = opened.frame_locator("iframe.preview-frame")
     expect(frame.locator("#hi")).to_have_text("Hello from the app")
     expect(frame.locator("#hi")).to_have_attribute("data-ran", "yes")  # its own script ran, in the sandbox
-    expect(opened.get_by_role("link", name="Open in a new tab")).to_have_attribute("href", f"/preview/{team['id']}/main/")
+    new_tab = opened.get_by_role("link", name="Open in a new tab")
+    expect(new_tab).to_have_attribute("href", f"/preview/{team['id']}/main/")
     assert real_errors(errors) == [], errors
