@@ -4,7 +4,8 @@
 - `codex_home(url, directory)`: makes `directory` a CODEX_HOME whose config.toml points codex at the double (a
   custom `model_providers` entry with `wire_api = "responses"`, no retries) and returns the environment that
   uses it: CODEX_HOME, HOME and a dummy CODEX_API_KEY (the provider's key variable).
-- `scratch_codex_home()`: a fresh directory for that, under .gamma-test/ — not under /tmp: codex refuses to
+- `scratch_codex_home()`: a fresh directory for that, under .gamma-test/ of the checkout (or of ~/.cache when the
+  checkout itself is under a temp directory) — not under /tmp: codex refuses to
   create its helper links (`codex-linux-sandbox`, which its workspace-write sandbox execs inside bubblewrap) in a
   temporary directory, and sandboxed commands then fail with "bwrap: execvp codex-linux-sandbox".
 - fixture `codex_setup` (tests/support/codex_fixtures.py): one test's codex world, like `claude_setup`.
@@ -35,9 +36,21 @@ def codex_bin() -> str:
     return pinned_bin("codex")
 
 
+def _outside_temp_dirs(*candidates: Path) -> Path:
+    """The first candidate that is not under /tmp or the temp directory: codex does not set up its sandbox helper
+    for a CODEX_HOME there, and its sandboxed file edits then report success and write nothing (seen with 0.171.0
+    from a checkout under /tmp)."""
+    temps = {Path("/tmp").resolve(), Path(tempfile.gettempdir()).resolve()}
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if not any(resolved == t or t in resolved.parents for t in temps):
+            return candidate
+    raise RuntimeError(f"no place outside the temp directories for a codex home among {candidates}")
+
+
 @contextlib.contextmanager
 def scratch_codex_home() -> Iterator[Path]:
-    parent = REPO / ".gamma-test" / "codex-homes"
+    parent = _outside_temp_dirs(REPO, Path.home() / ".cache") / ".gamma-test" / "codex-homes"
     parent.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix="home-", dir=parent))
     try:
