@@ -114,3 +114,51 @@ def test_the_files_tab_shows_the_tree_a_highlighted_file_a_branchs_diff_and_the_
     new_tab = opened.get_by_role("link", name="Open in a new tab")
     expect(new_tab).to_have_attribute("href", f"/preview/{team['id']}/main/")
     assert real_errors(errors) == [], errors
+
+
+def test_a_task_in_review_is_read_by_its_diff_approved_and_merged_or_sent_back(web: Web, page) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    from orchestrator.domain import USER  # noqa: PLC0415
+    from orchestrator.workflows import delegation  # noqa: PLC0415
+    from orchestrator.workflows.delegation import TaskSpec  # noqa: PLC0415
+    from shared import db  # noqa: PLC0415
+    from tests.support.crew import actor_of, finish, start  # noqa: PLC0415
+
+    opened, errors = page
+    team = requests.post(f"{web.url}/api/teams", json={
+        "name": "Review", "members": [{"name": "Ann", "role_id": "engineering/frontend-engineer"}]}, timeout=10).json()
+    ann = next(m for m in team["members"] if m["name"] == "Ann")
+    reviewed = {}
+    for title, name in (("Add the notes", "notes.md"), ("Add the todo", "todo.md")):
+        with db.transaction() as conn:
+            (task,) = delegation.create(conn, team["id"], [TaskSpec(title, assignee="Ann")], USER)
+        run, _ = start(ann["id"])
+        (repos.worktree_dir(team["id"], task["id"]) / name).write_text(f"# {title}\nfirst line\n")
+        with db.transaction() as conn:
+            delegation.update_status(conn, actor_of(run), task["id"], "review", summary=f"wrote {name}")
+        finish(run)
+        reviewed[name] = task
+
+    opened.goto(f"{web.url}/teams/{team['id']}")
+    expect(opened.locator("#team-page")).to_have_attribute("data-ready", "true")
+    opened.locator(f"[data-task-id='{reviewed['notes.md']['id']}']").click()
+    diff = opened.locator("#task-diff")
+    expect(diff).to_contain_text("Changes against main: 1 file")
+    expect(diff.locator("code.language-diff")).to_contain_text("+first line")
+    opened.locator("#td-approve").click()
+    expect(opened.locator("#task-detail-body")).to_have_count(0)  # the dialog closed on success
+    shown = requests.get(f"{web.url}/api/tasks/{reviewed['notes.md']['id']}", timeout=10).json()
+    assert shown["stage"] == "done" and shown["merge"]["state"] == "merged"
+    assert (repos.project_dir(team["id"]) / "notes.md").read_text() == "# Add the notes\nfirst line\n"
+
+    opened.locator(f"[data-task-id='{reviewed['todo.md']['id']}']").click()
+    opened.locator("#td-changes").click()
+    expect(opened.locator("#td-feedback")).to_have_attribute("aria-invalid", "true")  # says what is missing
+    opened.locator("#td-feedback").fill("Add a second item")
+    opened.locator("#td-changes").click()
+    expect(opened.locator("#task-detail-body")).to_have_count(0)
+    shown = requests.get(f"{web.url}/api/tasks/{reviewed['todo.md']['id']}", timeout=10).json()
+    assert shown["stage"] == "in_progress"
+    assert [(r["step"], r["feedback"]) for r in shown["reviews"]][-1] == ("changes_requested", "Add a second item")
+    assert real_errors(errors) == [], errors

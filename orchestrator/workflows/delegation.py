@@ -509,8 +509,10 @@ def change(conn: psycopg.Connection, task_id: str, changes: dict[str, Any], acto
         if stage == "cancelled":
             cancel(conn, actor, task_id, note or "cancelled by the user")
         else:
-            update_status(conn, actor, task_id, stage, reason=note or ("failed by the user" if stage == "failed"
-                                                                     else None), message=note)
+            moved = update_status(conn, actor, task_id, stage, reason=note or (
+                "failed by the user" if stage == "failed" else None), message=note)
+            if moved.get("note"):  # what the move did besides (a merge conflict, a merge check started)
+                return {**view(conn, task_id, actor), "note": moved["note"]}
     return view(conn, task_id, actor)
 
 

@@ -110,6 +110,10 @@ export const api = {
   getTask: (id) => request('GET', `/api/tasks/${enc(id)}`),
   /** GET /api/tasks/:id/diff?stat=true → `{files, commits, added, deleted, branch, merge, preview_url}`. */
   taskDiffStat: (id) => request('GET', `/api/tasks/${enc(id)}/diff?stat=true`),
+  /** GET /api/tasks/:id/diff → the same with `diff`, the unified diff against main. */
+  taskDiff: (id) => request('GET', `/api/tasks/${enc(id)}/diff`),
+  /** PATCH /api/tasks/:id → Task (bare; `note` says what a move did, e.g. a merge conflict). */
+  changeTask: (id, body) => request('PATCH', `/api/tasks/${enc(id)}`, body),
   /** POST /api/teams/:id/tasks (new, or `{retry_of}`) → Task (bare, 201). */
   createTask: (teamId, body) => request('POST', `/api/teams/${enc(teamId)}/tasks`, body),
 

@@ -2,9 +2,8 @@
 // its tree, a file highlighted (or its download), the archive, a task branch's diff against main, and the app
 // preview in a sandboxed frame (an opaque origin: it cannot reach Gamma's API), with "open in a new tab".
 import { api } from './api.js';
-import { codeBlock, languageOf } from './code.js';
+import { codeBlock, diffView, languageOf } from './code.js';
 import { h, replace } from './dom.js';
-import { plural } from './format.js';
 
 const enc = encodeURIComponent;
 
@@ -126,13 +125,7 @@ export class FilesView {
       replace(this.viewer, h('p', { class: 'error', role: 'alert', text: err.message }));
       return;
     }
-    const merge = diff.merge && diff.merge.state ? ` · ${diff.merge.state.replace('_', ' ')}` : '';
-    replace(this.viewer,
-      h('header', { class: 'files-file-head' }, h('strong', { text: `Changes against main: ${plural(diff.files.length, 'file')}` }),
-        h('span', { class: 'muted', text: ` +${diff.added} −${diff.deleted}${merge}` })),
-      h('ul', { class: 'files-stats' }, diff.files.map((f) => h('li', { class: 'mono', text: `${f.path} (${f.status}${f.binary ? ', binary' : `, +${f.added} −${f.deleted}`})` }))),
-      splitDiff(diff.diff).map(([name, text]) => h('details', { class: 'files-diff', open: true },
-        h('summary', { class: 'mono', text: name }), codeBlock(text, 'diff'))));
+    replace(this.viewer, diffView(diff));
   }
 }
 
@@ -144,13 +137,4 @@ function size(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
-
-/** A unified diff cut into one piece per file (`diff --git a/x b/x` starts each), named by its path. */
-function splitDiff(text) {
-  const pieces = String(text || '').split(/^(?=diff --git )/m).filter((p) => p.trim());
-  return pieces.map((piece) => {
-    const match = /^diff --git a\/(.*?) b\/(.*)$/m.exec(piece);
-    return [match ? match[2] : 'diff', piece.replace(/\n$/, '')];
-  });
 }

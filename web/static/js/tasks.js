@@ -3,6 +3,7 @@
 
 import { agentChip } from './agentview.js';
 import { api } from './api.js';
+import { diffView } from './code.js';
 import { openDialog } from './dialog.js';
 import { h, replace } from './dom.js';
 import { busy, field, textArea, textInput } from './forms.js';
@@ -71,6 +72,15 @@ function changesBlock(task) {
     h('p', {}, h('a', { href: `/api/tasks/${encodeURIComponent(task.id)}/diff`, target: '_blank', rel: 'noopener', text: 'Diff' }),
       ' · ', previewLink(task)),
   ];
+}
+
+/** The task's merge checks (the team's check command on its merged result): state, exit code, the output's end. */
+function checksBlock(task) {
+  if (!Array.isArray(task.checks) || !task.checks.length) return null;
+  return [h('h3', { class: 'sub', text: `Merge checks (${task.checks.length})` }),
+    h('ol', { class: 'task-checks' }, task.checks.map((c) => h('li', { dataset: { state: c.state } },
+      h('strong', { text: c.state }), h('span', { class: 'muted small', text: ` \`${c.command}\`${c.exit_code !== null && c.exit_code !== undefined ? ` · exit ${c.exit_code}` : ''}` }),
+      c.output ? h('details', {}, h('summary', { text: 'Output' }), h('pre', { class: 'ev-pre mono', tabindex: '0', text: c.output.slice(-4000) })) : null)))];
 }
 
 /** "Preview its branch": the URL comes from the API (with GAMMA_API_TOKEN set it carries a preview key). */
@@ -233,6 +243,9 @@ export class TaskBoard {
       h('h3', { class: 'sub', text: 'Result' }),
       summary ? renderMarkdown(summary) : h('p', { class: 'muted', text: task.result ? 'No summary.' : 'No result yet.' }),
       changesBlock(task),
+      task.base_commit ? this.diffSection(task) : null,
+      checksBlock(task),
+      this.reviewActions(task, close),
       rest ? h('details', { class: 'ev-details' }, h('summary', { text: 'Full result' }), h('pre', { class: 'ev-pre mono', tabindex: '0', text: pretty(rest) })) : null,
       Array.isArray(task.runs) && task.runs.length ? [
         h('h3', { class: 'sub', text: `Runs (${task.runs.length})` }),
@@ -248,6 +261,50 @@ export class TaskBoard {
           r.feedback ? h('div', { class: 'small', text: truncate(r.feedback, 600) }) : null)))] : null,
       retry ? h('div', { class: 'dialog-actions' }, retry) : null,
     ];
+  }
+
+  /** The task's diff against the main line, per file and highlighted (loaded when the detail opens). */
+  diffSection(task) {
+    const box = h('div', { class: 'task-diff', id: 'task-diff' }, h('p', { class: 'muted', text: 'Loading the diff…' }));
+    api.taskDiff(task.id).then((diff) => replace(box, diffView(diff)))
+      .catch((err) => replace(box, h('p', { class: 'error', role: 'alert', text: `Could not load the diff: ${err.message}` })));
+    return [h('h3', { class: 'sub', text: 'Diff' }), box];
+  }
+
+  /** Approve (merge into main) or request changes, for a task in review. */
+  reviewActions(task, close) {
+    if (task.stage !== 'review') return null;
+    if (task.merge && task.merge.state === 'checking') {
+      return h('p', { class: 'muted', role: 'status', text: `Approved: the check \`${task.merge.command}\` runs on the merged result; the main line moves if it passes.` });
+    }
+    const feedback = field('Feedback (for “Request changes”)', textArea({ id: 'td-feedback', rows: 3, maxlength: 100000 }));
+    const error = h('p', { class: 'form-error', hidden: true, role: 'alert' });
+    const approve = h('button', { type: 'button', class: 'btn btn-primary', id: 'td-approve', text: 'Approve and merge' });
+    const changes = h('button', { type: 'button', class: 'btn', id: 'td-changes', text: 'Request changes' });
+    const decide = async (button, body, done) => {
+      error.hidden = true;
+      busy(button, true);
+      try {
+        const updated = await api.changeTask(task.id, body);
+        this.store.tasks.set(updated.id, { ...this.store.tasks.get(updated.id), ...updated });
+        this.store.emit('tasks');
+        toast(updated.note || done, updated.note ? 'info' : 'success');
+        if (close) close();
+      } catch (err) {
+        error.hidden = false;
+        error.textContent = err.message;
+      } finally {
+        busy(button, false);
+      }
+    };
+    approve.addEventListener('click', () => decide(approve, { stage: 'done' }, 'Approved: its branch is merged into main.'));
+    changes.addEventListener('click', () => {
+      const message = feedback.control.value.trim();
+      feedback.setError(message ? '' : 'Say what should change.');
+      if (message) decide(changes, { stage: 'in_progress', message }, 'Sent back to its assignee with your feedback.');
+      else feedback.control.focus();
+    });
+    return [h('h3', { class: 'sub', text: 'Your review' }), feedback.el, error, h('div', { class: 'dialog-actions' }, changes, approve)];
   }
 
   /** `GET /api/tasks/<id>` lists dependencies and dependents as {id, title, stage}; each opens that task. */
