@@ -1,5 +1,6 @@
 """Health facts shared by `GET /api/health` and `gamma doctor`.
 
+`host` is the web host's own: git (the team repositories live there) and the free disk under GAMMA_HOME.
 `clis` (the agent CLIs: found, version inside the tested range, logged in, per host) is what each live worker
 found on its host when it started (workers/cli_status.py): the CLIs matter where the agents run. It is
 informational: it never makes the report not ok, since a Gamma that only uses claude needs no codex.
@@ -7,15 +8,32 @@ informational: it never makes the report not ok, since a Gamma that only uses cl
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
-from shared import db, migrate
+from shared import db, host_checks, migrate
+from shared.config import get_settings
 
 WORKER_ALIVE_SECONDS = 30
 
 
+LOW_DISK_BYTES = 1024**3  # below 1 GiB free where the workspaces live, the doctor warns
+
+
+def host() -> dict[str, Any]:
+    """This host's facts (the web's): git for the team repositories, and the disk that holds the workspaces."""
+    git_ok, git_detail = host_checks.git_status()
+    home = get_settings().home.expanduser()
+    probe = home if home.exists() else home.parent
+    usage = shutil.disk_usage(probe)
+    return {"git": {"ok": git_ok, "detail": git_detail},
+            "disk": {"ok": usage.free >= LOW_DISK_BYTES, "path": str(home), "free_bytes": usage.free,
+                     "total_bytes": usage.total}}
+
+
 def check() -> dict[str, Any]:
-    report: dict[str, Any] = {"ok": False, "database": {"ok": False}, "migrations": {}, "workers": {}, "clis": []}
+    report: dict[str, Any] = {"ok": False, "database": {"ok": False}, "migrations": {}, "workers": {}, "clis": [],
+                              "host": host()}
     try:
         with db.pool().connection() as conn:
             conn.execute("SELECT 1")

@@ -162,3 +162,23 @@ def test_a_task_in_review_is_read_by_its_diff_approved_and_merged_or_sent_back(w
     assert shown["stage"] == "in_progress"
     assert [(r["step"], r["feedback"]) for r in shown["reviews"]][-1] == ("changes_requested", "Add a second item")
     assert real_errors(errors) == [], errors
+
+
+def test_the_doctor_page_lists_each_check_and_says_what_to_do(web: Web, page) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    opened, errors = page
+    opened.goto(f"{web.url}/")
+    opened.locator("#doctor-link").click()
+    checks = opened.locator("#doctor-checks")
+    expect(checks).to_have_attribute("aria-busy", "false")
+    expect(checks.locator("[data-state='ok']", has_text="Database")).to_be_visible()
+    expect(checks.locator("[data-state='ok']", has_text="Migrations")).to_be_visible()
+    expect(checks.locator("[data-state='ok']", has_text="git")).to_contain_text("git 2.")
+    expect(checks.locator("li", has_text="Disk")).to_contain_text("GiB free")
+    # this web has no worker: a problem, with what to do about it
+    workers = checks.locator("[data-state='fail']", has_text="Workers")
+    expect(workers).to_contain_text("no worker online")
+    expect(workers.locator(".doctor-todo")).to_contain_text("gamma worker")
+    expect(opened.locator("#doctor-summary")).to_contain_text("to look at")
+    assert real_errors(errors) == [], errors

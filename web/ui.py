@@ -73,6 +73,11 @@ def dashboard() -> str:
     return render_template("dashboard.html", page="dashboard")
 
 
+@bp.get("/doctor")
+def doctor_page() -> str:
+    return render_template("doctor.html", page="doctor")
+
+
 @bp.get("/teams/<team_id>")
 def team_page(team_id: str) -> str | tuple[str, int]:
     if not is_id(team_id, "team"):
