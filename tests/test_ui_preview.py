@@ -182,3 +182,51 @@ def test_the_doctor_page_lists_each_check_and_says_what_to_do(web: Web, page) ->
     expect(workers.locator(".doctor-todo")).to_contain_text("gamma worker")
     expect(opened.locator("#doctor-summary")).to_contain_text("to look at")
     assert real_errors(errors) == [], errors
+
+
+def test_the_run_view_shows_a_whole_run_live_with_its_facts_and_raw_lines(web: Web, page) -> None:
+    """A run of 2,600 events (the parsed lines of a real claude tool-use sample, then 2,500 texts): every event is
+    shown across the API's pages, a new one arrives live, its end updates the facts, the raw lines are one
+    toggle away."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    from shared import db, events  # noqa: PLC0415
+    from shared.events import NewEvent  # noqa: PLC0415
+    from tests.support.crew import finish, start  # noqa: PLC0415
+    from workers.stream_parser import ClaudeStreamParser  # noqa: PLC0415
+
+    opened, errors = page
+    team = requests.post(f"{web.url}/api/teams", json={"name": "Runs"}, timeout=10).json()
+    lead = team["members"][0]
+    requests.post(f"{web.url}/api/teams/{team['id']}/messages", json={"message": "hi"}, timeout=10)
+    run, _ = start(lead["id"])
+    sample = (Path(__file__).parent / "fixtures" / "claude-stream-json" / "02-tool-use-bash-bypass.stdout.jsonl")
+    raw = sample.read_text().splitlines()
+    parser = ClaudeStreamParser()
+    ids = {"agent_id": lead["id"], "run_id": run["id"]}
+    parsed = [NewEvent(p.kind, team["id"], p.payload, **ids) for line in raw for p in parser.feed(line)]
+    texts = [NewEvent("agent.text", team["id"], {"text": f"step {n} of the long run"}, **ids) for n in range(2500)]
+    events.emit(parsed + texts)
+    with db.transaction() as conn:
+        for number, line in enumerate(raw, start=1):
+            conn.execute("INSERT INTO run_lines (run_id, attempt, line_no, stream, line) VALUES (%s, %s, %s,"
+                         " 'stdout', %s)", (run["id"], run["attempt"], number, line))
+
+    opened.goto(f"{web.url}/runs/{run['id']}")
+    # a wait, not a limit: rendering 2,600 rows takes seconds on a busy machine (the list is not virtual yet)
+    expect(opened.locator("#run-page")).to_have_attribute("data-ready", "true", timeout=60_000)
+    expect(opened.locator("#run-state")).to_have_text("running")
+    trace = opened.locator("#run-trace")
+    expect(trace.locator(".ev[data-kind='agent.text']")).to_have_count(2500 + sum(
+        1 for e in parsed if e.kind == "agent.text"))
+    expect(trace.locator(".ev[data-kind='agent.tool_use']").first).to_contain_text("Bash")
+    events.emit([NewEvent("agent.text", team["id"], {"text": "a line that arrives live"}, **ids)])
+    expect(trace).to_contain_text("a line that arrives live")
+    finish(run)
+    expect(opened.locator("#run-state")).to_have_text("succeeded")
+    opened.locator("#run-raw-toggle").click()
+    expect(opened.locator("#run-raw")).to_contain_text('"type":"system"')
+    expect(opened.locator("#run-trace")).to_be_hidden()
+    assert real_errors(errors) == [], errors

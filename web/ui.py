@@ -73,6 +73,13 @@ def dashboard() -> str:
     return render_template("dashboard.html", page="dashboard")
 
 
+@bp.get("/runs/<run_id>")
+def run_page(run_id: str) -> str | tuple[str, int]:
+    if not is_id(run_id, "run"):
+        return _not_found_page(f"“{run_id}” is not a run id.")
+    return render_template("run.html", page="run", run_id=run_id)
+
+
 @bp.get("/doctor")
 def doctor_page() -> str:
     return render_template("doctor.html", page="doctor")

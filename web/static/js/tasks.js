@@ -250,7 +250,8 @@ export class TaskBoard {
       Array.isArray(task.runs) && task.runs.length ? [
         h('h3', { class: 'sub', text: `Runs (${task.runs.length})` }),
         h('ul', { class: 'task-runs' }, task.runs.map((r) => h('li', {},
-          h('span', { class: `badge ${RUN_BADGE[r.state] || 'stage-backlog'}`, text: r.state }), ' ',
+          h('a', { href: `/runs/${encodeURIComponent(r.id)}`, class: 'run-link', title: 'Open the run: its whole stream' },
+            h('span', { class: `badge ${RUN_BADGE[r.state] || 'stage-backlog'}`, text: r.state })), ' ',
           h('span', { class: 'muted small', text: [r.reason, r.attempt > 1 ? `attempt ${r.attempt}` : '', r.outcome && r.outcome !== 'success' ? r.outcome : '', dateTime(r.started_at || r.created_at)].filter(Boolean).join(' · ') }),
           r.error ? h('div', { class: 'small err', text: truncate(r.error, 300) }) : null)))] : null,
       Array.isArray(task.reviews) && task.reviews.length ? [
