@@ -230,3 +230,30 @@ def test_the_run_view_shows_a_whole_run_live_with_its_facts_and_raw_lines(web: W
     expect(opened.locator("#run-raw")).to_contain_text('"type":"system"')
     expect(opened.locator("#run-trace")).to_be_hidden()
     assert real_errors(errors) == [], errors
+
+
+def test_the_dashboard_counts_every_task_and_lists_archived_teams_last(web: Web, page) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    from orchestrator.domain import USER  # noqa: PLC0415
+    from orchestrator.workflows import delegation  # noqa: PLC0415
+    from orchestrator.workflows.delegation import TaskSpec  # noqa: PLC0415
+    from shared import db  # noqa: PLC0415
+
+    opened, errors = page
+    old = requests.post(f"{web.url}/api/teams", json={"name": "Old archived team"}, timeout=10).json()
+    assert requests.delete(f"{web.url}/api/teams/{old['id']}", timeout=10).status_code == 200
+    team = requests.post(f"{web.url}/api/teams", json={"name": "Counted"}, timeout=10).json()
+    with db.transaction() as conn:
+        made = delegation.create(conn, team["id"], [TaskSpec(f"t{n}") for n in range(4)], USER)
+        for task, stage in zip(made, ("done", "cancelled", "failed", "backlog"), strict=True):
+            conn.execute("UPDATE tasks SET stage = %s WHERE id = %s", (stage, task["id"]))  # stages as a stop leaves them
+    opened.goto(f"{web.url}/")
+    card = opened.locator(f"[data-team-id='{team['id']}']")
+    expect(card.locator("[data-progress]")).to_have_text("1 of 4 done · 1 cancelled · 1 failed")
+    opened.locator("#show-archived").check()
+    cards = opened.locator("article.team-card")
+    expect(cards.last).to_have_attribute("data-team-id", old["id"])
+    expect(cards.last).to_contain_text("Archived")
+    expect(cards.last).not_to_contain_text("Active")
+    assert real_errors(errors) == [], errors

@@ -83,9 +83,11 @@ function card(team) {
   const running = members ? members.filter((m) => m.status === 'running') : [];
   const queued = members ? members.filter((m) => m.status === 'queued') : [];
   const counts = taskCounts(team);
-  const total = counts ? Object.entries(counts).filter(([s]) => s !== 'cancelled').reduce((n, [, v]) => n + Number(v || 0), 0) : 0;
+  // Every task counts in the total; only done ones are done (cancelled and failed ones are said apart).
+  const total = counts ? Object.values(counts).reduce((n, v) => n + Number(v || 0), 0) : 0;
   const done = counts ? Number(counts.done || 0) : 0;
   const inProgress = counts ? Number(counts.in_progress || 0) + Number(counts.review || 0) : 0;
+  const ended = counts ? [['cancelled', counts.cancelled], ['failed', counts.failed]].filter(([, n]) => Number(n || 0) > 0) : [];
   const cost = costOf(team);
   const last = lastActivity(team);
   const d = activity.get(team.id) || {};
@@ -117,16 +119,19 @@ function card(team) {
   h('div', { class: 'tc-progress' },
     h('span', { class: 'progress', role: 'progressbar', 'aria-label': 'Tasks done', 'aria-valuemin': '0', 'aria-valuemax': String(total || 0), 'aria-valuenow': String(done) },
       h('span', { class: 'progress-fill', style: { width: total ? `${(done / total) * 100}%` : '0%' } })),
-    h('span', { class: 'small muted', text: counts ? (total ? `${done}/${total} done${inProgress ? ` · ${inProgress} in progress` : ''}` : 'No tasks yet') : '…' })),
+    h('span', { class: 'small muted', dataset: { progress: '' }, text: counts ? (total ? `${done} of ${total} done${inProgress ? ` · ${inProgress} in progress` : ''}${ended.map(([s, n]) => ` · ${n} ${s}`).join('')}` : 'No tasks yet') : '…' })),
   h('div', { class: 'tc-foot small muted' },
-    last ? h('span', {}, 'Active ', h('span', { dataset: { ago: last }, text: timeAgo(last) })) : h('span', { text: 'No activity yet' }),
+    archived ? h('span', { class: 'archived-label' }, 'Archived ', h('span', { dataset: { ago: team.updated_at }, text: timeAgo(team.updated_at) }))
+      : (last ? h('span', {}, 'Active ', h('span', { dataset: { ago: last }, text: timeAgo(last) })) : h('span', { text: 'No activity yet' })),
     h('span', { title: 'Total cost', text: cost === null ? '' : money(cost) })));
 }
 
 function render() {
   grid.setAttribute('aria-busy', 'false');
   const visible = teams.filter((t) => showArchived || t.status !== 'archived')
-    .sort((a, b) => String(lastActivity(b) || '').localeCompare(String(lastActivity(a) || '')));
+    // archived teams last; each group by its latest activity, newest first
+    .sort((a, b) => (a.status === 'archived') - (b.status === 'archived')
+      || String(lastActivity(b) || '').localeCompare(String(lastActivity(a) || '')));
   const archivedCount = teams.filter((t) => t.status === 'archived').length;
   const working = teams.filter((t) => (membersOf(t) || []).some((m) => m.status === 'running')).length;
   const active = teams.length - archivedCount;
