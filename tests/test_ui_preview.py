@@ -247,7 +247,8 @@ def test_the_dashboard_counts_every_task_and_lists_archived_teams_last(web: Web,
     with db.transaction() as conn:
         made = delegation.create(conn, team["id"], [TaskSpec(f"t{n}") for n in range(4)], USER)
         for task, stage in zip(made, ("done", "cancelled", "failed", "backlog"), strict=True):
-            conn.execute("UPDATE tasks SET stage = %s WHERE id = %s", (stage, task["id"]))  # stages as a stop leaves them
+            # the stages a stop leaves behind
+            conn.execute("UPDATE tasks SET stage = %s WHERE id = %s", (stage, task["id"]))
     opened.goto(f"{web.url}/")
     card = opened.locator(f"[data-team-id='{team['id']}']")
     expect(card.locator("[data-progress]")).to_have_text("1 of 4 done · 1 cancelled · 1 failed")
