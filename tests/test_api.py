@@ -178,9 +178,15 @@ def test_stop_team_and_stop_everything(client, crew):
     assert len(stopped["cancelled_runs"]) == 1
     assert {m["status"] for m in stopped["team"]["members"]} == {"stopped"}
     ok(client.post(f"/api/teams/{crew.team_id}/messages", json={"message": "go again"}), 202)
+    idle = ok(client.post("/api/teams", json={"name": "Nothing going on"}), 201)
     everything = ok(client.post("/api/stop"))
     assert crew.team_id in everything["stopped_teams"] and len(everything["cancelled_runs"]) >= 1
     assert row("agents", crew.lead["id"])["status"] == "stopped"
+    assert idle["id"] not in everything["stopped_teams"], "a team with nothing going on is left alone"
+    assert {m["status"] for m in ok(client.get(f"/api/teams/{idle['id']}"))["members"]} == {"idle"}
+    said = [m["content"] for m in ok(client.get(f"/api/teams/{crew.team_id}/messages"))["messages"]
+            if m["kind"] == "notice"]
+    assert said[-1].startswith("⏹️ The team was stopped: 1 run(s) were cancelled") and "send a message" in said[-1]
 
 
 def test_events_can_be_read_after_a_cursor_and_filtered(client, crew):

@@ -13,7 +13,7 @@ import psycopg
 
 from orchestrator.domain import USER, Actor, Conflict, Outbox
 from orchestrator.records import agents, runs, tasks, teams
-from orchestrator.workflows import delegation, run_lifecycle, views, wake
+from orchestrator.workflows import conversation, delegation, run_lifecycle, views, wake
 
 
 def cancel_run(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
@@ -65,6 +65,11 @@ def stop_team(conn: psycopg.Connection, team_id: str, actor: Actor = USER) -> di
         agents.set_status(conn, agent_id, "stopped", box)
     wake.cancel_open(conn, team_id, "the team was stopped", box)
     box.add("team.stopped", team_id, {"cancelled_runs": cancelled, **actor.stamp()})
+    what = (f"{len(cancelled)} run(s) were cancelled and nothing was left queued" if cancelled
+            else "nothing was running")
+    # last: a chat message takes the team's lock (domain.py)
+    conversation.add_chat(conn, team_id, "notice", f"⏹️ The team was stopped: {what}. Its agents stay stopped "
+                          "until you send a message, which starts the lead again.", box)
     box.flush(conn)
     return {"team": views.team(conn, team_id), "cancelled_runs": cancelled}
 
@@ -91,8 +96,10 @@ def archive_team(conn: psycopg.Connection, team_id: str, actor: Actor = USER) ->
 
 
 def stop_all(conn: psycopg.Connection, actor: Actor = USER) -> dict[str, Any]:
-    """Stop every active team (each gets its own `team.stopped` event), then anything left anywhere."""
-    team_ids = teams.active_ids(conn)
+    """Stop every active team that has work queued or running (each gets its own `team.stopped` event and a
+    line in its chat); a team with nothing going on is left as it is. Then anything left anywhere."""
+    active = set(teams.active_ids(conn))
+    team_ids = [t for t in runs.teams_with_active_runs(conn, besides=[]) if t in active]
     cancelled: list[str] = []
     for team_id in team_ids:
         cancelled += stop_team(conn, team_id, actor)["cancelled_runs"]

@@ -199,14 +199,14 @@ $('#show-archived').addEventListener('change', (ev) => { showArchived = ev.targe
 $('#stop-all').addEventListener('click', async () => {
   const ok = await confirmDialog({
     title: 'Stop everything?',
-    consequences: ['Every running agent run in every team is stopped.', 'Every queued run is cancelled.', 'Agents and tasks stay; you can send new messages afterwards.'],
+    consequences: ['Every running agent run in every team is stopped, and every queued run cancelled.', 'Only teams with work going on are touched; their agents stay stopped until you message them.', 'Tasks, files and chats stay.'],
     confirmLabel: 'Stop everything',
     danger: true,
   });
   if (!ok) return;
   try {
     const res = await api.stopAll();
-    toast(`Stopped: ${plural(res.cancelled_runs.length, 'run')} cancelled`, 'success');
+    toast(res.stopped_teams.length ? `Stopped ${plural(res.stopped_teams.length, 'team')}: ${plural(res.cancelled_runs.length, 'run')} cancelled` : 'Nothing was running.', 'success');
     loadTeams();
   } catch (err) {
     toastError(err, 'Stop failed');
