@@ -258,3 +258,28 @@ def test_the_dashboard_counts_every_task_and_lists_archived_teams_last(web: Web,
     expect(cards.last).to_contain_text("Archived")
     expect(cards.last).not_to_contain_text("Active")
     assert real_errors(errors) == [], errors
+
+
+def test_a_task_list_that_fails_to_load_says_so_with_a_retry_never_no_tasks(web: Web, page) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    opened, errors = page
+    team = requests.post(f"{web.url}/api/teams", json={"name": "Flaky"}, timeout=10).json()
+    failing = {"on": True}
+
+    def tasks_route(route):
+        if failing["on"]:
+            route.fulfill(status=503, content_type="application/json",
+                          body='{"error": "unavailable", "message": "the database is not reachable right now"}')
+        else:
+            route.continue_()
+
+    opened.route(f"**/api/teams/{team['id']}/tasks*", tasks_route)
+    opened.goto(f"{web.url}/teams/{team['id']}")
+    board = opened.locator("#panel-tasks")
+    expect(board.get_by_role("alert")).to_contain_text("could not be loaded: the database is not reachable")
+    expect(board).not_to_contain_text("No tasks yet")
+    failing["on"] = False
+    opened.locator("#tasks-retry").click()
+    expect(board).to_contain_text("No tasks yet")
+    assert [e for e in real_errors(errors) if "503" not in e] == [], errors

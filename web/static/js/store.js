@@ -65,6 +65,14 @@ export class TeamStore {
 
   setTasks(tasks) {
     this.tasks = new Map(tasks.map((t) => [t.id, t]));
+    this.tasksLoaded = true;
+    this.tasksError = null;
+    this.emit('tasks');
+  }
+
+  /** The task list could not be loaded: the board says so (with a retry) instead of showing "no tasks". */
+  setTasksError(err) {
+    this.tasksError = (err && err.message) || String(err);
     this.emit('tasks');
   }
 

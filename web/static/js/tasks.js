@@ -93,11 +93,12 @@ function previewLink(task) {
 }
 
 export class TaskBoard {
-  constructor(root, store, { onCount, onOpenAgent } = {}) {
+  constructor(root, store, { onCount, onOpenAgent, onRetry } = {}) {
     this.root = root;
     this.store = store;
     this.onCount = onCount || (() => {});
     this.onOpenAgent = onOpenAgent || (() => {});
+    this.onRetry = onRetry || (() => {});
     this.openedByUser = new Set();
     this.closedByUser = new Set();
     this.addBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', text: '+ Task', 'aria-haspopup': 'dialog' });
@@ -112,13 +113,26 @@ export class TaskBoard {
   render() {
     const tasks = [...this.store.tasks.values()];
     this.onCount(tasks.filter((t) => !['done', 'cancelled'].includes(t.stage)).length);
+    // Every task counts in the total; only done ones are done (cancelled and failed ones are said apart).
     const done = tasks.filter((t) => t.stage === 'done').length;
-    const total = tasks.filter((t) => t.stage !== 'cancelled').length;
+    const total = tasks.length;
+    const ended = ['cancelled', 'failed'].map((s) => [s, tasks.filter((t) => t.stage === s).length]).filter(([, n]) => n);
     replace(this.progress, total
-      ? [h('span', { class: 'small muted', text: `${done}/${total} done` }),
+      ? [h('span', { class: 'small muted', id: 'task-progress-text', text: `${done} of ${total} done${ended.map(([s, n]) => ` · ${n} ${s}`).join('')}` }),
         h('span', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(total), 'aria-valuenow': String(done), 'aria-label': 'Tasks done' },
           h('span', { class: 'progress-fill', style: { width: `${(done / total) * 100}%` } }))]
       : h('span', { class: 'small muted', text: 'No tasks yet' }));
+    if (this.store.tasksError && !tasks.length) {
+      const retry = h('button', { type: 'button', class: 'btn', id: 'tasks-retry', text: 'Try again', onclick: () => this.onRetry() });
+      replace(this.progress, h('span', { class: 'small muted', text: '' }));
+      replace(this.sections, h('div', { class: 'load-error', role: 'alert' },
+        h('p', { text: `The tasks could not be loaded: ${this.store.tasksError}` }), retry));
+      return;
+    }
+    if (!this.store.tasksLoaded) {
+      replace(this.sections, h('p', { class: 'muted', text: 'Loading tasks…' }));
+      return;
+    }
     if (!tasks.length) {
       replace(this.sections, h('div', { class: 'empty' },
         h('p', { text: 'No tasks yet.' }),

@@ -36,7 +36,7 @@ const refreshTeam = debounce(async () => {
   try { store.setTeam(await api.getTeam(teamId)); } catch (err) { if (err.status === 404) showGone(); }
 }, 250);
 const refreshTasks = debounce(async () => {
-  try { store.setTasks(await api.listTasks(teamId)); } catch { /* next event retries */ }
+  try { store.setTasks(await api.listTasks(teamId)); } catch (err) { store.setTasksError(err); }
 }, 300);
 // Finished runs: the server's terminal run states.
 const finished = () => words().terminal_run_states.join(',');
@@ -84,6 +84,7 @@ const setCount = (id, n) => { const el = document.getElementById(id); if (el) { 
 const tasks = new TaskBoard($('#panel-tasks'), store, {
   onCount: (n) => setCount('count-tasks', n),
   onOpenAgent: (id) => map.onOpen(id),
+  onRetry: () => refreshTasks(),
 });
 const runs = new RunQueue($('#panel-runs'), store, { onCount: (n) => setCount('count-runs', n), onChanged: refreshAll });
 const log = new EventLog($('#panel-log'), store, { onCount: (n) => setCount('count-log', n) });
@@ -217,7 +218,7 @@ async function boot() {
   store.setTeam(team);
   const head = team.event_seq; // the team's last event cursor when it was read
   await Promise.all([
-    api.listTasks(teamId).then((t) => store.setTasks(t)).catch((err) => toastError(err, 'Could not load tasks')),
+    api.listTasks(teamId).then((t) => store.setTasks(t)).catch((err) => store.setTasksError(err)),
     api.listRuns(teamId).then((r) => store.setRuns(r)).catch((err) => toastError(err, 'Could not load runs')),
     api.listRuns(teamId, finished(), 8).then((r) => store.setRecentRuns(r)).catch(() => {}),
     api.usage(teamId).then((u) => store.setUsage(u)).catch(() => {}),
