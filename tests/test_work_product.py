@@ -146,7 +146,8 @@ def test_an_attempt_that_died_leaves_its_files_to_the_next_attempt_on_the_same_b
     (worktree(crew, task) / "part1.txt").write_text("written before the worker died\n")
     with db.transaction() as conn:  # the reaper takes the run back: the worker is gone, nothing was committed
         conn.execute("UPDATE runs SET lease_until = now() - interval '1 hour' WHERE id = %s", (run["id"],))
-        assert [r["id"] for r in runs.reap_expired(conn, margin=0)] == [run["id"]]
+        # (runs other tests of the session left running may be taken back too: they are not this test's)
+        assert run["id"] in [r["id"] for r in runs.reap_expired(conn, margin=0)]
     again, _ = start(crew.alice["id"])
     assert again["id"] == run["id"] and again["attempt"] == 2
     branch = row("tasks", task["id"])["branch"]

@@ -108,6 +108,11 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    """A web, the model double and (on demand) workers on the session's database. What earlier tests left queued
+    or running there (tests without workers that queued runs, a worker stand-in's claimed runs) is ended first:
+    the stack's workers would otherwise execute that backlog — and a reaper re-queue the stand-in's runs — before
+    the runs of the test, which then waits behind them (seen in .ci/run once such tests came first)."""
+    _end_leftover_runs(database_url)
     home = Path(os.environ.get("GAMMA_HOME") or tmp_path / "home")
     config_dir = tmp_path / "claude-config"
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -122,6 +127,14 @@ def running_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
             "GAMMA_API_URL": web.url,
         }
         yield Stack(database_url, double, web, home, worker_env)
+
+
+def _end_leftover_runs(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE runs SET state = 'cancelled', outcome = 'cancelled', ended_at = now(),"
+                     " error = 'left by an earlier test; ended before a stack started'"
+                     " WHERE state IN ('queued', 'running')")
+        conn.execute("DELETE FROM dramatiq.queue WHERE state IN ('queued', 'consumed')")
 
 
 def agent_processes(run_id: str) -> dict[int, int]:
