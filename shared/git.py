@@ -101,10 +101,6 @@ def is_ancestor(repo: Path, commit: str, of: str) -> bool:
     return git(repo, "merge-base", "--is-ancestor", commit, of, ok=(0, 1)).returncode == 0
 
 
-def valid_branch_name(name: str) -> bool:
-    return git(Path("."), "check-ref-format", "--branch", name, ok=(0, 1, 128)).returncode == 0
-
-
 def commit_all(worktree: Path, message: str, *, author: tuple[str, str] | None = None,
                allow_empty: bool = False) -> str | None:
     """Commit everything changed in `worktree` (new, modified, deleted; not what .gitignore ignores). Returns the
@@ -248,11 +244,6 @@ def commit_tree(repo: Path, tree: str, parents: list[str], message: str, *,
 def fast_forward(worktree: Path, commit: str) -> None:
     """Move the branch checked out in `worktree` (and its files) forward to `commit`."""
     git(worktree, "merge", "-q", "--ff-only", "--no-verify", commit)
-
-
-def set_branch(repo: Path, branch: str, commit: str, expected: str) -> None:
-    """Point `branch` at `commit` if it still points at `expected` (a compare-and-swap)."""
-    git(repo, "update-ref", f"refs/heads/{branch}", commit, expected)
 
 
 # --------------------------------------------------------------------------------------- objects at a ref

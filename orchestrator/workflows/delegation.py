@@ -322,10 +322,6 @@ def check_finished(conn: psycopg.Connection, check_id: str, *, passed: bool, exi
                        f"your branch now conflicts with it in: {files}. In your worktree run `git merge main`, "
                        "resolve the conflicts, commit, and report the task again."))
     box.flush(conn)
-    return merge_checks_view(conn, check_id)
-
-
-def merge_checks_view(conn: psycopg.Connection, check_id: str) -> dict[str, Any]:
     return work_product.check_of(conn, check_id)
 
 

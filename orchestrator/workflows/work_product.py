@@ -158,8 +158,12 @@ def changes(repo: Path, branch: str) -> dict[str, Any]:
     files = [f.as_dict() for f in git.changed_files(repo, MAIN, head)]
     commits = [{k: c[k] for k in ("sha", "author", "date", "subject")}
                for c in git.commits_between(repo, MAIN, head)]
-    return {"branch": branch, "head": head, "files": files, "commits": commits,
-            "added": sum(int(f["added"] or 0) for f in files), "deleted": sum(int(f["deleted"] or 0) for f in files)}
+    return {"branch": branch, "head": head, "files": files, "commits": commits, **_totals(files)}
+
+
+def _totals(files: list[dict[str, Any]]) -> dict[str, int]:
+    """Lines added and deleted over all files (a binary file counts none)."""
+    return {"added": sum(int(f["added"] or 0) for f in files), "deleted": sum(int(f["deleted"] or 0) for f in files)}
 
 
 # ----------------------------------------------------------------------------------------------- accepting
@@ -422,8 +426,7 @@ def task_diff(conn: psycopg.Connection, task_id: str, actor: Actor | None = None
         text = git.diff(repo, MAIN, head)
     return {"task_id": task_id, "team_id": task["team_id"], "branch": task["branch"], "started": True, "head": head,
             "files": files,
-            "commits": commits, "added": sum(int(f["added"] or 0) for f in files),
-            "deleted": sum(int(f["deleted"] or 0) for f in files), "diff": text, "merge": merge or None}
+            "commits": commits, **_totals(files), "diff": text, "merge": merge or None}
 
 
 def repository(conn: psycopg.Connection, team_id: str) -> dict[str, Any]:
