@@ -283,3 +283,21 @@ def test_a_task_list_that_fails_to_load_says_so_with_a_retry_never_no_tasks(web:
     opened.locator("#tasks-retry").click()
     expect(board).to_contain_text("No tasks yet")
     assert [e for e in real_errors(errors) if "503" not in e] == [], errors
+
+
+def test_the_header_and_the_team_map_read_one_state(web: Web, page) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    from shared import db  # noqa: PLC0415
+
+    opened, errors = page
+    team = requests.post(f"{web.url}/api/teams", json={
+        "name": "One state", "members": [{"name": "Ann", "role_id": "engineering/frontend-engineer"}]}, timeout=10).json()
+    lead = next(m for m in team["members"] if m["is_lead"])
+    with db.transaction() as conn:  # the lead works (as its status says) while the run list has not caught up
+        conn.execute("UPDATE agents SET status = 'running' WHERE id = %s", (lead["id"],))
+    opened.goto(f"{web.url}/teams/{team['id']}")
+    expect(opened.locator("#team-page")).to_have_attribute("data-ready", "true")
+    expect(opened.locator(".team-facts")).to_contain_text("1 running")
+    expect(opened.locator(".team-facts")).not_to_contain_text("idle")
+    assert real_errors(errors) == [], errors

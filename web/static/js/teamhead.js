@@ -28,8 +28,10 @@ export class TeamHeader {
     if (crumb) crumb.textContent = team.name;
     document.title = `${team.name} · Gamma`;
     const members = this.store.members();
-    const running = this.store.runs.filter((r) => r.state === 'running').length;
-    const queued = this.store.runs.filter((r) => r.state === 'queued').length;
+    // The agents' own states, as the team map shows them: the header and the cards read one state.
+    const running = members.filter((a) => a.status === 'running').length;
+    const queued = members.filter((a) => a.status === 'queued').length;
+    const activeRuns = this.store.runs.length;
     const cost = this.store.totalCost();
     const archived = team.status === 'archived';
 
@@ -37,7 +39,7 @@ export class TeamHeader {
       h('span', { text: team.name }), h('span', { class: 'edit-hint', 'aria-hidden': 'true', text: '✎' }));
     nameBtn.addEventListener('click', () => this.startRename(nameBtn));
 
-    const stop = h('button', { type: 'button', class: 'btn btn-danger-ghost', text: 'Stop team', disabled: !running && !queued, title: 'Cancel every running and queued run of this team' });
+    const stop = h('button', { type: 'button', class: 'btn btn-danger-ghost', text: 'Stop team', disabled: !running && !queued && !activeRuns, title: 'Cancel every running and queued run of this team' });
     stop.addEventListener('click', () => this.stop());
     const del = h('button', { type: 'button', class: 'btn btn-ghost', text: archived ? 'Archived' : 'Delete…', disabled: archived });
     del.addEventListener('click', () => this.remove());
