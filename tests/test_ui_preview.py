@@ -291,8 +291,8 @@ def test_the_header_and_the_team_map_read_one_state(web: Web, page) -> None:
     from shared import db  # noqa: PLC0415
 
     opened, errors = page
-    team = requests.post(f"{web.url}/api/teams", json={
-        "name": "One state", "members": [{"name": "Ann", "role_id": "engineering/frontend-engineer"}]}, timeout=10).json()
+    ann = {"name": "Ann", "role_id": "engineering/frontend-engineer"}
+    team = requests.post(f"{web.url}/api/teams", json={"name": "One state", "members": [ann]}, timeout=10).json()
     lead = next(m for m in team["members"] if m["is_lead"])
     with db.transaction() as conn:  # the lead works (as its status says) while the run list has not caught up
         conn.execute("UPDATE agents SET status = 'running' WHERE id = %s", (lead["id"],))
