@@ -301,3 +301,31 @@ def test_the_header_and_the_team_map_read_one_state(web: Web, page) -> None:
     expect(opened.locator(".team-facts")).to_contain_text("1 running")
     expect(opened.locator(".team-facts")).not_to_contain_text("idle")
     assert real_errors(errors) == [], errors
+
+
+def test_an_activity_pill_is_updated_in_place_never_rebuilt(web: Web, page) -> None:
+    """A pill rebuilt on every update restarts its entrance animation and its pulsing dot: a flicker."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    from shared import events  # noqa: PLC0415
+    from shared.events import NewEvent  # noqa: PLC0415
+
+    opened, errors = page
+    team = requests.post(f"{web.url}/api/teams", json={"name": "Pills"}, timeout=10).json()
+    lead = team["members"][0]
+    opened.goto(f"{web.url}/teams/{team['id']}")
+    expect(opened.locator("#conn")).to_have_attribute("data-state", "live")
+    events.emit([NewEvent("run.started", team["id"], {"backend": "claude"}, agent_id=lead["id"])])
+    pill = opened.locator(f".pill[data-agent-id='{lead['id']}']")
+    expect(pill).to_contain_text("Starting")
+    opened.evaluate("id => { const p = document.querySelector(`.pill[data-agent-id='${id}']`);"
+                    " p.gammaMark = 'first'; p.querySelector('.pill-dot').gammaMark = 'dot'; }", lead["id"])
+    for name, command in (("Bash", "ls"), ("Read", None)):
+        tool = {"name": name, "input": {"command": command} if command else {"file_path": "/x/notes.md"},
+                "tool_use_id": f"t-{name}"}
+        events.emit([NewEvent("agent.tool_use", team["id"], tool, agent_id=lead["id"])])
+    expect(pill).not_to_contain_text("Starting")
+    marks = opened.evaluate("id => { const p = document.querySelector(`.pill[data-agent-id='${id}']`);"
+                            " return [p.gammaMark, p.querySelector('.pill-dot').gammaMark]; }", lead["id"])
+    assert marks == ["first", "dot"], "the same pill and dot, updated in place"
+    assert real_errors(errors) == [], errors

@@ -121,21 +121,24 @@ export class ActivityBar {
     }, FADE_MS);
   }
 
-  pill(agentId, item) {
+  /** The agent's pill: made once, then updated in place — a pill rebuilt on every update would restart its
+   *  entrance animation and its pulsing dot (a visible flicker). */
+  pill(agentId, item, existing = null) {
     const agent = this.store.agent(agentId);
-    return h('div', {
-      class: ['pill', item.leaving && 'leaving', item.error && 'pill-error'],
-      style: { '--agent': agentColor(agentId) },
-      title: item.tools.length ? `Recent: ${item.tools.slice(0, -1).slice(-4).join(' · ') || item.tools.join(' · ')}` : '',
-      dataset: { agentId },
-    },
-    h('span', { class: 'pill-dot', 'aria-hidden': 'true' }),
-    h('span', { class: 'pill-emoji', 'aria-hidden': 'true', text: agentEmoji(agent) }),
-    h('span', { class: 'pill-name', text: agentName(agent, agentId) }),
-    h('span', { class: 'pill-label' }, h('span', { 'aria-hidden': 'true', text: `${item.icon} ` }), item.label,
-      item.detail ? h('span', { class: 'pill-detail', text: ` ${item.detail}` }) : null),
-    item.demo ? demoTag() : null,
-    h('span', { class: 'pill-time', dataset: { since: item.since }, text: elapsedSince(item.since) }));
+    const el = existing || h('div', { dataset: { agentId } },
+      h('span', { class: 'pill-dot', 'aria-hidden': 'true' }),
+      h('span', { class: 'pill-body' }));
+    el.className = ['pill', item.leaving && 'leaving', item.error && 'pill-error'].filter(Boolean).join(' ');
+    el.style.setProperty('--agent', agentColor(agentId));
+    el.title = item.tools.length ? `Recent: ${item.tools.slice(0, -1).slice(-4).join(' · ') || item.tools.join(' · ')}` : '';
+    replace(el.querySelector('.pill-body'),
+      h('span', { class: 'pill-emoji', 'aria-hidden': 'true', text: agentEmoji(agent) }),
+      h('span', { class: 'pill-name', text: agentName(agent, agentId) }),
+      h('span', { class: 'pill-label' }, h('span', { 'aria-hidden': 'true', text: `${item.icon} ` }), item.label,
+        item.detail ? h('span', { class: 'pill-detail', text: ` ${item.detail}` }) : null),
+      item.demo ? demoTag() : null,
+      h('span', { class: 'pill-time', dataset: { since: item.since }, text: elapsedSince(item.since) }));
+    return el;
   }
 
   render() {
@@ -143,8 +146,10 @@ export class ActivityBar {
     this.root.hidden = entries.length === 0;
     if (!entries.length) { replace(this.root); return; }
     if (entries.length < 4 || this.expanded) {
-      replace(this.root, entries.map(([id, item]) => this.pill(id, item)),
-        entries.length >= 4 ? h('button', { type: 'button', class: 'btn btn-xs', text: 'Fold', onClick: () => { this.expanded = false; this.render(); } }) : null);
+      const shown = new Map([...this.root.querySelectorAll('.pill[data-agent-id]')].map((el) => [el.dataset.agentId, el]));
+      const wanted = entries.map(([id, item]) => this.pill(id, item, shown.get(id)));
+      if (entries.length >= 4) wanted.push(h('button', { type: 'button', class: 'btn btn-xs', text: 'Fold', onClick: () => { this.expanded = false; this.render(); } }));
+      keep(this.root, wanted);
       return;
     }
     const [firstId, first] = entries[0];
@@ -154,4 +159,12 @@ export class ActivityBar {
     btn.addEventListener('click', () => { this.expanded = true; this.render(); });
     replace(this.root, btn);
   }
+}
+
+/** Make `root`'s children exactly `wanted`, in order, without detaching the ones already in place: an element taken
+ *  out and put back restarts its CSS animations. */
+function keep(root, wanted) {
+  const set = new Set(wanted);
+  for (const child of [...root.children]) if (!set.has(child)) child.remove();
+  wanted.forEach((el, i) => { if (root.children[i] !== el) root.insertBefore(el, root.children[i] || null); });
 }
