@@ -329,3 +329,28 @@ def test_an_activity_pill_is_updated_in_place_never_rebuilt(web: Web, page) -> N
                             " return [p.gammaMark, p.querySelector('.pill-dot').gammaMark]; }", lead["id"])
     assert marks == ["first", "dot"], "the same pill and dot, updated in place"
     assert real_errors(errors) == [], errors
+
+
+def test_a_message_sent_while_the_lead_works_shows_as_queued_until_its_run_starts(web: Web, page) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    from shared import db, events  # noqa: PLC0415
+    from shared.events import NewEvent  # noqa: PLC0415
+
+    opened, errors = page
+    team = requests.post(f"{web.url}/api/teams", json={"name": "Busy lead"}, timeout=10).json()
+    lead = team["members"][0]
+    with db.transaction() as conn:  # the lead is at work on something else
+        conn.execute("UPDATE agents SET status = 'running' WHERE id = %s", (lead["id"],))
+    opened.goto(f"{web.url}/teams/{team['id']}")
+    expect(opened.locator("#conn")).to_have_attribute("data-state", "live")
+    opened.locator("#chat textarea").fill("Also add a footer")
+    opened.locator("#chat textarea").press("Enter")
+    sent = opened.locator(".msg-user", has_text="Also add a footer")
+    expect(sent.locator(".msg-queued")).to_contain_text("Queued: the lead reads it when its current work ends")
+    with db.transaction() as conn:
+        run_id = conn.execute("SELECT id FROM runs WHERE agent_id = %s AND state = 'queued'",
+                              (lead["id"],)).fetchone()["id"]
+    events.emit([NewEvent("run.started", team["id"], {"attempt": 1}, agent_id=lead["id"], run_id=run_id)])
+    expect(sent.locator(".msg-queued")).to_have_count(0)
+    assert real_errors(errors) == [], errors

@@ -31,6 +31,8 @@ export class Chat {
     this.root = root;
     this.store = store;
     this.messages = new Map(); // id → message (temp ids start with "temp_")
+    this.waiting = new Map(); // id of a message sent from here → the lead run that will read it, until it starts
+    this.started = new Set(); // runs seen starting (a fast start can beat the POST's answer)
     this.hasMore = true;
     this.loadingOlder = false;
     this.loaded = false;
@@ -70,6 +72,19 @@ export class Chat {
       if (this.scroller.scrollTop < 80) this.loadOlder();
       if (this.nearBottom()) this.jump.hidden = true;
     });
+  }
+
+  /** A lead run started: the messages it reads are no longer waiting. */
+  runStarted(runId) {
+    this.started.add(runId);
+    let changed = false;
+    for (const [id, waitingFor] of this.waiting) if (waitingFor === runId) { this.waiting.delete(id); changed = true; }
+    if (changed) this.render();
+  }
+
+  leadBusy() {
+    const lead = this.store.lead ? this.store.lead() : null;
+    return Boolean(lead && ['running', 'queued'].includes(lead.status));
   }
 
   focus() {
@@ -187,6 +202,7 @@ export class Chat {
       const real = body.message;
       this.messages.delete(temp.id);
       if (!this.messages.has(real.id)) this.messages.set(real.id, real);
+      if (body.run_id && !this.started.has(body.run_id)) this.waiting.set(real.id, body.run_id);
       this.render();
     } catch (err) {
       this.messages.set(temp.id, { ...temp, pending: false, failed: err.message });
@@ -220,7 +236,7 @@ export class Chat {
     const cache = new Map();
     for (const m of msgs) {
       const grouped = this.isGrouped(m, prev);
-      const key = `${m.id}|${grouped}|${Boolean(m.pending)}|${m.failed || ''}|${m.agent_id ? Boolean(this.store.agent(m.agent_id)) : ''}|${m.final === false ? m.content.length : 'final'}`;
+      const key = `${m.id}|${grouped}|${Boolean(m.pending)}|${m.failed || ''}|${this.waiting.has(m.id)}|${m.agent_id ? Boolean(this.store.agent(m.agent_id)) : ''}|${m.final === false ? m.content.length : 'final'}`;
       const node = (this.nodeCache && this.nodeCache.get(key)) || this.renderMessage(m, grouped);
       cache.set(key, node);
       nodes.push(node);
@@ -259,6 +275,7 @@ export class Chat {
         h('div', { class: 'msg-bubble' }, renderMarkdown(m.content)),
         h('div', { class: 'msg-meta' },
           m.pending ? h('span', { class: 'muted', text: 'Sending…' }) : null,
+          this.waiting.has(m.id) ? h('span', { class: 'msg-queued muted', title: 'It reaches the lead when its run starts', text: this.leadBusy() ? 'Queued: the lead reads it when its current work ends · ' : 'Waiting for the lead · ' }) : null,
           m.failed ? [h('span', { class: 'err', text: `Not sent: ${m.failed}` }), ' ',
             h('button', { type: 'button', class: 'btn btn-xs', text: 'Retry', onClick: () => this.retry(m) })] : null,
           !m.pending && !m.failed ? h('time', { class: 'msg-time', datetime: m.created_at, title: dateTime(m.created_at), text: timeOfDay(m.created_at) }) : null));

@@ -145,6 +145,7 @@ function handleEvents(events) {
   activity.handle(events);
   for (const ev of events) {
     const p = ev.payload || {};
+    if (ev.kind === 'run.started' && ev.run_id) chat.runStarted(ev.run_id);
     const family = ev.kind.split('.')[0];
     if (ev.kind === 'chat.message') {
       chat.receive(p); // the message itself (orchestrator/workflows/conversation.py chat_payload)
