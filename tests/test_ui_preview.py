@@ -354,3 +354,30 @@ def test_a_message_sent_while_the_lead_works_shows_as_queued_until_its_run_start
     events.emit([NewEvent("run.started", team["id"], {"attempt": 1}, agent_id=lead["id"], run_id=run_id)])
     expect(sent.locator(".msg-queued")).to_have_count(0)
     assert real_errors(errors) == [], errors
+
+
+def test_the_newest_chat_message_stays_in_view_when_activity_pills_appear(web: Web, page) -> None:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    from shared import events  # noqa: PLC0415
+    from shared.events import NewEvent  # noqa: PLC0415
+    from shared.ids import new_id  # noqa: PLC0415
+
+    opened, errors = page
+    team = requests.post(f"{web.url}/api/teams", json={"name": "Long chat"}, timeout=10).json()
+    lead = team["members"][0]
+    opened.set_viewport_size({"width": 1280, "height": 700})
+    opened.goto(f"{web.url}/teams/{team['id']}")
+    expect(opened.locator("#conn")).to_have_attribute("data-state", "live")
+    events.emit([NewEvent("chat.message", team["id"], {
+        "id": new_id("msg"), "role": "assistant", "kind": "answer", "agent_id": lead["id"], "run_id": None,
+        "content": f"answer number {n}\n\nwith a second paragraph", "created_at": datetime.now(UTC).isoformat()},
+        agent_id=lead["id"]) for n in range(30)])
+    last = opened.locator(".msg", has_text="answer number 29")
+    expect(last).to_be_in_viewport()
+    events.emit([NewEvent("run.started", team["id"], {"backend": "claude"}, agent_id=lead["id"])])
+    expect(opened.locator(".pill")).to_have_count(1)
+    expect(last).to_be_in_viewport(ratio=1)
+    assert real_errors(errors) == [], errors

@@ -68,10 +68,21 @@ export class Chat {
       }
     });
     this.form.addEventListener('submit', (ev) => { ev.preventDefault(); this.submit(); });
+    // The view follows the newest message until the user scrolls up (only that unsticks it: a smooth scroll to the
+    // bottom, still under way while more messages arrive, must not), and again once they are back at the bottom.
+    this.stuck = true;
+    this.lastTop = 0;
     this.scroller.addEventListener('scroll', () => {
-      if (this.scroller.scrollTop < 80) this.loadOlder();
-      if (this.nearBottom()) this.jump.hidden = true;
+      const top = this.scroller.scrollTop;
+      if (top < 80) this.loadOlder();
+      if (top < this.lastTop - 2) this.stuck = this.nearBottom();
+      else if (this.nearBottom()) this.stuck = true;
+      this.lastTop = top;
+      if (this.stuck) this.jump.hidden = true;
     });
+    // The chat's area shrinks when activity pills appear below it (or the input grows): keep the newest message in
+    // view rather than letting it slide under them.
+    new ResizeObserver(() => { if (this.stuck) this.scroller.scrollTop = this.scroller.scrollHeight; }).observe(this.scroller);
   }
 
   /** A lead run started: the messages it reads are no longer waiting. */
@@ -114,6 +125,7 @@ export class Chat {
   }
 
   scrollToBottom(smooth = false) {
+    this.stuck = true;
     this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? 'smooth' : 'auto' });
     this.jump.hidden = true;
   }
@@ -163,7 +175,7 @@ export class Chat {
     if (!msg || !msg.id) return;
     const known = this.messages.get(msg.id);
     if (!known) { this.receive(msg); return; }
-    const stick = this.nearBottom();
+    const stick = this.stuck;
     this.messages.set(msg.id, { ...known, ...msg });
     this.render();
     if (stick) this.scrollToBottom(false);
@@ -179,7 +191,7 @@ export class Chat {
         break;
       }
     }
-    const stick = this.nearBottom();
+    const stick = this.stuck;
     this.messages.set(msg.id, msg);
     this.render();
     if (stick || kindOf(msg) === 'user') this.scrollToBottom(true);
