@@ -19,7 +19,7 @@ from tests.model_double import ModelDouble
 from tests.support.claude import claude_bin, cli_env
 from tests.support.polling import wait_for
 from tests.support.processes import free_port, start_web
-from tests.support.stack import Stack
+from tests.support.stack import Stack, end_leftover_runs
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 def test_members_reporting_while_the_web_restarts_fail_no_task(database_url: str, tmp_path: Path):
     home, config, port = tmp_path / "home", tmp_path / "claude-config", free_port()
     config.mkdir()
+    end_leftover_runs(database_url)  # its worker would run them first (tests/support/stack.py)
     with ModelDouble() as double, contextlib.ExitStack() as cleanup:
         web = cleanup.enter_context(start_web(database_url, port, {"GAMMA_HOME": str(home)}))
         worker_env = {**cli_env(double.url, config), "GAMMA_HOME": str(home), "GAMMA_CLAUDE_BIN": claude_bin(),

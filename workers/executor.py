@@ -282,14 +282,10 @@ class RunAttempt:
         )
 
     def _finish(self, outcome: Outcome, summary: RunSummary, exit_code: int | None = None) -> None:
-        # What a task's run wrote is committed on its branch before its end is recorded (the task settles on it);
-        # a lead's answer is stored first (the main line's commit does not hold it up).
-        on_task = bool(self.run.get("task_id"))
-        if on_task:
-            self._retrying("commit the run's changes", lambda: self._commit(outcome))
+        # What the run wrote is committed before its end is recorded: its task settles on it, and every event of
+        # the run (its commit's included) comes before `run.finished`.
+        self._retrying("commit the run's changes", lambda: self._commit(outcome))
         self._record_end(outcome, summary, exit_code)
-        if not on_task:
-            self._retrying("commit the run's changes", lambda: self._commit(outcome))
         try:
             with db.transaction() as conn:
                 work_product.tidy(conn, self.run["team_id"])

@@ -112,7 +112,7 @@ def running_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
     or running there (tests without workers that queued runs, a worker stand-in's claimed runs) is ended first:
     the stack's workers would otherwise execute that backlog — and a reaper re-queue the stand-in's runs — before
     the runs of the test, which then waits behind them (seen in .ci/run once such tests came first)."""
-    _end_leftover_runs(database_url)
+    end_leftover_runs(database_url)
     home = Path(os.environ.get("GAMMA_HOME") or tmp_path / "home")
     config_dir = tmp_path / "claude-config"
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +129,8 @@ def running_stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
         yield Stack(database_url, double, web, home, worker_env)
 
 
-def _end_leftover_runs(database_url: str) -> None:
+def end_leftover_runs(database_url: str) -> None:
+    """End the runs earlier tests left queued or running, and their queue messages (see `running_stack`)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE runs SET state = 'cancelled', outcome = 'cancelled', ended_at = now(),"
                      " error = 'left by an earlier test; ended before a stack started'"
