@@ -114,6 +114,8 @@ export const api = {
   taskDiff: (id) => request('GET', `/api/tasks/${enc(id)}/diff`),
   /** PATCH /api/tasks/:id → Task (bare; `note` says what a move did, e.g. a merge conflict). */
   changeTask: (id, body) => request('PATCH', `/api/tasks/${enc(id)}`, body),
+  /** POST /api/tasks/:id/cancel `{reason}` → Task (bare): the task and its runs cancelled. */
+  cancelTask: (id, reason) => request('POST', `/api/tasks/${enc(id)}/cancel`, { reason }),
   /** POST /api/teams/:id/tasks (new, or `{retry_of}`) → Task (bare, 201). */
   createTask: (teamId, body) => request('POST', `/api/teams/${enc(teamId)}/tasks`, body),
 

@@ -1,5 +1,7 @@
-// The task board: collapsible sections by stage with counts; a card opens the task's detail (with its result);
-// failed and cancelled tasks can be retried (a new task with the same brief); tasks can be added by hand.
+// The task board: one section per stage with counts — a list beside the chat, columns when widened ("Board");
+// a card shows its owner, what it waits for, its diff stats and result, and opens the task's detail. Cards move
+// by drag and drop or from their actions dialog (taskactions.js); failed and cancelled tasks can be retried (a
+// new task with the same brief); tasks can be added by hand.
 
 import { agentChip } from './agentview.js';
 import { api } from './api.js';
@@ -9,11 +11,14 @@ import { h, replace } from './dom.js';
 import { busy, field, textArea, textInput } from './forms.js';
 import { dateTime, firstLine, pretty, timeAgo, truncate } from './format.js';
 import { inline, renderMarkdown } from './markdown.js';
+import { enableDragAndDrop, moveTask, openEditTask, openTaskActions, stageLabel } from './taskactions.js';
 import { toast, toastError } from './toast.js';
 import { words } from './vocabulary.js';
 
 // Sections are the server's task stages, in its display order (vocabulary.js); these start closed.
 const CLOSED_BY_DEFAULT = new Set(['done', 'cancelled']);
+// On the wide board these columns can be folded to a narrow strip (the others always show).
+const FOLDABLE = new Set(['done', 'failed', 'cancelled']);
 
 /** One section per stage the server knows. */
 const REVIEW_LABEL = { requested: 'Review requested', approved: 'Approved', changes_requested: 'Changes requested', rejected: 'Rejected' };
@@ -28,15 +33,6 @@ const RUN_BADGE = {
   running: 'stage-in_progress', queued: 'stage-backlog', succeeded: 'stage-done', failed: 'stage-failed',
   timed_out: 'stage-failed', interrupted: 'stage-failed', cancelled: 'stage-cancelled',
 };
-
-export const STAGE_LABEL = {
-  backlog: 'Backlog', blocked: 'Blocked', in_progress: 'In progress', review: 'Review', done: 'Done', failed: 'Failed', cancelled: 'Cancelled',
-};
-
-/** A stage's label; a stage this map does not know yet is shown as its name. */
-function stageLabel(stage) {
-  return STAGE_LABEL[stage] || String(stage).replace(/_/g, ' ');
-}
 
 function stageBadge(stage) {
   return h('span', { class: `badge stage-${stage}`, text: stageLabel(stage) });
@@ -92,25 +88,54 @@ function previewLink(task) {
   return link;
 }
 
+/** "3 files · +20 −4" from what git measured on the task's branch; nothing before its first change. */
+function diffStats(task) {
+  const c = task.changes;
+  const files = c && Array.isArray(c.files) ? c.files.length : 0;
+  if (!files) return null;
+  return h('p', { class: 'task-diffstat small mono', title: `On ${task.branch || 'its branch'}` },
+    `${files} file${files === 1 ? '' : 's'} · `, h('span', { class: 'ok', text: `+${c.added || 0}` }), ' ',
+    h('span', { class: 'err', text: `−${c.deleted || 0}` }));
+}
+
 export class TaskBoard {
-  constructor(root, store, { onCount, onOpenAgent, onRetry } = {}) {
+  constructor(root, store, { onCount, onOpenAgent, onRetry, onWide } = {}) {
     this.root = root;
     this.store = store;
     this.onCount = onCount || (() => {});
     this.onOpenAgent = onOpenAgent || (() => {});
     this.onRetry = onRetry || (() => {});
+    this.onWide = onWide || (() => {});
     this.openedByUser = new Set();
     this.closedByUser = new Set();
+    this.wide = false;
     this.addBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', text: '+ Task', 'aria-haspopup': 'dialog' });
     this.addBtn.addEventListener('click', () => this.openNewTask());
+    this.wideBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', id: 'board-toggle', 'aria-pressed': 'false',
+      title: 'Show the board in columns, across the page (b)', text: '⤢ Board' });
+    this.wideBtn.addEventListener('click', () => this.setWide(!this.wide));
     this.progress = h('div', { class: 'task-progress' });
     this.sections = h('div', { class: 'task-sections' });
-    replace(root, h('div', { class: 'task-bar' }, this.progress, this.addBtn), this.sections);
+    replace(root, h('div', { class: 'task-bar' }, this.progress, this.wideBtn, this.addBtn), this.sections);
+    // A re-render while a card is dragged would take the card (and the drop marks) away: wait for its end.
+    this.isDragging = enableDragAndDrop(this.sections, store, { onEnd: () => { if (this.pending) this.render(); } });
     store.on('tasks', () => this.render());
     store.on('agents', () => this.render());
   }
 
+  /** Columns across the page (true) or a list beside the chat (false). */
+  setWide(wide) {
+    this.wide = Boolean(wide);
+    this.wideBtn.setAttribute('aria-pressed', String(this.wide));
+    this.wideBtn.textContent = this.wide ? '⤡ Back to the chat' : '⤢ Board';
+    this.sections.classList.toggle('board-columns', this.wide);
+    this.onWide(this.wide);
+    this.render();
+  }
+
   render() {
+    this.pending = this.isDragging();
+    if (this.pending) return;
     const tasks = [...this.store.tasks.values()];
     this.onCount(tasks.filter((t) => !['done', 'cancelled'].includes(t.stage)).length);
     // Every task counts in the total; only done ones are done (cancelled and failed ones are said apart).
@@ -146,10 +171,14 @@ export class TaskBoard {
       const items = tasks.filter((t) => section.stages.includes(t.stage))
         .sort((a, b) => String(b.updated_at || '').localeCompare(String(a.updated_at || '')));
       const autoOpen = section.id === 'done' && allSettled && !this.closedByUser.has('done');
-      const det = h('details', { class: `task-section sec-${section.id}`, open: (this.openedByUser.has(section.id) || (section.open && !this.closedByUser.has(section.id)) || autoOpen) && items.length > 0, dataset: { section: section.id } },
+      // On the wide board only the last columns fold; the others are always open, empty or not.
+      const open = this.wide && !FOLDABLE.has(section.id) ? true
+        : (this.openedByUser.has(section.id) || (section.open && !this.closedByUser.has(section.id)) || autoOpen) && (items.length > 0 || this.wide);
+      const det = h('details', { class: `task-section sec-${section.id}`, open, dataset: { section: section.id } },
         h('summary', {}, h('span', { class: 'sec-label', text: section.label }), h('span', { class: 'count', text: String(items.length) })),
         items.length ? h('ul', { class: 'task-list' }, items.map((t) => h('li', {}, this.card(t)))) : h('p', { class: 'muted small sec-empty', text: 'Nothing here.' }));
-      det.querySelector('summary').addEventListener('click', () => {
+      det.querySelector('summary').addEventListener('click', (ev) => {
+        if (this.wide && !FOLDABLE.has(section.id)) { ev.preventDefault(); return; }
         // The user's choice (the toggle event also fires for sections opened by the code).
         if (det.open) { this.openedByUser.delete(section.id); this.closedByUser.add(section.id); } else { this.openedByUser.add(section.id); this.closedByUser.delete(section.id); }
       });
@@ -168,16 +197,35 @@ export class TaskBoard {
     const open = h('button', { type: 'button', class: 'task-open', dataset: { taskId: task.id }, 'aria-haspopup': 'dialog' },
       h('span', { class: 'task-title' }, inline(task.title)));
     open.addEventListener('click', () => this.openDetail(task.id));
+    const actions = h('button', { type: 'button', class: 'btn btn-ghost btn-xs task-more', text: '⋯', 'aria-haspopup': 'dialog',
+      'aria-label': `Actions for “${task.title}”`, title: 'Move, edit, reassign, cancel' });
+    actions.addEventListener('click', (ev) => {
+      ev.stopPropagation();
+      openTaskActions(this.store, task, { onOpen: (id) => this.openDetail(id), onRetry: (t) => this.retry(t) });
+    });
     const retry = failed ? h('button', { type: 'button', class: 'btn btn-xs', text: 'Retry', 'aria-label': `Retry “${task.title}”` }) : null;
     if (retry) retry.addEventListener('click', (ev) => { ev.stopPropagation(); this.retry(task, retry); });
-    return h('article', { class: ['task-card', `stage-${task.stage}`] },
+    return h('article', { class: ['task-card', `stage-${task.stage}`], draggable: 'true', dataset: { cardTask: task.id } },
       open,
       h('div', { class: 'task-meta' },
         kindBadge(task.kind),
         assignee ? agentChip(assignee) : task.assignee && task.assignee.name ? agentChip({ id: task.assigned_to, name: task.assignee.name }) : h('span', { class: 'muted small', text: 'unassigned' }),
         h('span', { class: 'muted small task-time', dataset: { ago: task.updated_at || task.created_at }, text: timeAgo(task.updated_at || task.created_at) })),
-      failed && summary ? h('p', { class: 'task-fail', text: truncate(firstLine(summary), 140) }) : null,
-      retry ? h('div', { class: 'task-actions' }, retry) : null);
+      this.dependencyLine(task),
+      diffStats(task),
+      summary ? h('p', { class: failed ? 'task-fail' : 'task-summary small', text: truncate(firstLine(summary), 140) }) : null,
+      h('div', { class: 'task-actions' }, retry, actions));
+  }
+
+  /** What the task depends on, and which of those it still waits for (by their titles when the board has them). */
+  dependencyLine(task) {
+    const ids = Array.isArray(task.depends_on) ? task.depends_on.map((d) => (typeof d === 'string' ? d : d.id)) : [];
+    if (!ids.length) return null;
+    const upstream = ids.map((id) => this.store.tasks.get(id) || { id, title: id, stage: null });
+    const waiting = upstream.filter((t) => t.stage !== 'done');
+    const names = (list) => list.map((t) => `“${truncate(t.title, 40)}”`).join(', ');
+    return h('p', { class: 'task-deps small muted', dataset: { waiting: String(waiting.length) } },
+      waiting.length ? `Waits for ${names(waiting)}` : `After ${names(upstream)} (done)`);
   }
 
   async retry(task, button) {
@@ -274,8 +322,25 @@ export class TaskBoard {
           h('strong', { text: REVIEW_LABEL[r.step] || r.step }), ' ',
           h('span', { class: 'muted small', text: `${r.by_name} · ${dateTime(r.created_at)}` }),
           r.feedback ? h('div', { class: 'small', text: truncate(r.feedback, 600) }) : null)))] : null,
-      retry ? h('div', { class: 'dialog-actions' }, retry) : null,
+      h('div', { class: 'dialog-actions' }, this.detailActions(task, close), retry),
     ];
+  }
+
+  /** Edit, reassign or cancel an open task from its detail (the board's actions dialog does the same). */
+  detailActions(task, close) {
+    if (['done', 'failed', 'cancelled'].includes(task.stage)) return null;
+    const edit = h('button', { type: 'button', class: 'btn', id: 'td-edit', text: 'Edit or reassign…' });
+    edit.addEventListener('click', async () => {
+      if (close) close();
+      const updated = await openEditTask(this.store, task);
+      if (updated) this.openDetail(updated.id);
+    });
+    const cancel = h('button', { type: 'button', class: 'btn btn-danger-ghost', id: 'td-cancel', text: 'Cancel the task' });
+    cancel.addEventListener('click', () => {
+      if (close) close();
+      void moveTask(this.store, task, 'cancelled');
+    });
+    return [cancel, edit];
   }
 
   /** The task's diff against the main line, per file and highlighted (loaded when the detail opens). */

@@ -85,11 +85,17 @@ const tasks = new TaskBoard($('#panel-tasks'), store, {
   onCount: (n) => setCount('count-tasks', n),
   onOpenAgent: (id) => map.onOpen(id),
   onRetry: () => refreshTasks(),
+  // The board across the page: the team map and the chat step aside until it is narrowed again.
+  onWide: (wide) => {
+    if (wide) page.dataset.board = 'wide'; else delete page.dataset.board;
+    if (wide) selectTab('tasks');
+    try { sessionStorage.setItem(`gamma-board-${teamId}`, wide ? 'wide' : ''); } catch { /* private mode */ }
+  },
 });
 const runs = new RunQueue($('#panel-runs'), store, { onCount: (n) => setCount('count-runs', n), onChanged: refreshAll });
 const log = new EventLog($('#panel-log'), store, { onCount: (n) => setCount('count-log', n) });
 const files = new FilesView($('#panel-files'), teamId);
-void header; void tasks; void runs;
+void header; void runs;
 
 $('#add-agent').addEventListener('click', () => openAddAgentDialog(store, { onAdded: refreshTeam }));
 
@@ -125,13 +131,17 @@ $('#work-tabs').addEventListener('keydown', (ev) => {
 });
 let savedTab = 'tasks';
 try { savedTab = sessionStorage.getItem(`gamma-tab-${teamId}`) || 'tasks'; } catch { /* private mode */ }
-selectTab(location.hash ? location.hash.slice(1) : savedTab);
+selectTab(location.hash && location.hash !== '#board' ? location.hash.slice(1) : savedTab);
+let savedBoard = '';
+try { savedBoard = sessionStorage.getItem(`gamma-board-${teamId}`) || ''; } catch { /* private mode */ }
+if (location.hash === '#board' || savedBoard === 'wide') tasks.setWide(true);
 
 registerShortcut('/', 'Focus the chat input', () => chat.focus());
 registerShortcut('g t', 'Show tasks', () => selectTab('tasks', { focus: true }));
 registerShortcut('g r', 'Show the run queue', () => selectTab('runs', { focus: true }));
 registerShortcut('g l', 'Show the event log', () => selectTab('log', { focus: true }));
 registerShortcut('g f', 'Show the files', () => selectTab('files', { focus: true }));
+registerShortcut('b', 'Widen the task board, or narrow it back', () => tasks.setWide(!tasks.wide));
 registerShortcut('a', 'Add an agent', () => openAddAgentDialog(store, { onAdded: refreshTeam }));
 
 // ------------------------------------------------------------------------------------------------ events

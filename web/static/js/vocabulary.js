@@ -10,7 +10,8 @@
 import { api } from './api.js';
 
 /** @typedef {{task_stages: string[], run_states: string[], terminal_run_states: string[], agent_states: string[],
- *   task_kinds: string[], event_kinds: string[], chat_kinds: string[], permission_modes: string[]}} Vocabulary */
+ *   task_kinds: string[], event_kinds: string[], chat_kinds: string[], permission_modes: string[],
+ *   manual_task_transitions: Object<string, string[]>}} Vocabulary */
 
 // The seven lists of the contract, and `terminal_run_states` (finished runs), which the server also sends.
 const KEYS = ['task_stages', 'run_states', 'terminal_run_states', 'agent_states', 'task_kinds', 'event_kinds',
@@ -27,6 +28,11 @@ export const FALLBACK = Object.freeze({
   event_kinds: [],
   chat_kinds: ['user', 'answer', 'wake', 'notice'],
   permission_modes: ['default', 'acceptEdits', 'plan', 'bypassPermissions', 'dontAsk', 'auto'],
+  // Where a user may move a task by hand (shared/vocabulary.py MANUAL_TASK_TRANSITIONS).
+  manual_task_transitions: {
+    backlog: ['failed', 'cancelled'], blocked: ['failed', 'cancelled'], in_progress: ['failed', 'cancelled'],
+    review: ['in_progress', 'done', 'failed', 'cancelled'],
+  },
 });
 
 let loaded = null;
@@ -39,6 +45,10 @@ function normalise(body) {
     const list = body && body[key];
     out[key] = Array.isArray(list) && list.every((v) => typeof v === 'string') ? list : FALLBACK[key];
   }
+  const moves = body && body.manual_task_transitions;
+  const wellFormed = moves && typeof moves === 'object' && Object.values(moves).every(
+    (targets) => Array.isArray(targets) && targets.every((v) => typeof v === 'string'));
+  out.manual_task_transitions = wellFormed ? moves : FALLBACK.manual_task_transitions;
   return Object.freeze(out);
 }
 
