@@ -9,6 +9,7 @@ import { $, debounce, h, replace } from './dom.js';
 import { EventLog } from './eventlog.js';
 import { FilesView } from './files.js';
 import { installShortcuts, registerShortcut } from './keys.js';
+import { installPanels } from './panels.js';
 import { RunQueue } from './runqueue.js';
 import { TeamStore } from './store.js';
 import { TaskBoard } from './tasks.js';
@@ -97,6 +98,9 @@ const log = new EventLog($('#panel-log'), store, { onCount: (n) => setCount('cou
 const files = new FilesView($('#panel-files'), teamId);
 void header; void runs;
 
+const panels = installPanels($('.team-body'), { left: $('#team-panel'), right: $('#work-panel') },
+  { left: $('#team-panel-head'), right: $('#work-panel-head') });
+
 $('#add-agent').addEventListener('click', () => openAddAgentDialog(store, { onAdded: refreshTeam }));
 
 // ------------------------------------------------------------------------------------------------ tabs
@@ -141,6 +145,8 @@ registerShortcut('g t', 'Show tasks', () => selectTab('tasks', { focus: true }))
 registerShortcut('g r', 'Show the run queue', () => selectTab('runs', { focus: true }));
 registerShortcut('g l', 'Show the event log', () => selectTab('log', { focus: true }));
 registerShortcut('g f', 'Show the files', () => selectTab('files', { focus: true }));
+registerShortcut('[', 'Fold or unfold the team panel', () => panels.setFolded('left', !panels.isFolded('left')));
+registerShortcut(']', 'Fold or unfold the work panel', () => panels.setFolded('right', !panels.isFolded('right')));
 registerShortcut('b', 'Widen the task board, or narrow it back', () => tasks.setWide(!tasks.wide));
 registerShortcut('a', 'Add an agent', () => openAddAgentDialog(store, { onAdded: refreshTeam }));
 
