@@ -17,7 +17,7 @@ CLI_TESTS := -m cli
 # and conftest.py say which), for the edit-and-test loop, in two processes (pytest-xdist); no CLIs to install.
 FAST_TESTS := -m "not slow" -n 2
 
-.PHONY: up test test-fast test-cli-latest setup claude codex lint bench clean
+.PHONY: up test test-fast test-cli-latest setup claude codex lint bench clean screenshot
 
 up: setup
 	$(BIN)/gamma up
@@ -27,6 +27,10 @@ test: setup claude codex
 
 test-fast: setup
 	$(BIN)/pytest $(FAST_TESTS) $(PYTEST_ARGS)
+
+# The README's screenshot (docs/screenshot.png), taken by the layout test of the team page at 1280 px.
+screenshot: setup
+	GAMMA_SCREENSHOT_DIR=$(abspath docs) $(BIN)/pytest -q tests/test_ui_layout.py -k "fits and 1280"
 
 test-cli-latest: setup
 	rm -rf $(LATEST_DIR) && mkdir -p $(LATEST_DIR)

@@ -4,7 +4,7 @@ area with its input in view —; side panels fold and resize (pointer and keyboa
 panel takes the work panel's place, never the chat's; the theme follows the system until the user picks one.
 
 Each page is photographed at each width (under pytest's temporary directory); with GAMMA_SCREENSHOT_DIR set, the
-team page at 1280 px is written there as team.png — the README's screenshot (`make screenshot`).
+team page at 1280 px is written there as screenshot.png — the README's (`make screenshot` writes docs/).
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 import requests
 
+from orchestrator.domain import Outbox
+from orchestrator.workflows import conversation
+from shared import db
 from tests.support.processes import Web
 from tests.support.ui_fixtures import real_errors
 
@@ -25,6 +28,15 @@ pytest_plugins = ("tests.support.ui_fixtures",)
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SIZES = [(1024, 768), (1280, 800), (1920, 1080)]
+ANSWER = """Plan for round {n}:
+
+| task | who | waits for |
+|---|---|---|
+| Design the landing page | Ann | — |
+| Serve the landing page | Ben | the design |
+
+Ann starts now; Ben picks up as soon as the design is merged. I will review both."""
+LAST = "Plan for round 6"
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +50,14 @@ def busy_team(web: Web) -> dict[str, Any]:
                           json={"title": "Design the landing page", "assignee": "Ann"}).json()
     requests.post(f"{web.url}/api/teams/{team['id']}/tasks", timeout=10,
                   json={"title": "Serve the landing page", "assignee": "Ben", "depends_on": [first["id"]]})
-    for n in range(24):
-        sent = requests.post(f"{web.url}/api/teams/{team['id']}/messages", timeout=10,
-                             json={"message": f"Message number {n}: what is the plan for the landing page?"})
-        assert sent.status_code in (200, 201, 202), sent.text
+    lead = next(m for m in team["members"] if m["is_lead"])
+    with db.transaction() as conn:
+        box = Outbox()
+        for n in range(6):
+            question = f"Round {n + 1}: what is the plan for the landing page?"
+            conversation.add_chat(conn, team["id"], "user", question, box)
+            conversation.add_chat(conn, team["id"], "answer", ANSWER.format(n=n + 1), box, agent_id=lead["id"])
+        box.flush(conn)
     return team
 
 
@@ -67,7 +83,7 @@ def test_every_page_fits_and_the_team_page_keeps_the_chat_input_in_view(
     p.set_viewport_size({"width": width, "height": height})
     p.goto(f"{web.url}/teams/{busy_team['id']}")
     expect(p.locator("#team-page")).to_have_attribute("data-ready", "true")
-    expect(p.locator(".msg", has_text="Message number 23")).to_be_in_viewport()
+    expect(p.locator(".msg", has_text=LAST)).to_be_in_viewport()
     _fits_its_width(p)
     page_scroll = p.evaluate("document.scrollingElement.scrollHeight - document.scrollingElement.clientHeight")
     assert page_scroll <= 0, f"the team page scrolls as a whole by {page_scroll}px"
@@ -85,7 +101,7 @@ def test_every_page_fits_and_the_team_page_keeps_the_chat_input_in_view(
     expect(p.locator("#fold-left")).to_have_attribute("aria-expanded", str(not folded).lower())
     shot = _shoot(p, f"team-{width}", tmp_path_factory)
     if width == 1280 and os.environ.get("GAMMA_SCREENSHOT_DIR"):
-        shutil.copyfile(shot, Path(os.environ["GAMMA_SCREENSHOT_DIR"]) / "team.png")
+        shutil.copyfile(shot, Path(os.environ["GAMMA_SCREENSHOT_DIR"]) / "screenshot.png")
 
     for path, ready in (("/", "#dash-summary"), ("/doctor", "#doctor-checks"), ("/nowhere", "main")):
         p.goto(f"{web.url}{path}")

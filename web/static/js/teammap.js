@@ -36,7 +36,9 @@ export class TeamMap {
       dataset: { agentId: agent.id, status },
       'aria-expanded': this.openId === agent.id ? 'true' : 'false',
       'aria-controls': 'agent-panel',
-      'aria-label': `${agent.name}, ${agentRole(agent)}${agent.is_lead ? ', lead' : ''}: ${status}. Open details.`,
+      // Its name is what it shows (name, role, status, cost, turns: a label of its own would hide what a
+      // speech-input user sees and says); the description says what pressing it does.
+      'aria-describedby': 'agent-node-hint',
       style: { '--agent': agentColor(agent.id) },
     },
     h('span', { class: 'node-top' },
