@@ -61,7 +61,9 @@ def test_the_lead_is_woken_once_when_every_task_is_settled(crew):
         chat = messages.chat_page(conn, crew.team_id)["messages"]
     assert [m["role"] for m in chat] == ["user", "assistant", "system"]
     assert chat[1]["content"] == "Delegated API to Alice and UI to Bob." and chat[1]["agent_id"] == crew.lead["id"]
-    assert chat[2]["content"] == prompt  # the user sees what the lead was told; it is not a user message
+    # The user reads a plain sentence of what happened, then what the lead was told; it is not a user message.
+    assert chat[2]["content"] == ("All 2 tasks of this round ended (2 review): the lead is reviewing them and will "
+                                  f"answer here.\n\n{prompt}")
 
     run, _ = start(crew.lead["id"])
     assert run["id"] == wake["id"]
@@ -102,6 +104,27 @@ def test_failed_and_blocked_tasks_settle_the_round_and_are_flagged(crew):
     assert "You have 1 unread message(s)" in wake["prompt"]  # the blocker also went to the lead's inbox
     finish(run, text="blocked, see task")
     assert len(wake_runs(crew)) == 1
+    with db.transaction() as conn:
+        said = messages.chat_page(conn, crew.team_id)["messages"][-1]
+    assert said["kind"] == "wake" and said["content"].startswith(
+        "All 2 tasks of this round ended (1 failed, 1 review): the lead is reviewing them")
+
+
+@pytest.mark.parametrize(("state", "error", "said"), [
+    ("failed", "CLI exited with code 1: not logged in",
+     "⚠️ The lead's run failed (CLI exited with code 1: not logged in). Send a message to try again; the run's page "
+     "shows what it did."),
+    ("cancelled", "Cancelled: the CLI's process group was stopped.",
+     "⏹️ The lead was stopped before it answered. Send a message to start it again."),
+    ("timed_out", "Timed out after 1800 s",
+     "⏱️ The lead's run went past its time limit and was stopped. Send a message to let it go on."),
+])
+def test_a_lead_run_that_ends_without_an_answer_says_so_plainly_in_the_chat(crew, state, error, said):
+    lead_run, _ = delegate(crew, TaskSpec("API", assignee="Alice"))
+    finish(lead_run, state, text=None, error=error)
+    with db.transaction() as conn:
+        notice = messages.chat_page(conn, crew.team_id)["messages"][-1]
+    assert (notice["kind"], notice["content"], notice["run_id"]) == ("notice", said, lead_run["id"])
 
 
 def test_two_tasks_settling_at_the_same_moment_wake_the_lead_exactly_once(crew):

@@ -29,12 +29,18 @@ from orchestrator.records import agents, runs, teams
 from orchestrator.workflows import agent_actions, agent_context, agent_status, budgets, conversation, task_moves, wake
 
 FAILED_STATES = ("failed", "timed_out", "interrupted")
+# What the chat says when the lead's run ends without an answer: what happened, then what the user can do. The
+# run's own error is quoted only where it helps (a failure); a stop's or a time limit's is the user's own doing or
+# said already.
 _LEAD_NOTES = {
-    "failed": "⚠️ The lead's run failed",
-    "timed_out": "⏱️ The lead's run timed out",
-    "interrupted": "⚠️ The lead's run was interrupted",
-    "cancelled": "⏹️ The lead was stopped",
+    "failed": ("⚠️ The lead's run failed{detail}. Send a message to try again; the run's page shows what it did.",
+               True),
+    "timed_out": ("⏱️ The lead's run went past its time limit and was stopped. Send a message to let it go on.",
+                  False),
+    "interrupted": ("⚠️ The lead's run was interrupted{detail}. Send a message to let it go on.", True),
+    "cancelled": ("⏹️ The lead was stopped before it answered. Send a message to start it again.", False),
 }
+DETAIL_CHARS = 300
 
 
 # ------------------------------------------------------------------------------------------------------ start
@@ -170,8 +176,12 @@ def _post_lead_reply(conn: psycopg.Connection, run: dict[str, Any], box: Outbox)
     note = _LEAD_NOTES.get(run["state"])
     # A run cancelled before it started has nothing to report.
     if note is not None and run.get("started_at") is not None:
-        detail = run.get("error") or run.get("outcome")
-        conversation.add_chat(conn, run["team_id"], "notice", f"{note}: {detail}." if detail else f"{note}.", box,
+        sentence, quotes_error = note
+        error = " ".join((run.get("error") or "").split()).rstrip(".")
+        if len(error) > DETAIL_CHARS:
+            error = error[:DETAIL_CHARS - 1] + "…"
+        detail = f" ({error})" if quotes_error and error else ""
+        conversation.add_chat(conn, run["team_id"], "notice", sentence.format(detail=detail), box,
                               agent_id=run["agent_id"], run_id=run["id"])
 
 

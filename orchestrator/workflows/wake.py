@@ -51,7 +51,7 @@ def maybe_wake(conn: psycopg.Connection, round_id: str | None, outbox: Outbox) -
     run = runs.enqueue_run(conn, team_id=team_id, agent_id=lead["id"], prompt=prompt, reason="wake",
                            round_id=round_id)
     rounds.set_wake_run(conn, round_id, run["id"])
-    conversation.add_chat(conn, team_id, "wake", prompt, outbox, run_id=run["id"])
+    conversation.add_chat(conn, team_id, "wake", f"{wake_sentence(settled)}\n\n{prompt}", outbox, run_id=run["id"])
     outbox.add("round.waking", team_id, {"round_id": round_id, "tasks": [
         {"id": t["id"], "title": t["title"], "stage": t["stage"], "assignee": t["assignee_name"]} for t in settled]},
         agent_id=lead["id"], run_id=run["id"])
@@ -79,6 +79,18 @@ def cancel_open(conn: psycopg.Connection, team_id: str, reason: str, outbox: Out
 
 # Placeholders in the prompts' command hints (shared/agent_commands.py checks the commands themselves).
 QUOTED_TEXT, QUOTED_FIX, QUOTED_WHY = '"..."', '"what to fix"', '"why"'
+
+
+def wake_sentence(settled: list[dict[str, Any]]) -> str:
+    """What the chat says when the lead is woken, for the user: how the round's tasks ended, what happens next.
+    (The prompt the lead reads follows it in the message; the UI shows it folded.)"""
+    if len(settled) == 1:
+        return f"The round's task is {settled[0]['stage']}: the lead is reviewing it and will answer here."
+    counts: dict[str, int] = {}
+    for task in settled:
+        counts[task["stage"]] = counts.get(task["stage"], 0) + 1
+    how = ", ".join(f"{n} {stage}" for stage, n in sorted(counts.items(), key=lambda item: item[0] != "done"))
+    return f"All {len(settled)} tasks of this round ended ({how}): the lead is reviewing them and will answer here."
 
 
 def wake_prompt(settled: list[dict[str, Any]], unread: int) -> str:

@@ -273,14 +273,17 @@ export class Chat {
   renderMessage(m, grouped) {
     const kind = kindOf(m);
     if (kind === 'wake') {
+      // The server's plain sentence first (what happened, what comes next), then the prompt the lead was given.
+      const [said, ...told] = String(m.content || '').split('\n\n');
       return h('details', { class: 'msg msg-wake', dataset: { id: m.id, kind } },
-        h('summary', {}, h('span', { 'aria-hidden': 'true', text: '⚙️ ' }), h('strong', { text: 'Orchestrator wake-up' }),
-          h('span', { class: 'muted', text: ` · ${truncate(firstLine(m.content), 90)}` }),
+        h('summary', {}, h('span', { 'aria-hidden': 'true', text: '⚙️ ' }), h('span', { class: 'wake-said', text: truncate(firstLine(said), 200) }),
           h('time', { class: 'msg-time', datetime: m.created_at, title: dateTime(m.created_at), text: timeOfDay(m.created_at) })),
-        h('div', { class: 'msg-body' }, renderMarkdown(m.content)));
+        h('div', { class: 'msg-body' }, h('p', { class: 'muted small', text: 'What the lead was told:' }),
+          renderMarkdown(told.length ? told.join('\n\n') : said)));
     }
     if (kind === 'notice') {
-      return h('div', { class: 'msg msg-system', dataset: { id: m.id, kind } }, renderMarkdown(m.content));
+      return h('div', { class: 'msg msg-system', dataset: { id: m.id, kind } }, renderMarkdown(m.content),
+        m.run_id ? h('a', { class: 'small msg-run-link', href: `/runs/${encodeURIComponent(m.run_id)}`, text: 'Open the run' }) : null);
     }
     if (kind === 'user') {
       return h('div', { class: ['msg', 'msg-user', m.pending && 'pending', m.failed && 'failed'], dataset: { id: m.id, kind } },
