@@ -65,7 +65,10 @@ def test_a_goal_becomes_delegated_work_one_wake_a_review_and_an_answer(stack: St
     assert chat[0]["role"] == "user" and sorted(m["role"] for m in chat[1:3]) == ["assistant", "system"]
     replies = {m["role"]: m["content"] for m in chat[1:3]}
     assert replies["assistant"].startswith("I delegated 2 task(s)")
-    assert replies["system"].startswith("[SYSTEM] Round completed")
+    # The wake says what happened in a sentence, then what the lead was told.
+    said, told = replies["system"].split("\n\n", 1)
+    assert said == "All 2 tasks of this round ended (2 done): the lead is reviewing them and will answer here."
+    assert told.startswith("[SYSTEM] Round completed")
     assert chat[3]["role"] == "assistant" and chat[3]["content"].startswith("Review done.")
     assert all(t["id"] in chat[3]["content"] for t in tasks)
 
