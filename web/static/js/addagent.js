@@ -1,5 +1,6 @@
 // The "Add agent" dialog: a role (picker, Engineering first), a name (filled in from the role), an optional
-// specialization and the backend (CLI) it runs on.
+// specialization and the backend (CLI) it runs on. Its fields are shared with the agent panel's settings form
+// (agentedit.js), so both ask for them alike.
 
 import { api } from './api.js';
 import { backendSelect } from './backends.js';
@@ -9,15 +10,33 @@ import { busy, field, textArea, textInput } from './forms.js';
 import { toast } from './toast.js';
 import { rolePicker } from './rolepicker.js';
 
+/** The agent's name: required, at most 100 characters (web/api/_helpers.py AgentName). */
+export function agentNameField(id, attrs = {}) {
+  return field('Name', textInput({ id, maxlength: 100, ...attrs }), { required: true });
+}
+
+/** What the agent specializes in: optional, at most 2000 characters (ShortText). */
+export function specializationField(id, attrs = {}) {
+  return field('Specialization', textArea({ id, rows: 2, maxlength: 2000, placeholder: 'e.g. owns the payments API (optional)', ...attrs }));
+}
+
+/** Which backend (agent CLI) runs it. `withDefault`: offer "the server's default" — a new agent may leave the
+ *  choice to GAMMA_BACKEND; an existing agent always has a backend (PATCH refuses null). */
+export function backendField(id, { withDefault = true } = {}) {
+  const select = backendSelect({ id });
+  if (!withDefault) select.querySelector('option[value=""]').remove();
+  return field('Runs on', select, { hint: 'Which agent CLI runs this agent; one team can mix them.' });
+}
+
 export function openAddAgentDialog(store, { onAdded } = {}) {
   openDialog({
     title: 'Add an agent',
     description: 'A specialist joins the team; the lead can delegate to it from its next turn.',
     wide: true,
     build: (close) => {
-      const name = field('Name', textInput({ id: 'aa-name', maxlength: 100, placeholder: 'Filled in from the role' }), { required: true });
-      const backend = field('Runs on', backendSelect({ id: 'aa-backend' }), { hint: 'Which agent CLI runs this agent; one team can mix them.' });
-      const spec = field('Specialization', textArea({ id: 'aa-spec', rows: 2, maxlength: 2000, placeholder: 'e.g. owns the payments API (optional)' }));
+      const name = agentNameField('aa-name', { placeholder: 'Filled in from the role' });
+      const backend = backendField('aa-backend');
+      const spec = specializationField('aa-spec');
       const roleError = h('p', { class: 'field-error', hidden: true, role: 'alert' });
       const picker = rolePicker({
         name: 'aa-role',

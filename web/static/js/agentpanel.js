@@ -1,13 +1,15 @@
 // The agent panel: a slide-over with the agent's state, session (with a copyable resume command), actions
-// (reset session, stop, archive with confirmation) and its live activity.
+// (reset session, stop, archive with confirmation), its settings (agentedit.js), its runs (each a link to its
+// run page), the CLAUDE.md it runs with and its live activity.
 
 import {
   agentCost, agentEmoji, agentRole, agentTurns, contextBar, costText, demoTag, effectiveStatus, statusDot, statusLine, STATUS_TEXT,
 } from './agentview.js';
+import { AgentEditForm } from './agentedit.js';
 import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
-import { copyButton, h, replace } from './dom.js';
-import { dateTime, timeAgo } from './format.js';
+import { copyButton, debounce, h, replace } from './dom.js';
+import { dateTime, duration, elapsedSince, money, timeAgo, truncate } from './format.js';
 import { onEscape } from './keys.js';
 import { toast, toastError } from './toast.js';
 import { TraceView } from './trace.js';
@@ -23,6 +25,10 @@ export function resumeCommand(agent) {
   return `${cd}${resume} ${shellQuote(agent.session_id)}`;
 }
 
+const RUNS_PAGE = 10;
+const RUN_REASON = { chat: 'chat', task: 'task', wake: 'wake-up', message: 'message', retry: 'retry' };
+const RUN_BADGE = { running: 'stage-in_progress', queued: 'stage-backlog', succeeded: 'stage-done', cancelled: 'stage-cancelled' };
+
 export class AgentPanel {
   constructor(root, store, { onClose, eventsFor, headCursor, onChanged }) {
     this.root = root;
@@ -34,9 +40,16 @@ export class AgentPanel {
     this.agentId = null;
     this.trace = null;
     this.unEscape = null;
+    this.editor = null;
+    this.agentRuns = [];
+    this.runsComplete = false;
     store.on('agents', () => this.renderInfo());
     store.on('runs', () => this.renderInfo());
     store.on('usage', () => this.renderInfo());
+    // The page refreshes its runs on every run event: the agent's own list follows, titles with the tasks.
+    this.reloadRuns = debounce(() => this.loadRuns(), 300);
+    store.on('runs', () => { if (this.agentId) this.reloadRuns(); });
+    store.on('tasks', () => this.renderRuns());
   }
 
   isOpen() {
@@ -53,9 +66,21 @@ export class AgentPanel {
     const closeBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-icon', 'aria-label': 'Close agent panel', text: '✕' });
     closeBtn.addEventListener('click', () => this.close());
     this.head = h('div', { class: 'ap-head-main' });
+    // Built once per opening (renderInfo redraws only the facts above): what the user types survives updates.
+    this.editor = null;
+    this.settings = h('details', { class: 'ap-section ap-settings' }, h('summary', { text: 'Settings' }));
+    this.runList = h('div', { class: 'ap-runs' });
+    this.agentRuns = [];
+    this.runsComplete = false;
+    this.claudeMd = h('div', { class: 'ap-claude-md-body' });
+    const claudeMd = h('details', { class: 'ap-section ap-claude-md' }, h('summary', { text: 'CLAUDE.md' }), this.claudeMd);
+    claudeMd.addEventListener('toggle', () => { if (claudeMd.open) this.loadClaudeMd(agentId); });
     replace(this.root,
       h('div', { class: 'ap-head' }, this.head, closeBtn),
-      h('div', { class: 'ap-scroll' }, this.info,
+      h('div', { class: 'ap-scroll' }, this.info, this.settings,
+        h('section', { class: 'ap-section', 'aria-labelledby': 'ap-runs-title' },
+          h('h3', { class: 'sub', id: 'ap-runs-title', text: 'Runs' }), this.runList),
+        claudeMd,
         h('h3', { class: 'sub ap-activity-title', text: 'Activity' }),
         h('div', { class: 'ap-trace-wrap' }, scroller)));
     this.trace = new TraceView(scroller, this.store, { showAgent: false, max: 600, emptyText: 'No activity yet.' });
@@ -63,6 +88,8 @@ export class AgentPanel {
     const initial = this.eventsFor(agentId);
     this.trace.add(initial);
     this.loadHistory(agentId);
+    replace(this.runList, h('p', { class: 'muted small', text: 'Loading runs…' }));
+    this.loadRuns();
     if (this.unEscape) this.unEscape();
     this.unEscape = onEscape(() => { if (this.agentId) { this.close(); return true; } return false; });
     requestAnimationFrame(() => {
@@ -92,6 +119,8 @@ export class AgentPanel {
     this.root.hidden = true;
     replace(this.root);
     this.trace = null;
+    this.editor = null;
+    this.reloadRuns.cancel();
     if (this.unEscape) { this.unEscape(); this.unEscape = null; }
     this.onClose(id);
   }
@@ -109,7 +138,14 @@ export class AgentPanel {
     if (!agent) {
       replace(this.head, h('h2', { class: 'ap-title', tabindex: '-1', text: 'Agent not found' }));
       replace(this.info, h('p', { class: 'muted', text: 'This agent is no longer part of the team.' }));
+      this.settings.hidden = true;
       return;
+    }
+    this.settings.hidden = false;
+    if (this.editor) this.editor.sync(agent);
+    else {
+      this.editor = new AgentEditForm(agent, { onSaved: (saved) => this.store.setAgent(saved) });
+      this.settings.append(this.editor.el);
     }
     const run = this.store.runFor(agent.id);
     const status = effectiveStatus(agent, run);
@@ -154,6 +190,70 @@ export class AgentPanel {
           cmd ? [h('dt', { text: 'Resume' }), h('dd', { class: 'mono small wrap', text: cmd })] : null,
           h('dt', { text: 'Id' }), h('dd', { class: 'mono small', text: agent.id }))),
       h('div', { class: 'ap-actions' }, reset, stop, archive));
+  }
+
+  /** The agent's newest runs (`more`: the page after those shown). */
+  async loadRuns({ more = false } = {}) {
+    const agentId = this.agentId;
+    if (!agentId) return;
+    const before = more && this.agentRuns.length ? this.agentRuns[this.agentRuns.length - 1].id : undefined;
+    // Refreshing, the list keeps as many runs as it shows (at least a page) so "older runs" stay put.
+    const limit = more ? RUNS_PAGE : Math.max(RUNS_PAGE, this.agentRuns.length);
+    try {
+      const runs = await api.listAgentRuns(this.store.teamId, agentId, { before, limit });
+      if (this.agentId !== agentId) return;
+      this.agentRuns = more ? [...this.agentRuns, ...runs] : runs;
+      this.runsComplete = runs.length < limit;
+      this.renderRuns();
+    } catch (err) {
+      if (this.agentId === agentId) replace(this.runList, h('p', { class: 'field-error', role: 'alert', text: `Could not load the runs: ${err.message}` }));
+    }
+  }
+
+  renderRuns() {
+    if (!this.agentId || !this.runList) return;
+    if (!this.agentRuns.length) {
+      replace(this.runList, h('p', { class: 'muted small', text: 'No runs yet: it runs when it is given a task or a message.' }));
+      return;
+    }
+    const older = this.runsComplete ? null
+      : h('button', { type: 'button', class: 'btn btn-ghost btn-sm', text: 'Show older runs', onClick: () => this.loadRuns({ more: true }) });
+    replace(this.runList, h('ul', { class: 'ap-run-list' }, this.agentRuns.map((run) => this.runRow(run))), older);
+  }
+
+  runRow(run) {
+    const task = run.task_id ? this.store.tasks.get(run.task_id) : null;
+    const what = task ? truncate(task.title, 80) : `${RUN_REASON[run.reason] || run.reason || 'run'} run`;
+    const when = run.started_at
+      ? h('span', { title: dateTime(run.started_at), dataset: { ago: run.started_at }, text: timeAgo(run.started_at) })
+      : h('span', { title: dateTime(run.created_at) }, 'queued ', h('span', { dataset: { ago: run.created_at }, text: timeAgo(run.created_at) }));
+    let took = null;
+    if (run.state === 'running' && run.started_at) took = h('span', { class: 'mono', title: 'Elapsed', dataset: { since: run.started_at }, text: elapsedSince(run.started_at) });
+    else if (run.duration_ms != null) took = duration(run.duration_ms);
+    else if (run.started_at && run.ended_at) took = duration(new Date(run.ended_at) - new Date(run.started_at));
+    const bits = [when, took, run.cost_usd != null ? money(run.cost_usd) : null].filter(Boolean);
+    return h('li', {},
+      h('a', { class: 'ap-run', href: `/runs/${encodeURIComponent(run.id)}`, dataset: { runId: run.id, state: run.state } },
+        h('span', { class: 'ap-run-top' },
+          h('span', { class: `badge ${RUN_BADGE[run.state] || 'stage-failed'}`, text: run.state }),
+          h('span', { class: 'ap-run-what', text: what })),
+        h('span', { class: 'ap-run-meta muted small' }, bits.flatMap((b, i) => (i ? [' · ', b] : [b])))));
+  }
+
+  /** The CLAUDE.md its next run gets, fetched each time the section opens (it is generated for every run). */
+  async loadClaudeMd(agentId) {
+    replace(this.claudeMd, h('p', { class: 'muted small', text: 'Loading…' }));
+    try {
+      const content = await api.agentClaudeMd(agentId);
+      if (this.agentId !== agentId) return;
+      replace(this.claudeMd,
+        h('div', { class: 'ap-claude-md-bar' },
+          h('span', { class: 'hint', text: 'Generated by Gamma before each run, from the team and its role.' }),
+          copyButton(content, 'Copy')),
+        h('pre', { class: 'ap-claude-md-text mono', tabindex: '0', 'aria-label': 'CLAUDE.md', text: content }));
+    } catch (err) {
+      if (this.agentId === agentId) replace(this.claudeMd, h('p', { class: 'field-error', role: 'alert', text: `Could not load its CLAUDE.md: ${err.message}` }));
+    }
   }
 
   async resetSession(agent) {

@@ -97,6 +97,9 @@ export const api = {
   resetSession: (id) => request('POST', `/api/agents/${enc(id)}/reset-session`),
   /** POST /api/agents/:id/stop → `{agent: Agent, cancelled_runs: string[]}`. */
   stopAgent: (id) => request('POST', `/api/agents/${enc(id)}/stop`),
+  /** GET /api/agents/:id/claude-md → `{agent_id, content}`; returns the content (string): the CLAUDE.md its next
+   *  run would get. */
+  agentClaudeMd: async (id) => (await request('GET', `/api/agents/${enc(id)}/claude-md`)).content,
 
   /** POST /api/teams/:id/messages → `{message: Message, run_id: string}` (202: the lead's run is queued). */
   sendMessage: (teamId, message) => request('POST', `/api/teams/${enc(teamId)}/messages`, { message }),
@@ -122,6 +125,10 @@ export const api = {
   /** GET /api/teams/:id/runs?state&limit → `{runs: Run[]}`; returns the Run[]. */
   listRuns: async (teamId, state = 'queued,running', limit = undefined) => (
     await request('GET', `/api/teams/${enc(teamId)}/runs${qs({ state, limit })}`)).runs,
+  /** GET /api/teams/:id/runs?agent_id&before&limit → `{runs: Run[]}`, one agent's runs of every state, newest
+   *  first (`before`: a run id, for the page after it); returns the Run[]. */
+  listAgentRuns: async (teamId, agentId, { before, limit } = {}) => (
+    await request('GET', `/api/teams/${enc(teamId)}/runs${qs({ agent_id: agentId, before, limit })}`)).runs,
   /** GET /api/runs/:id → Run (bare). */
   getRun: (id) => request('GET', `/api/runs/${enc(id)}`),
   /** POST /api/runs/:id/cancel → `{run: Run, cancelled_runs: string[]}`. */
@@ -138,6 +145,10 @@ export const api = {
   getRole: (id) => request('GET', `/api/roles/${String(id).split('/').map(enc).join('/')}`),
   /** GET /api/blueprints → `{blueprints: Blueprint[]}`; returns the Blueprint[]. */
   listBlueprints: async () => (await request('GET', '/api/blueprints')).blueprints,
+  /** GET /api/blueprints/:id → Blueprint (bare): `{id, name, description, lead: {role, role_name, emoji, focus},
+   *  members: {role, role_name, emoji, count, focus}[], agents: {name, role_id, is_lead, specialization, emoji,
+   *  backend, model, …}[]}` (agents: the team it would create, lead first). */
+  getBlueprint: (id) => request('GET', `/api/blueprints/${enc(id)}`),
   /** GET /api/vocabulary → `{task_stages, run_states, agent_states, task_kinds, event_kinds, chat_kinds,
    *  permission_modes}`, each a string[] in display order (use vocabulary.js, which loads it once). */
   vocabulary: () => request('GET', '/api/vocabulary'),
