@@ -477,6 +477,23 @@ def spent_by_agent(conn: psycopg.Connection, agent_id: str) -> float:
                         (agent_id,)).fetchone()["spent"]
 
 
+def current_by_agent(conn: psycopg.Connection, team_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What each agent of these teams is doing now: its running run, else the first queued one (with the title
+    of the run's task, if it has one, and when a stop was asked of it). Agents with nothing queued or running
+    are absent. One query."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT ON (r.agent_id) r.agent_id, r.id AS run_id, r.state, r.reason, r.task_id,
+               t.title AS task_title, r.started_at, r.created_at, r.cancel_requested_at
+        FROM runs r LEFT JOIN tasks t ON t.id = r.task_id
+        WHERE r.team_id = ANY(%s) AND r.state IN ('queued', 'running')
+        ORDER BY r.agent_id, (r.state = 'running') DESC, r.created_at, r.id
+        """,
+        (team_ids,),
+    ).fetchall()
+    return {row["agent_id"]: {k: v for k, v in row.items() if k != "agent_id"} for row in rows}
+
+
 def teams_with_active_runs(conn: psycopg.Connection, *, besides: list[str]) -> list[str]:
     """Teams not in `besides` that still have queued or running runs (archived teams left behind)."""
     rows = conn.execute(

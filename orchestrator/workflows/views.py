@@ -61,16 +61,25 @@ def require_team(conn: psycopg.Connection, team_id: str) -> None:
 def team(conn: psycopg.Connection, team_id: str, *, include_archived_members: bool = False) -> dict[str, Any]:
     row = teams.get(conn, team_id)
     members = agents.of_teams(conn, [team_id], include_archived=include_archived_members).get(team_id, [])
-    return {**row, "members": [agent(m) for m in members], **_progress(conn, [team_id])[team_id]}
+    doing = runs.current_by_agent(conn, [team_id])
+    return {**row, "members": [_member(m, doing) for m in members], **_progress(conn, [team_id])[team_id]}
 
 
 def team_list(conn: psycopg.Connection, *, include_archived: bool = False) -> list[dict[str, Any]]:
     rows = teams.listed(conn, include_archived=include_archived)
     ids = [r["id"] for r in rows]
     members = agents.of_teams(conn, ids)
+    doing = runs.current_by_agent(conn, ids)
     progress = _progress(conn, ids)
-    return [{**row, "members": [agent(m) for m in members.get(row["id"], [])], **progress[row["id"]]}
+    return [{**row, "members": [_member(m, doing) for m in members.get(row["id"], [])], **progress[row["id"]]}
             for row in rows]
+
+
+def _member(row: dict[str, Any], doing: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A team's member with what it does now (`doing`: {run_id, state, reason, task_id, task_title, started_at,
+    created_at, cancel_requested_at} of its running run, else its first queued one; null when it has neither),
+    so that a team card can say "Ann — running: Build the page" without a request per agent."""
+    return {**agent(row), "doing": doing.get(row["id"])}
 
 
 def members(conn: psycopg.Connection, team_id: str) -> list[dict[str, Any]]:

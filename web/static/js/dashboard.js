@@ -75,13 +75,49 @@ function scheduleTeam(teamId) {
   pendingTeams.set(teamId, setTimeout(() => { pendingTeams.delete(teamId); refreshTeam(teamId); }, 700));
 }
 
+// What an agent does now, from its `doing` (GET /api/teams: its running run, else its first queued one).
+const REASONS = { chat: 'answering you', message: 'reading a message', wake: 'checking on the team', retry: 'trying again', task: 'a task' };
+
+function activityOf(agent) {
+  const doing = agent.doing || null;
+  const state = doing ? doing.state : agent.status;
+  if (state !== 'running' && state !== 'queued') return null;
+  const what = doing ? (doing.task_title || REASONS[doing.reason] || 'working') : 'working';
+  // A stopped run ends when its worker has ended the CLI: until then it says so.
+  const shown = state === 'running' && doing && doing.cancel_requested_at ? 'stopping' : state;
+  return { state: shown, what, taskId: doing ? doing.task_id : null };
+}
+
+/** One line per agent with work: "Ann — running: Build the page", running ones first. */
+function doingList(members) {
+  const busy = members.map((m) => ({ m, now: activityOf(m) })).filter((x) => x.now)
+    .sort((a, b) => (a.now.state === 'queued' ? 1 : 0) - (b.now.state === 'queued' ? 1 : 0));
+  if (!busy.length) {
+    const stopped = members.length && members.every((m) => m.status === 'stopped');
+    return h('p', { class: 'tc-quiet muted small', dataset: { doing: stopped ? 'stopped' : 'idle' },
+      text: stopped ? 'Stopped: the agents wait for your next message' : 'All idle' });
+  }
+  const shown = busy.slice(0, 4);
+  return h('ul', { class: 'tc-doing', 'aria-label': 'What the agents do now' },
+    shown.map(({ m, now }) => h('li', { class: `tc-doing-${now.state}`, dataset: { agentId: m.id, doing: now.state }, title: `${m.name} — ${now.state}: ${now.what}` },
+      h('span', { class: `dot dot-${now.state === 'stopping' ? 'stopped' : now.state}`, 'aria-hidden': 'true' }),
+      h('span', { class: 'tc-doing-emoji', 'aria-hidden': 'true', text: agentEmoji(m) }),
+      h('span', { class: 'tc-doing-text' }, h('strong', { text: m.name }), ` — ${now.state}: `, h('span', { class: 'tc-doing-what', text: now.what })))),
+    busy.length > shown.length ? h('li', { class: 'muted small', text: `and ${busy.length - shown.length} more` }) : null);
+}
+
+/** Teams with running or queued work now (what "Stop everything" touches). */
+const teamsWithWork = () => teams.filter((t) => t.status !== 'archived' && membersOf(t).some((m) => activityOf(m)));
+
 // --------------------------------------------------------------------------------------------- view
 
 function card(team) {
   const members = membersOf(team);
   const lead = members ? members.find((m) => m.is_lead) : null;
-  const running = members ? members.filter((m) => m.status === 'running') : [];
-  const queued = members ? members.filter((m) => m.status === 'queued') : [];
+  // An agent's status and its current run say the same once both are read; either one counts meanwhile.
+  const stateOf = (m) => (activityOf(m) || { state: m.status }).state;
+  const running = members ? members.filter((m) => m.status === 'running' || ['running', 'stopping'].includes(stateOf(m))) : [];
+  const queued = members ? members.filter((m) => !running.includes(m) && (m.status === 'queued' || stateOf(m) === 'queued')) : [];
   const counts = taskCounts(team);
   // Every task counts in the total; only done ones are done (cancelled and failed ones are said apart).
   const total = counts ? Object.values(counts).reduce((n, v) => n + Number(v || 0), 0) : 0;
@@ -103,7 +139,7 @@ function card(team) {
   h('div', { class: 'tc-head' },
     h('h2', { class: 'tc-name', id: titleId }, h('a', { href: `/teams/${encodeURIComponent(team.id)}`, class: 'stretched', text: team.name })),
     demo ? demoTag() : null,
-    h('span', { class: `badge status-${team.status || 'active'}`, text: running.length ? 'working' : team.status || 'active' })),
+    h('span', { class: `badge status-${team.status || 'active'}`, text: archived ? 'Archived' : (running.length ? 'working' : team.status || 'active') })),
   h('p', { class: 'tc-desc', text: team.description || 'No description.' }),
   h('div', { class: 'tc-lead' },
     lead ? [h('span', { class: 'tc-emoji', 'aria-hidden': 'true', text: agentEmoji(lead) }),
@@ -112,10 +148,11 @@ function card(team) {
     members ? h('span', { class: 'muted tc-count', text: plural(members.length, 'agent') }) : null),
   h('div', { class: 'tc-working' },
     running.length
-      ? [h('span', { class: 'tc-avatars', 'aria-hidden': 'true' }, running.slice(0, 6).map((m) => h('span', { class: 'tc-avatar', title: m.name, text: agentEmoji(m) }))),
-        h('span', { class: 'ok', text: `${plural(running.length, 'agent')} working` }),
-        queued.length ? h('span', { class: 'muted', text: ` · ${queued.length} queued` }) : null]
-      : h('span', { class: 'muted', text: queued.length ? `${queued.length} queued` : 'Quiet' })),
+      ? h('span', { class: 'ok', text: `${plural(running.length, 'agent')} working` })
+      : h('span', { class: 'muted', text: queued.length ? `${queued.length} queued` : 'Quiet' }),
+    running.length && queued.length ? h('span', { class: 'muted', text: ` · ${queued.length} queued` }) : null,
+    !archived && team.budget_state === 'paused' ? h('span', { class: 'tc-paused', text: 'Paused: the budget is spent' }) : null),
+  archived ? null : doingList(members),
   h('div', { class: 'tc-progress' },
     h('span', { class: 'progress', role: 'progressbar', 'aria-label': 'Tasks done', 'aria-valuemin': '0', 'aria-valuemax': String(total || 0), 'aria-valuenow': String(done) },
       h('span', { class: 'progress-fill', style: { width: total ? `${(done / total) * 100}%` : '0%' } })),
@@ -159,7 +196,8 @@ function render() {
 
 function openCreate() {
   openNewTeamDialog({
-    onCreated: async (team) => {
+    onCreated: async (team, { open = false } = {}) => {
+      if (open) { window.location.assign(`/teams/${encodeURIComponent(team.id)}`); return; }
       toast(`Team “${team.name}” created`, 'success');
       highlightId = team.id;
       if (team && team.id && !teams.some((t) => t.id === team.id)) teams.unshift(team);
@@ -197,9 +235,11 @@ async function checkHealth() {
 $('#new-team').addEventListener('click', openCreate);
 $('#show-archived').addEventListener('change', (ev) => { showArchived = ev.target.checked; loadTeams(); });
 $('#stop-all').addEventListener('click', async () => {
+  const busy = teamsWithWork();
   const ok = await confirmDialog({
     title: 'Stop everything?',
-    consequences: ['Every running agent run in every team is stopped, and every queued run cancelled.', 'Only teams with work going on are touched; their agents stay stopped until you message them.', 'Tasks, files and chats stay.'],
+    message: busy.length ? `${plural(busy.length, 'team')} ${busy.length === 1 ? 'has' : 'have'} work going on now: ${busy.map((t) => t.name).join(', ')}.` : 'No team seems to have work going on right now.',
+    consequences: ['Every running agent run in every team is stopped, and every queued run cancelled.', 'Only teams with work going on are touched; their agents stay stopped until you message them, and their chat says so.', 'Teams with nothing going on are left as they are. Tasks, files and chats stay.'],
     confirmLabel: 'Stop everything',
     danger: true,
   });

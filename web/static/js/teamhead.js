@@ -1,8 +1,10 @@
-// The team header: inline rename, status, cost, Stop team, Delete (archive) with a confirmation that lists
-// the consequences.
+// The team header: inline rename, status, spend against the budget (a warning from 80 %, a banner while the
+// spent budget pauses the team, with the way to raise or remove it), Stop team, Delete (archive) with a
+// confirmation that lists the consequences.
 
 import { demoTag } from './agentview.js';
 import { api } from './api.js';
+import { budgetView, dollars, openBudgetDialog } from './budget.js';
 import { confirmDialog } from './dialog.js';
 import { h, replace } from './dom.js';
 import { money, plural } from './format.js';
@@ -14,6 +16,9 @@ export class TeamHeader {
     this.store = store;
     this.onChanged = onChanged || (() => {});
     this.editing = false;
+    // The paused banner sits under the header row, across the page, where it cannot be missed.
+    this.banner = h('div', { class: 'budget-banner', id: 'budget-banner', role: 'status', hidden: true });
+    root.after(this.banner);
     store.on('team', () => this.render());
     store.on('agents', () => this.render());
     store.on('runs', () => this.render());
@@ -53,8 +58,80 @@ export class TeamHeader {
         team.description ? h('p', { class: 'team-desc', title: team.description, text: team.description }) : null,
         h('span', { class: 'fact' }, plural(members.length, 'agent')),
         h('span', { class: 'fact' }, running ? h('strong', { class: 'ok', text: `${running} running` }) : 'idle', queued ? ` · ${queued} queued` : ''),
-        cost !== null ? h('span', { class: 'fact', title: 'Total cost of this team\'s runs' }, money(cost)) : null),
+        this.budgetFact(team, cost, archived)),
       h('div', { class: 'team-actions' }, stop, del));
+    this.renderBanner(team, archived);
+  }
+
+  /** What the team has spent: spend only grows, so the fresher of the usage total and the team's own figure. */
+  spent(team = this.store.team) {
+    return Math.max(Number(team && team.cost_usd) || 0, Number(this.store.totalCost()) || 0);
+  }
+
+  /** "$3.20 of $5.00" (warned from 80 %, paused when spent) with the button that changes it; the bare cost and
+   *  "Set budget" when the team has none. */
+  budgetFact(team, cost, archived) {
+    const view = budgetView(team, this.spent(team));
+    const edit = archived ? null : h('button', {
+      type: 'button', class: 'btn btn-ghost btn-sm budget-edit', 'aria-haspopup': 'dialog',
+      text: view.budget === null ? 'Set budget' : 'Budget…',
+      title: view.budget === null ? 'Give the team a total budget' : 'Raise, lower or remove the team\'s budget',
+    });
+    if (edit) edit.addEventListener('click', () => this.editBudget());
+    if (view.budget === null) {
+      return h('span', { class: 'fact budget-fact', dataset: { budget: 'none' } },
+        cost !== null ? h('span', { title: 'Total cost of this team\'s runs', text: money(cost) }) : null, edit);
+    }
+    const said = { ok: 'within the budget', warned: `${Math.round(view.share * 100)} % of the budget spent`, paused: 'the budget is spent' }[view.state];
+    return h('span', { class: ['fact', 'budget-fact', `budget-${view.state}`], dataset: { budget: view.state }, title: `Spent ${dollars(view.spent)} of a ${dollars(view.budget)} budget: ${said}` },
+      view.state === 'warned' ? h('span', { class: 'budget-icon', 'aria-hidden': 'true', text: '⚠' }) : null,
+      h('span', { class: 'budget-figure', text: `${dollars(view.spent)} of ${dollars(view.budget)}` }),
+      view.state === 'warned' ? h('span', { class: 'sr-only', text: ` (${said})` }) : null,
+      edit);
+  }
+
+  renderBanner(team, archived) {
+    const view = budgetView(team, this.spent(team));
+    const paused = !archived && view.state === 'paused';
+    this.banner.hidden = !paused;
+    if (!paused) { replace(this.banner); return; }
+    const raise = h('button', { type: 'button', class: 'btn btn-primary btn-sm', 'aria-haspopup': 'dialog', text: 'Raise the budget…' });
+    raise.addEventListener('click', () => this.editBudget());
+    const remove = h('button', { type: 'button', class: 'btn btn-sm', text: 'Remove the budget' });
+    remove.addEventListener('click', () => this.removeBudget(remove));
+    replace(this.banner,
+      h('span', { class: 'budget-banner-icon', 'aria-hidden': 'true', text: '⏸' }),
+      h('span', { class: 'budget-banner-text' },
+        h('strong', { text: 'Paused: the budget is spent' }),
+        ` (${dollars(view.spent)} of ${dollars(view.budget)}). Running work finishes; queued work waits until you raise or remove the budget.`),
+      h('span', { class: 'budget-banner-actions' }, raise, remove));
+  }
+
+  editBudget() {
+    openBudgetDialog(this.store.team, {
+      spent: this.spent(),
+      onSaved: (updated) => this.budgetSaved(updated),
+    });
+  }
+
+  async removeBudget(button) {
+    button.disabled = true;
+    try {
+      this.budgetSaved(await api.updateTeam(this.store.teamId, { budget_usd: null }));
+    } catch (err) {
+      toastError(err, 'Could not remove the budget');
+      button.disabled = false;
+    }
+  }
+
+  budgetSaved(updated) {
+    const was = budgetView(this.store.team, this.spent()).state;
+    this.store.setTeam(updated);
+    const now = budgetView(updated, this.spent(updated)).state;
+    if (updated.budget_usd === null || updated.budget_usd === undefined) toast('Budget removed', 'success');
+    else toast(`Budget set to ${dollars(updated.budget_usd)}`, 'success');
+    if (was === 'paused' && now !== 'paused') toast('The team goes on: its queued work starts again', 'success');
+    this.onChanged(); // runs and usage: resumed work leaves the queue
   }
 
   startRename(nameBtn) {
