@@ -87,6 +87,16 @@ def test_agents_can_be_added_edited_reset_stopped_and_archived(client, crew):
     refused(client.patch(f"/api/agents/{agent['id']}", json={"name": "Back"}), 409)
 
 
+def test_an_agents_turns_and_budget_are_refused_naming_them_when_the_database_could_not_keep_them(client, crew):
+    bob = crew.bob["id"]
+    assert refused(client.patch(f"/api/agents/{bob}", json={"max_turns": True}), 422).startswith("max_turns")
+    # Budgets are kept to 4 decimals: a smaller one would round to 0 and be refused by the database, unnamed.
+    assert refused(client.patch(f"/api/agents/{bob}", json={"budget_usd": 0.00001}), 422).startswith("budget_usd")
+    assert refused(client.patch(f"/api/teams/{crew.team_id}", json={"budget_usd": 1e-9}), 422).startswith(
+        "budget_usd")
+    assert float(ok(client.patch(f"/api/agents/{bob}", json={"budget_usd": 0.0001}))["budget_usd"]) == 0.0001
+
+
 def test_each_agent_chooses_its_backend_and_runs_record_it(client, crew, conn):
     codex = ok(client.post(f"/api/teams/{crew.team_id}/agents",
                            json={"name": "Cody", "role_id": "engineering/frontend-engineer", "backend": "codex"}), 201)
@@ -187,6 +197,49 @@ def test_stop_team_and_stop_everything(client, crew):
     said = [m["content"] for m in ok(client.get(f"/api/teams/{crew.team_id}/messages"))["messages"]
             if m["kind"] == "notice"]
     assert said[-1].startswith("⏹️ The team was stopped: 1 run(s) were cancelled") and "send a message" in said[-1]
+
+
+def test_each_member_says_what_it_does_now(client, crew):
+    for title in ("Build the page", "Write the tests"):
+        ok(client.post(f"/api/teams/{crew.team_id}/tasks", json={"title": title, "assignee": "Alice"}), 201)
+    run, _ = start(crew.alice["id"])
+
+    def doing() -> dict:
+        listed = next(t for t in ok(client.get("/api/teams"))["teams"] if t["id"] == crew.team_id)
+        one = ok(client.get(f"/api/teams/{crew.team_id}"))
+        by_name = {m["name"]: m["doing"] for m in one["members"]}
+        assert by_name == {m["name"]: m["doing"] for m in listed["members"]}, "the list and the team agree"
+        return by_name
+
+    now = doing()
+    assert now["Alice"]["state"] == "running" and now["Alice"]["run_id"] == run["id"]
+    assert now["Alice"]["task_title"] == "Build the page", "the running run, not the queued one"
+    assert now["Bob"] is None and now["Lead"] is None
+    finish(run)
+    after = doing()["Alice"]
+    assert after["state"] == "queued" and after["task_title"] == "Write the tests"
+    ok(client.post(f"/api/runs/{after['run_id']}/cancel"))
+    assert doing()["Alice"] is None
+
+
+def test_stop_everything_leaves_an_idle_team_and_its_chat_alone(client, crew):
+    ok(client.post(f"/api/teams/{crew.team_id}/messages", json={"message": "go"}), 202)
+    idle = ok(client.post("/api/teams", json={"name": "Idle one"}), 201)
+    ok(client.post(f"/api/teams/{idle['id']}/messages", json={"message": "hello"}), 202)
+    (waiting,) = queued(idle["members"][0]["id"])
+    ok(client.post(f"/api/runs/{waiting['id']}/cancel"))  # it had work once; nothing goes on now
+    before = ok(client.get(f"/api/teams/{idle['id']}"))
+    chat_before = ok(client.get(f"/api/teams/{idle['id']}/messages"))["messages"]
+    everything = ok(client.post("/api/stop"))
+    assert crew.team_id in everything["stopped_teams"] and idle["id"] not in everything["stopped_teams"]
+    after = ok(client.get(f"/api/teams/{idle['id']}"))
+    assert [m["status"] for m in after["members"]] == [m["status"] for m in before["members"]]
+    assert after["updated_at"] == before["updated_at"]
+    assert ok(client.get(f"/api/teams/{idle['id']}/messages"))["messages"] == chat_before, "its chat untouched"
+    kinds = [e["kind"] for e in ok(client.get(f"/api/teams/{idle['id']}/events"))["events"]]
+    assert "team.stopped" not in kinds
+    said = [m["content"] for m in ok(client.get(f"/api/teams/{crew.team_id}/messages"))["messages"]]
+    assert "send a message" in said[-1] and "process" not in said[-1].lower()
 
 
 def test_events_can_be_read_after_a_cursor_and_filtered(client, crew):

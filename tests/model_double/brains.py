@@ -22,10 +22,11 @@ Requests the CLI makes on the side (the session title) never reach a brain.
   carries `[[brain:member]]`; `member_brain=none` leaves it out; no `members`: asks `gamma-agent teammates`)
   and ends its turn. On a later prompt in a session where it already planned, it reviews (`lead_review`).
   With `qa=NAME` [files=a,b, fail=NAME]: one `gamma-agent plan` in stages instead — a builder task per member
-  (`[[brain:member file=../../project/<file>]]`, `report=fail` for the ones in `fail`) and a QA task for NAME
-  (`[[brain:qa]]`) that depends on all of them.
-- `lead_review` [changes]: `gamma-agent tasks`, approves every task in review (`gamma-agent task update ID
-  --status done`), then a summary of the task list. With `changes=TEXT`, the first review in the session sends
+  (`[[brain:member file=../../project/<file>]]`, `report=fail` for the ones in `fail`, `report=R` for all the
+  others with `member_report=R`) and a QA task for NAME (`[[brain:qa]]`) that depends on all of them.
+- `lead_review` [changes, review=user]: `gamma-agent tasks`, approves every task in review (`gamma-agent task update ID
+  --status done`), then a summary of the task list; with `review=user` it approves nothing and says which tasks
+  wait for the user's review. With `changes=TEXT`, the first review in the session sends
   the tasks in review back instead (`--status in_progress --message TEXT`); later ones approve.
 - `member` [file, report=done|review|fail, wait=N]: takes its task id from the prompt (else from `gamma-agent
   tasks`), with `wait` first runs a foreground command of N seconds, writes `file` (default
@@ -246,13 +247,16 @@ def _lead_plan_stages(conv: Conversation) -> Reply:
             return Turn([Text(f"The plan was refused: {result.content.strip()[:500]}")])
         return Turn([Text("I planned the work in two stages: the builders first, then QA once both are done.")])
     builders, files, failing = _names(conv, "members"), _names(conv, "files"), set(_names(conv, "fail"))
+    # `member_report=review`: the builders hand their work in for review instead of reporting it done.
+    report = conv.arg("member_report", "")
     goal = without_markers(conv.prompt)[:200] or "the goal"
     tasks = []
     for index, name in enumerate(builders):
         file = files[index] if index < len(files) else f"part{index + 1}.md"
         tasks.append({"key": f"build{index + 1}", "title": f"Build {file}", "assignee": name, "kind": "frontend",
                       "description": f"Write {file} for: {goal} [[brain:member file={file}"
-                                     + (" report=fail]]" if name in failing else "]]")})
+                                     + (" report=fail]]" if name in failing else f" report={report}]]" if report
+                                        else "]]")})
     tasks.append({"key": "qa", "title": "QA the site", "assignee": conv.arg("qa", ""), "kind": "qa",
                   "depends_on": [t["key"] for t in tasks],
                   "description": f"Check the builders' files for: {goal} [[brain:qa]]"})
@@ -297,6 +301,9 @@ def lead_review(conv: Conversation) -> Reply:
         return Turn([Text("My teammates reported back; let me read their results."),
                      bash(cmd.shell(cmd.list_tasks()), "List the team's tasks")])
     to_approve = cmd.task_ids_in_stage(listed[-1].content, "review")
+    if to_approve and conv.arg("review", "") == "user":  # the user reviews: the lead only says what waits
+        return Turn([Text(f"{len(to_approve)} task(s) wait for your review: open each diff and approve it, or ask "
+                          "for changes. The rest follows by itself.\n\n" + _task_lines(listed[-1].content))])
     changes = conv.arg("changes", "")
     asked_before = any(_CHANGES(call) for call in conv.earlier_calls)
     if to_approve and changes and not asked_before and not conv.results_of(_CHANGES):

@@ -111,7 +111,8 @@ ToolList = Annotated[list[ToolName], Field(max_length=100)]  # each becomes CLI 
 Emoji = _text(1, 32)
 CheckCommand = _text(1, 2000)  # a team's check command (a shell command line)
 Priority = Annotated[int, Field(ge=-100, le=100)]
-Budget = Annotated[float, Field(gt=0, le=1_000_000)]
+# The database keeps budgets to 4 decimals (numeric(12, 4)): a smaller one would be stored as 0 and refused there.
+Budget = Annotated[float, Field(ge=0.0001, le=1_000_000)]
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
 BackendName = Literal[BACKEND_NAMES]  # type: ignore[valid-type] # the registry's backends: claude, codex, demo
 Limit = Annotated[int, Field(ge=1, le=1000)]

@@ -61,7 +61,7 @@ class AgentSettings(BaseModel):
     emoji: Emoji | None = None
     backend: BackendName | None = None
     model: ModelName | None = None
-    max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    max_turns: Annotated[int, Field(ge=1, le=10_000, strict=True)] | None = None  # strict: `true` is no count
     permission_mode: PermissionMode | None = None
     allowed_tools: ToolList | None = None
     disallowed_tools: ToolList | None = None

@@ -85,13 +85,16 @@ function operation(doc, path, method, op) {
 
 async function main() {
   const target = document.getElementById('api-operations');
+  const status = document.getElementById('api-status');
   let doc;
   try {
     const response = await fetch('/api/openapi.json', { credentials: 'same-origin' });
     doc = await response.json();
     if (!response.ok) throw new Error(doc.message || `HTTP ${response.status}`);
   } catch (err) {
-    target.replaceChildren(el('p', { class: 'error' }, `Could not load the document: ${err.message}`));
+    status.textContent = `Could not load the document: ${err.message}`; // outside the list: a list holds items only
+    status.className = 'error';
+    target.setAttribute('aria-busy', 'false');
     return;
   }
   document.getElementById('api-intro').textContent = doc.info.description;
@@ -105,6 +108,8 @@ async function main() {
   }
   document.getElementById('api-toc').replaceChildren(el('ul', {}, ...links));
   target.replaceChildren(...sections);
+  target.setAttribute('aria-busy', 'false');
+  status.hidden = true;
   target.dataset.operations = String(sections.length);
 }
 
