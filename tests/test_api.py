@@ -196,7 +196,7 @@ def test_stop_team_and_stop_everything(client, crew):
     assert {m["status"] for m in ok(client.get(f"/api/teams/{idle['id']}"))["members"]} == {"idle"}
     said = [m["content"] for m in ok(client.get(f"/api/teams/{crew.team_id}/messages"))["messages"]
             if m["kind"] == "notice"]
-    assert said[-1].startswith("⏹️ The team was stopped: 1 run(s) were cancelled") and "send a message" in said[-1]
+    assert said[-1].startswith("⏹️ The team was stopped: 1 run was cancelled") and "send a message" in said[-1]
 
 
 def test_each_member_says_what_it_does_now(client, crew):

@@ -133,7 +133,7 @@ def test_stop_everything_stops_only_the_team_with_work_and_its_chat_says_so(web:
     busy_card.locator("a").click()
     expect(p.locator("#team-page")).to_have_attribute("data-ready", "true")
     notice = p.locator("#chat .msg", has_text="The team was stopped")
-    expect(notice).to_contain_text("1 run(s) were cancelled")
+    expect(notice).to_contain_text("1 run was cancelled")
     expect(notice).to_contain_text("until you send a message")
     assert "process" not in notice.inner_text().lower(), "a plain sentence, no jargon"
     assert real_errors(errors) == [], errors

@@ -65,8 +65,9 @@ def stop_team(conn: psycopg.Connection, team_id: str, actor: Actor = USER) -> di
         agents.set_status(conn, agent_id, "stopped", box)
     wake.cancel_open(conn, team_id, "the team was stopped", box)
     box.add("team.stopped", team_id, {"cancelled_runs": cancelled, **actor.stamp()})
-    what = (f"{len(cancelled)} run(s) were cancelled and nothing was left queued" if cancelled
-            else "nothing was running")
+    count = len(cancelled)
+    what = (f"{'1 run was' if count == 1 else f'{count} runs were'} cancelled and nothing was left queued"
+            if cancelled else "nothing was running")
     # last: a chat message takes the team's lock (domain.py)
     conversation.add_chat(conn, team_id, "notice", f"⏹️ The team was stopped: {what}. Its agents stay stopped "
                           "until you send a message, which starts the lead again.", box)

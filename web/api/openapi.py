@@ -67,7 +67,10 @@ SHAPES: dict[str, dict[str, Any]] = {
                  payload=ANY_OBJECT, created_at={**STRING, "format": "date-time"}),
     "Team": obj("id", "name", "status", "members", id=ID, name=STRING, status=STRING, members=array(ref("Agent"))),
     "Agent": obj("id", "team_id", "name", "role_id", "is_lead", "status", "backend", id=ID, team_id=ID,
-                 name=STRING, role_id=STRING, is_lead={"type": "boolean"}, status=STRING, backend=STRING),
+                 name=STRING, role_id=STRING, is_lead={"type": "boolean"}, status=STRING, backend=STRING,
+                 doing=nullable({**ANY_OBJECT, "description": "in a team's members only: its running run, else its "
+                                 "first queued one — {run_id, state, reason, task_id, task_title, started_at, "
+                                 "created_at, cancel_requested_at} — or null"})),
     "Task": obj("id", "team_id", "title", "kind", "stage", "priority", "assigned_to", id=ID, team_id=ID,
                 title=STRING, kind=STRING, stage=STRING, priority=INTEGER, assigned_to=nullable(ID)),
     "ChatMessage": obj("id", "team_id", "role", "content", "created_at", "kind", id=ID, team_id=ID, role=STRING,
