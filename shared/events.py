@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -135,7 +135,8 @@ def emit(events: Iterable[NewEvent], fence: Fence | None = None) -> list[dict[st
 @dataclass(frozen=True)
 class Filters:
     """What a trace read keeps: events of kinds in `kinds` (a kind ending with "." is a prefix: `task.` is every
-    task event), of an agent, task or run, created in [since, until)."""
+    task event), of an agent, task or run, created in [since, until), whose payload's JSON text contains `text`
+    (case-insensitive, taken literally: no wildcards)."""
 
     kinds: Sequence[str] | None = None
     agent_id: str | None = None
@@ -143,6 +144,7 @@ class Filters:
     run_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    text: str | None = None
 
     def clauses(self, params: dict[str, Any]) -> list[str]:
         """SQL conditions (for `params`) on the events table; [] when nothing is filtered."""
@@ -168,12 +170,23 @@ class Filters:
         if self.until is not None:
             found.append("created_at < %(until)s")
             params["until"] = self.until
+        if self.text:
+            # A scan of the payloads in the window the other conditions leave: fine for a person's search.
+            found.append("payload::text ILIKE %(text)s")
+            # The payload's text is JSON: a quote or a backslash in it is escaped, so the needle is escaped alike.
+            needle = json.dumps(self.text, ensure_ascii=False)[1:-1]
+            params["text"] = f"%{_like_literal(needle)}%"
         return found
 
 
+def _like_literal(text: str) -> str:
+    """`text` for a LIKE pattern, its own \\, % and _ taken literally (backslash is LIKE's default escape)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching what starts with `prefix` (its own % and _ taken literally)."""
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    """A LIKE pattern matching what starts with `prefix`."""
+    return _like_literal(prefix) + "%"
 
 
 _COLUMNS = "team_id, seq, id, kind, agent_id, task_id, run_id, payload, created_at"
@@ -220,13 +233,23 @@ def stream(team_id: str, filters: Filters, after: int = 0, *, batch: int = STREA
     """
     params: dict[str, Any] = {"team": team_id, "after": after}
     clauses = ["team_id = %(team)s", "seq > %(after)s", *filters.clauses(params)]
+    sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY seq"
+    return _in_flat_memory(sql, params, batch, envelope)
+
+
+def _in_flat_memory(
+    sql: str, params: dict[str, Any], batch: int, shape: Callable[[Any], dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    """The rows of `sql` as `shape` makes them, `batch` at a time through a server-side cursor on a connection
+    of their own, in one REPEATABLE READ snapshot; the connection closes when the iterator is exhausted or
+    closed."""
     with db.connect() as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         with conn.cursor(name=f"events_{new_id('evt')[4:].lower()}") as cur:
             cur.itersize = batch
-            cur.execute(f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY seq", params)
+            cur.execute(sql, params)
             for row in cur:
-                yield envelope(row)
+                yield shape(row)
         conn.rollback()
 
 
@@ -274,6 +297,35 @@ def read_global(
     before a cursor already handed out: this is a trace for looking back, not a feed to follow (that is
     /ws/events, which carries each team's gap-free cursor)."""
     params: dict[str, Any] = {"limit": max(1, min(limit, READ_LIMIT_MAX))}
+    sql = _global_select(filters, params, after=after, newest_first=newest_first, team_ids=team_ids)
+    rows = conn.execute(f"{sql} LIMIT %(limit)s", params).fetchall()
+    return [_global_envelope(r) for r in rows]
+
+
+def stream_global(
+    filters: Filters,
+    *,
+    after: GlobalCursor | None = None,
+    newest_first: bool = False,
+    team_ids: Sequence[str] | None = None,
+    batch: int = STREAM_BATCH,
+) -> Iterator[dict[str, Any]]:
+    """Every event read_global would page through (same filters, order and cursor), in flat memory from one
+    snapshot, as `stream` does for one team."""
+    params: dict[str, Any] = {}
+    sql = _global_select(filters, params, after=after, newest_first=newest_first, team_ids=team_ids)
+    return _in_flat_memory(sql, params, batch, _global_envelope)
+
+
+def _global_select(
+    filters: Filters,
+    params: dict[str, Any],
+    *,
+    after: GlobalCursor | None,
+    newest_first: bool,
+    team_ids: Sequence[str] | None,
+) -> str:
+    """The ordered SELECT of the global trace (for `params`), without a LIMIT."""
     clauses = filters.clauses(params)
     if team_ids:
         clauses.append("team_id = ANY(%(team_ids)s)")
@@ -283,13 +335,12 @@ def read_global(
         clauses.append(f"(created_at, team_id, seq) {'<' if newest_first else '>'} (%(a_at)s, %(a_team)s, %(a_seq)s)")
         params.update(a_at=after.created_at, a_team=after.team_id, a_seq=after.seq)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM events {where}"
-        f" ORDER BY created_at {direction}, team_id {direction}, seq {direction} LIMIT %(limit)s",
-        params,
-    ).fetchall()
-    return [{**envelope(r), "global_cursor": str(GlobalCursor(r["created_at"], r["team_id"], r["seq"]))}
-            for r in rows]
+    return (f"SELECT {_COLUMNS} FROM events {where}"
+            f" ORDER BY created_at {direction}, team_id {direction}, seq {direction}")
+
+
+def _global_envelope(row: dict[str, Any]) -> dict[str, Any]:
+    return {**envelope(row), "global_cursor": str(GlobalCursor(row["created_at"], row["team_id"], row["seq"]))}
 
 
 def heads(conn: psycopg.Connection) -> dict[str, int]:

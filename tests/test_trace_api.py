@@ -5,6 +5,7 @@ every endpoint that has a query model.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -169,3 +170,99 @@ def test_an_unknown_team_is_404_for_its_events_and_its_log(client):
     refused(client.get(f"/api/teams/{missing}/events"), 404)
     refused(client.get(f"/api/teams/{missing}/events.jsonl"), 404)
     refused(client.get("/api/teams/nope/events.jsonl"), 404)
+
+
+# -------------------------------------------------------------------------------- text search and global export
+
+
+def jsonl(response) -> list[dict]:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/jsonl"
+    text = response.get_data(as_text=True)
+    assert text == "" or text.endswith("\n"), "every line ends with a newline"
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_q_finds_events_by_text_in_their_payload_case_insensitively_and_literally(client):
+    start = db_now()
+    team = factories.create_team("Search")
+    events.emit([
+        NewEvent("agent.text", team["id"], {"text": "The Zebra crossed"}),
+        NewEvent("agent.text", team["id"], {"text": "no stripes here"}),
+        NewEvent("agent.text", team["id"], {"text": "100% done_ok"}),
+        NewEvent("agent.text", team["id"], {"text": 'she said "hi"'}),
+        NewEvent("agent.text", team["id"], {"text": "1000 dones"}),
+    ])
+    url = f"/api/teams/{team['id']}/events"
+
+    def texts(params) -> list[str]:
+        found = ok(client.get(url, query_string=params))["events"]
+        return [e["payload"]["text"] for e in found]
+
+    assert texts({"q": "zEBRA"}) == ["The Zebra crossed"]
+    assert texts({"q": "0% done_"}) == ["100% done_ok"], "% and _ are literal, not wildcards"
+    assert texts({"q": "0_ done"}) == [], "_ matches only an underscore"
+    assert texts({"q": 'said "hi"'}) == ['she said "hi"'], "a quote matches though the JSON text escapes it"
+    assert len(texts({"q": "TEXT"})) == 5, "the payload's JSON text is searched, its keys included"
+    assert texts({"q": "zebra", "kind": "agent.thinking"}) == [], "q narrows what the other filters keep"
+    across = ok(client.get("/api/events", query_string={"since": start.isoformat(), "q": "STRIPES"}))
+    assert [e["payload"]["text"] for e in across["events"]] == ["no stripes here"]
+
+
+def test_the_global_trace_exports_as_json_lines_with_its_filters_order_and_cursor(client):
+    start = db_now()
+    first, second = factories.create_team("Export one"), factories.create_team("Export two")
+    agent = factories.create_agent(second["id"])
+    emit(first["id"], "task.created", "run.queued")
+    emit(second["id"], "task.created", "run.queued", "run.started", agent_id=agent["id"])
+    events.emit([NewEvent("chat.message", second["id"], {"content": "export the needle please"})])
+    window = {"since": start.isoformat()}
+
+    everything = ok(client.get("/api/events", query_string=window))["events"]
+    assert len(everything) == 6
+    lines = jsonl(client.get("/api/events.jsonl", query_string=window))
+    assert lines == everything, "the export is the trace, every field (global_cursor too), in the same order"
+
+    newest = jsonl(client.get("/api/events.jsonl", query_string={**window, "order": "newest"}))
+    assert [e["id"] for e in newest] == [e["id"] for e in everything][::-1]
+    after = jsonl(client.get("/api/events.jsonl", query_string={**window, "after": everything[1]["global_cursor"]}))
+    assert [e["id"] for e in after] == [e["id"] for e in everything][2:]
+
+    filtered = jsonl(client.get("/api/events.jsonl", query_string={
+        **window, "team_id": second["id"], "kind": "run.", "agent_id": agent["id"]}))
+    assert [(e["team_id"], e["kind"]) for e in filtered] == [(second["id"], "run.queued"),
+                                                             (second["id"], "run.started")]
+    searched = jsonl(client.get("/api/events.jsonl", query_string={**window, "q": "NEEDLE"}))
+    assert [e["kind"] for e in searched] == ["chat.message"]
+    until = jsonl(client.get("/api/events.jsonl", query_string={"since": start.isoformat(),
+                                                                 "until": everything[2]["created_at"]}))
+    assert [e["id"] for e in until] == [e["id"] for e in everything if e["created_at"] < everything[2]["created_at"]]
+    assert jsonl(client.get("/api/events.jsonl", query_string={**window, "run_id": new_id("run")})) == []
+
+
+def test_the_global_export_streams_many_events_across_batches(client):
+    start = db_now()
+    team = factories.create_team("Export many")
+    total = 2 * events.STREAM_BATCH + 7  # more than two server-side cursor batches
+    events.emit([NewEvent("agent.text", team["id"], {"n": i}) for i in range(total)])
+    lines = jsonl(client.get("/api/events.jsonl", query_string={"since": start.isoformat(), "team_id": team["id"]}))
+    assert [e["payload"]["n"] for e in lines] == list(range(total))
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"q": ""}, "q"),
+    ({"q": "x" * 201}, "q"),
+    ({"order": "sideways"}, "order"),
+    ({"after": "nonsense"}, "after"),
+    ({"team_id": "team_1"}, "team_id"),
+    ({"kind": "Bad Kind"}, "kind"),
+    ({"since": "soon"}, "since"),
+    ({"limit": "10"}, "'limit'"),  # the export has no pages
+])
+def test_the_global_export_refuses_bad_filters_naming_them(client, params, named):
+    assert named in refused(client.get("/api/events.jsonl", query_string=params))
+
+
+def test_the_global_trace_refuses_a_bad_search_naming_q(client):
+    assert "q" in refused(client.get("/api/events", query_string={"q": "x" * 201}))
+    assert "q" in refused(client.get("/api/events?q=a&q=b"))

@@ -85,6 +85,13 @@ def doctor_page() -> str:
     return render_template("doctor.html", page="doctor")
 
 
+@bp.get("/trace")
+def trace_page() -> str:
+    """Every team's events; the filters live in the query string (read by js/tracepage.js), so a filtered view
+    is a URL of its own."""
+    return render_template("trace.html", page="trace")
+
+
 @bp.get("/teams/<team_id>")
 def team_page(team_id: str) -> str | tuple[str, int]:
     if not is_id(team_id, "team"):

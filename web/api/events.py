@@ -4,11 +4,14 @@ GET /api/teams/<id>/events?after=&limit=&since=&until=&kind=&agent_id=&task_id=&
         a page of the team's events, oldest first by cursor → {events, next_after, head}
 GET /api/teams/<id>/events.jsonl?after=&since=&until=&kind=&agent_id=&task_id=&run_id=
         the team's whole log (with the same filters) as JSON Lines, streamed in flat memory
-GET /api/events?after=&order=oldest|newest&limit=&team_id=&since=&until=&kind=&agent_id=&task_id=&run_id=
+GET /api/events?after=&order=oldest|newest&limit=&team_id=&since=&until=&kind=&agent_id=&task_id=&run_id=&q=
         the global trace, ordered by (created_at, team_id, seq) → {events, next_after, order}
+GET /api/events.jsonl?after=&order=&team_id=&since=&until=&kind=&agent_id=&task_id=&run_id=&q=
+        the same trace, every page of it, as JSON Lines streamed in flat memory
 
 Filters: `since` ≤ created_at < `until` (ISO 8601; without an offset, UTC); `kind` a comma-separated list in
-which a value ending with "." is a prefix (`kind=task.,run.finished`); agent, task and run ids exact.
+which a value ending with "." is a prefix (`kind=task.,run.finished`); agent, task and run ids exact; `q` text
+the payload contains (case-insensitive, literally: % and _ are no wildcards).
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class EventFilters(BaseModel):
     agent_id: id_of("agent") | None = None
     task_id: id_of("task") | None = None
     run_id: id_of("run") | None = None
+    q: str | None = Field(default=None, min_length=1, max_length=200, description=(
+        "text the event's payload contains (case-insensitive; taken literally, no wildcards)"))
 
     @field_validator("since", "until")
     @classmethod
@@ -87,7 +92,7 @@ class EventFilters(BaseModel):
 
     def filters(self) -> events.Filters:
         return events.Filters(kinds=csv_list(self.kind), agent_id=self.agent_id, task_id=self.task_id,
-                              run_id=self.run_id, since=self.since, until=self.until)
+                              run_id=self.run_id, since=self.since, until=self.until, text=self.q)
 
 
 class TeamEventQuery(EventFilters):
@@ -99,12 +104,27 @@ class TeamStreamQuery(EventFilters):
     after: int = Field(default=0, ge=0, le=CURSOR_MAX, description="the team cursor to read after")
 
 
-class GlobalEventQuery(EventFilters):
+class GlobalStreamQuery(EventFilters):
     after: str | None = Field(default=None, max_length=200, description=(
         "a next_after (or an event's global_cursor) from an earlier page, in the same order"))
     order: Literal["oldest", "newest"] = Field(default="oldest", description=(
         "oldest: ascending (created_at, team_id, seq); newest: the reverse"))
     team_id: id_of("team") | None = None
+
+    def cursor(self) -> events.GlobalCursor | None:
+        """`after` parsed (None without one); a cursor this API did not make is a 400 naming `after`."""
+        if not self.after:
+            return None
+        try:
+            return events.GlobalCursor.parse(_timestamp_in_cursor(self.after))
+        except ValueError as error:
+            raise ApiError(400, f"after: {error}") from None
+
+    def team_ids(self) -> list[str] | None:
+        return [self.team_id] if self.team_id else None
+
+
+class GlobalEventQuery(GlobalStreamQuery):
     limit: int = Field(default=500, ge=1, le=events.READ_LIMIT_MAX)
 
 
@@ -131,8 +151,11 @@ def team_events_jsonl(team_id: str):
     path_id(team_id, "team")
     p = query(TeamStreamQuery)
     for_team(team_id, lambda conn: None)  # an unknown team is a 404 before the stream starts
-    lines = events.stream(team_id, p.filters(), after=p.after)
-    return Response(_chunks(lines), mimetype="application/jsonl",
+    return _jsonl(events.stream(team_id, p.filters(), after=p.after))
+
+
+def _jsonl(found: Iterator[dict[str, Any]]) -> Response:
+    return Response(_chunks(found), mimetype="application/jsonl",
                     headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
@@ -161,18 +184,20 @@ def _chunks(found: Iterator[dict[str, Any]]) -> Iterator[bytes]:
 @bp.get("/api/events")
 def global_events():
     p = query(GlobalEventQuery)
-    after = None
-    if p.after:
-        try:
-            after = events.GlobalCursor.parse(_timestamp_in_cursor(p.after))
-        except ValueError as error:
-            raise ApiError(400, f"after: {error}") from None
-    newest = p.order == "newest"
+    after = p.cursor()
     found = in_transaction(lambda conn: events.read_global(
-        conn, p.filters(), after=after, newest_first=newest, team_ids=[p.team_id] if p.team_id else None,
-        limit=p.limit))
+        conn, p.filters(), after=after, newest_first=p.order == "newest", team_ids=p.team_ids(), limit=p.limit))
     next_after = found[-1]["global_cursor"] if found else p.after
     return reply({"events": found, "next_after": next_after, "order": p.order})
+
+
+@bp.get("/api/events.jsonl")
+def global_events_jsonl():
+    """Every page GET /api/events would give for these filters, one event a line, streamed as the team log is."""
+    p = query(GlobalStreamQuery)
+    after = p.cursor()  # a bad cursor is a 400 before the stream starts
+    return _jsonl(events.stream_global(p.filters(), after=after, newest_first=p.order == "newest",
+                                       team_ids=p.team_ids()))
 
 
 def _timestamp_in_cursor(text: str) -> str:

@@ -204,6 +204,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "the team's whole event log (filtered) as JSON Lines: one Event object a line, oldest first",
         query=events.TeamStreamQuery, media_type="application/jsonl", response={},
         description="Streamed from one database snapshot in flat memory, whatever the log's length."),
+    ("/api/events.jsonl", "GET"): op(
+        "the global trace (filtered) as JSON Lines: one GlobalEvent object a line, in the order asked for",
+        query=events.GlobalStreamQuery, media_type="application/jsonl", response={},
+        description="Every page GET /api/events would give for the same filters, streamed from one database "
+                    "snapshot in flat memory."),
     ("/api/events", "GET"): op(
         "the global trace: events of every team", query=events.GlobalEventQuery,
         response=obj("events", "next_after", "order", events=array(ref("GlobalEvent")),

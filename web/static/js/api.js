@@ -138,6 +138,13 @@ export const api = {
    *  head}`; returns the Event[] (ascending cursors). */
   listEvents: async (teamId, params = {}) => (
     await request('GET', `/api/teams/${enc(teamId)}/events${qs(params)}`)).events,
+  /** GET /api/events?order=oldest|newest&after&limit&team_id&since&until&kind&agent_id&task_id&run_id&q →
+   *  `{events: (Event & {global_cursor})[], next_after: string|null, order}` (bare): every team's events in
+   *  (created_at, team_id, seq) order (or its reverse); pass `next_after` as `after` for the next page. */
+  traceEvents: (params = {}, opts) => request('GET', `/api/events${qs(params)}`, undefined, opts),
+  /** The URL of GET /api/events.jsonl with the same filters (no `limit`): the whole trace as JSON Lines, one
+   *  (Event & {global_cursor}) a line. A link to download, not a request. */
+  traceExportUrl: (params = {}) => `/api/events.jsonl${qs(params)}`,
 
   /** GET /api/roles?q → `{query, count, groups: {name, count, roles: Role[]}[], errors: []}`. */
   listRoles: (q) => request('GET', `/api/roles${qs({ q })}`),

@@ -1,5 +1,6 @@
 // A live trace of events: one row per event, tool calls paired with their results (collapsible), thinking
-// collapsed, everything as text. Used by the team's event log and by the agent panel.
+// collapsed, everything as text. Used by the team's event log and by the agent panel; the trace page
+// (tracepage.js) draws its rows with eventRow.
 
 import { agentChip, demoTag } from './agentview.js';
 import { h, replace } from './dom.js';
@@ -240,28 +241,44 @@ export class TraceView {
   appendRow(ev) {
     const p = ev.payload || {};
     if (ev.kind === 'agent.tool_result' && p.tool_use_id && this.toolSlots.has(p.tool_use_id)) {
-      const { slot, state, row } = this.toolSlots.get(p.tool_use_id);
-      replace(slot, pre(contentText(p.content) || '(empty)', p.is_error ? 'ev-err' : ''));
-      state.textContent = p.is_error ? '✗' : '✓';
-      state.className = `ev-tool-state ${p.is_error ? 'err' : 'ok'}`;
-      state.setAttribute('aria-label', p.is_error ? 'failed' : 'done');
-      state.title = p.is_error ? 'the tool reported an error' : 'done';
-      row.classList.toggle('is-error', Boolean(p.is_error));
+      fillToolResult(this.toolSlots.get(p.tool_use_id), p);
       return false;
     }
-    const body = eventBody(ev, this.store);
-    const agent = ev.agent_id ? this.store.agent(ev.agent_id) : null;
-    const row = h('li', { class: ['ev', `ev-${String(ev.kind).replace(/\./g, '-')}`], dataset: { kind: ev.kind, cursor: ev.cursor, agentId: ev.agent_id || '' } },
-      h('time', { class: 'ev-time', datetime: ev.created_at, title: `${dateTime(ev.created_at)} · #${ev.cursor}`, text: timeOfDay(ev.created_at) }),
-      this.showAgent ? h('span', { class: 'ev-agent' }, ev.agent_id ? agentChip(agent, ev.agent_id) : h('span', { class: 'muted', text: 'Gamma' })) : null,
-      kindBadge(ev.kind),
-      h('div', { class: 'ev-body' }, body));
-    row.gammaEvent = ev;
+    const row = eventRow(ev, this.store, { showAgent: this.showAgent });
     row.hidden = !this.filter(ev);
-    if (ev.kind === 'agent.tool_use' && p.tool_use_id && body.gammaSlot) {
-      this.toolSlots.set(p.tool_use_id, { slot: body.gammaSlot, state: body.querySelector('.ev-tool-state'), row });
-    }
+    if (row.gammaToolSlot) this.toolSlots.set(p.tool_use_id, { ...row.gammaToolSlot, row });
     this.list.append(row);
     return !row.hidden;
   }
+}
+
+/**
+ * One event's row (`li.ev`), as the trace lists draw it. `lead`: nodes put after the time (the trace page's
+ * team). A tool call's row carries `gammaToolSlot` {slot, state}: where its result goes (fillToolResult).
+ */
+export function eventRow(ev, store, { showAgent = true, lead = null } = {}) {
+  const body = eventBody(ev, store);
+  const agent = ev.agent_id ? store.agent(ev.agent_id) : null;
+  const row = h('li', { class: ['ev', `ev-${String(ev.kind).replace(/\./g, '-')}`], dataset: { kind: ev.kind, cursor: ev.cursor, agentId: ev.agent_id || '' } },
+    h('time', { class: 'ev-time', datetime: ev.created_at, title: `${dateTime(ev.created_at)} · #${ev.cursor}`, text: timeOfDay(ev.created_at) }),
+    lead,
+    showAgent ? h('span', { class: 'ev-agent' }, ev.agent_id ? agentChip(agent, ev.agent_id) : h('span', { class: 'muted', text: 'Gamma' })) : null,
+    kindBadge(ev.kind),
+    h('div', { class: 'ev-body' }, body));
+  row.gammaEvent = ev;
+  const p = ev.payload || {};
+  if (ev.kind === 'agent.tool_use' && p.tool_use_id && body.gammaSlot) {
+    row.gammaToolSlot = { slot: body.gammaSlot, state: body.querySelector('.ev-tool-state') };
+  }
+  return row;
+}
+
+/** Show a tool result (an agent.tool_result event's payload) in its call's row. */
+export function fillToolResult({ slot, state, row }, p) {
+  replace(slot, pre(contentText(p.content) || '(empty)', p.is_error ? 'ev-err' : ''));
+  state.textContent = p.is_error ? '✗' : '✓';
+  state.className = `ev-tool-state ${p.is_error ? 'err' : 'ok'}`;
+  state.setAttribute('aria-label', p.is_error ? 'failed' : 'done');
+  state.title = p.is_error ? 'the tool reported an error' : 'done';
+  row.classList.toggle('is-error', Boolean(p.is_error));
 }
