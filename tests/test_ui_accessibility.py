@@ -114,6 +114,10 @@ def test_every_page_has_no_serious_accessibility_violation(web: Web, page, team:
     expect(p.locator(".run-trace .ev").first).to_be_visible()
     _check(p, "run page", found)
 
+    p.goto(f"{web.url}/trace?team_id={team['id']}")
+    expect(p.locator(".ev").first).to_be_visible()
+    _check(p, "trace", found)
+
     p.goto(f"{web.url}/doctor")
     expect(p.locator("#doctor-checks")).to_have_attribute("aria-busy", "false")
     _check(p, "doctor", found)
