@@ -48,14 +48,26 @@ function renderCount() {
   $('#run-count').textContent = `${trace.events.length} event(s)`;
 }
 
+// Rows drawn between two turns of the event loop: a run of thousands of lines loads while the page stays
+// responsive (scrolling, the raw toggle, live events) instead of freezing for one long task per page.
+const DRAW_CHUNK = 50;
+const yieldToBrowser = () => new Promise((resolve) => { setTimeout(resolve, 0); });
+
+async function draw(events) {
+  for (let start = 0; start < events.length; start += DRAW_CHUNK) {
+    if (start) await yieldToBrowser();
+    trace.add(events.slice(start, start + DRAW_CHUNK));
+  }
+}
+
 async function loadHistory() {
   const first = await api.get(`/api/teams/${enc(run.team_id)}/events?run_id=${enc(runId)}&limit=${PAGE}`);
-  trace.add(first.events);
+  await draw(first.events);
   let after = first.next_after;
   let more = first.events.length === PAGE;
   while (more) {
     const next = await api.get(`/api/teams/${enc(run.team_id)}/events?run_id=${enc(runId)}&after=${after}&limit=${PAGE}`);
-    trace.add(next.events);
+    await draw(next.events);
     after = next.next_after;
     more = next.events.length === PAGE;
   }
