@@ -50,7 +50,7 @@ function renderCount() {
 
 // Rows drawn between two turns of the event loop: a run of thousands of lines loads while the page stays
 // responsive (scrolling, the raw toggle, live events) instead of freezing for one long task per page.
-const DRAW_CHUNK = 50;
+const DRAW_CHUNK = 100;
 const yieldToBrowser = () => new Promise((resolve) => { setTimeout(resolve, 0); });
 
 async function draw(events) {
