@@ -103,12 +103,13 @@ def test_every_page_fits_and_the_team_page_keeps_the_chat_input_in_view(
     if width == 1280 and os.environ.get("GAMMA_SCREENSHOT_DIR"):
         shutil.copyfile(shot, Path(os.environ["GAMMA_SCREENSHOT_DIR"]) / "screenshot.png")
 
-    for path, ready in (("/", "#dash-summary"), ("/doctor", "#doctor-checks"), (f"/trace?team_id={busy_team['id']}",
-                        ".ev >> nth=0"), ("/nowhere", "main")):
+    run_id = requests.get(f"{web.url}/api/teams/{busy_team['id']}/runs", timeout=10).json()["runs"][0]["id"]
+    for path, ready in (("/", "#dash-summary"), ("/doctor", "#doctor-checks"), (f"/runs/{run_id}", "#run-state"),
+                        (f"/trace?team_id={busy_team['id']}", ".ev >> nth=0"), ("/nowhere", "main")):
         p.goto(f"{web.url}{path}")
         expect(p.locator(ready)).to_be_visible()
         _fits_its_width(p)
-        _shoot(p, f"{path.strip('/').split('?')[0] or 'dashboard'}-{width}", tmp_path_factory)
+        _shoot(p, f"{path.strip('/').split('?')[0].split('/')[0] or 'dashboard'}-{width}", tmp_path_factory)
     assert [e for e in real_errors(errors) if "404" not in e] == [], errors
 
 
