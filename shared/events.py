@@ -401,7 +401,8 @@ def _json_default(value: Any) -> Any:
 
 
 class BatchWriter:
-    """Buffers events and writes them every `interval` seconds (or `max_batch` events) from one thread.
+    """Buffers events and writes them from one thread: at once when it is idle, in batches of up to `interval`
+    seconds (or `max_batch` events) while events keep arriving faster than they are written.
 
     One writer per run: it is the run's single writer, so with a `fence` every batch is refused once the
     run's attempt is superseded (`on_stale` is then called once and later events are dropped).
@@ -427,6 +428,7 @@ class BatchWriter:
         self._stale = False
         self._conn: psycopg.Connection | None = None
         self._inflight = 0
+        self._busy = False  # did events arrive while the last batch was being written?
         self.written = 0
         self.dropped = 0
         self._thread = threading.Thread(target=self._loop, name="event-writer", daemon=True)
@@ -487,8 +489,10 @@ class BatchWriter:
                     self._lock.wait(self.interval)
                 if self._closed and not self._buffer and not self._raw:
                     return
-                if len(self._buffer) < self.max_batch and not self._closed:
-                    # Let a burst accumulate for up to one interval before writing.
+                if self._busy and len(self._buffer) < self.max_batch and not self._closed:
+                    # Under load (events kept coming while the last batch was written) let a burst accumulate
+                    # for up to one interval: one transaction and one NOTIFY for many events. After a quiet
+                    # spell the first event goes out at once.
                     self._lock.wait(self.interval)
                 batch, self._buffer = self._buffer, []
                 raw, self._raw = self._raw, []
@@ -502,6 +506,7 @@ class BatchWriter:
             finally:
                 with self._lock:
                     self._inflight = 0
+                    self._busy = bool(self._buffer or self._raw)
                     self._lock.notify_all()
 
     def _write(self, batch: list[NewEvent], raw: list[RawLine]) -> None:

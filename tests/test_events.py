@@ -8,6 +8,7 @@ import pytest
 from shared import db, events
 from shared.events import NewEvent
 from shared.safe_text import decode_output
+from tests.support import polling
 
 
 def test_append_assigns_consecutive_cursors_and_read_returns_them(team):
@@ -53,6 +54,22 @@ def test_batch_writer_flushes_in_order(team):
         got = events.read(conn, team["id"], limit=5000)
     assert [e["payload"]["i"] for e in got] == list(range(1200))
     assert [e["cursor"] for e in got] == list(range(1, 1201))
+
+
+def test_an_idle_writer_writes_an_event_at_once_not_after_its_batch_window(team):
+    """After a quiet spell nothing waits for a batch to fill: with a window of an hour, the event is written."""
+    writer = events.BatchWriter(interval=3600)
+    try:
+        writer.add(NewEvent("test.alone", team["id"]))
+
+        def stored() -> list[dict]:
+            with db.transaction() as conn:
+                return events.read(conn, team["id"])
+        # a bound on waiting, far below the window it must not wait for
+        (event,) = polling.wait_for(lambda: stored() or None, timeout=60, interval=0.01, what="the event written")
+        assert event["kind"] == "test.alone"
+    finally:
+        writer.close()
 
 
 def test_payloads_may_carry_database_values(team):
