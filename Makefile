@@ -71,6 +71,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/runs.py
+	$(BIN)/python bench/ui_views.py
 
 clean:
 	rm -rf $(VENV) .tools .gamma-test
