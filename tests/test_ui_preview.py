@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 
 from orchestrator.records import repos
@@ -289,6 +290,39 @@ def test_a_task_list_that_fails_to_load_says_so_with_a_retry_never_no_tasks(web:
     failing["on"] = False
     opened.locator("#tasks-retry").click()
     expect(board).to_contain_text("No tasks yet")
+    assert [e for e in real_errors(errors) if "503" not in e] == [], errors
+
+
+@pytest.mark.parametrize(("tab", "url", "empty", "loaded", "retry"), [
+    ("runs", "/runs*", "Nothing running or queued", "text=Nothing running or queued", "#runs-retry"),
+    ("log", "/events?*", "No events yet", ".ev[data-kind='team.created']", "#log-retry"),
+    ("files", "/repo", "Empty folder", "#files-ref", "#files-retry"),
+])
+def test_every_panel_that_fails_to_load_says_so_with_a_retry_never_its_empty_state(
+        web: Web, page, tab: str, url: str, empty: str, loaded: str, retry: str) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    opened, errors = page
+    team = requests.post(f"{web.url}/api/teams", json={"name": f"Flaky {tab}"}, timeout=10).json()
+    failing = {"on": True}
+
+    def flaky(route):
+        if failing["on"]:
+            route.fulfill(status=503, content_type="application/json",
+                          body='{"error": "unavailable", "message": "the database is not reachable right now"}')
+        else:
+            route.continue_()
+
+    opened.route(f"**/api/teams/{team['id']}{url}", flaky)
+    opened.goto(f"{web.url}/teams/{team['id']}")
+    opened.locator(f"#tab-{tab}").click()
+    panel = opened.locator(f"#panel-{tab}")
+    expect(panel.get_by_role("alert")).to_contain_text("could not be loaded: the database is not reachable")
+    expect(panel).not_to_contain_text(empty, use_inner_text=True)  # what the user reads
+    failing["on"] = False
+    opened.locator(retry).click()
+    expect(panel.locator(loaded)).to_be_visible()
+    expect(panel.get_by_role("alert")).to_have_count(0)
     assert [e for e in real_errors(errors) if "503" not in e] == [], errors
 
 

@@ -2,6 +2,7 @@
 
 import { api } from './api.js';
 import { h, replace } from './dom.js';
+import { loadError } from './loaderror.js';
 import { TraceView } from './trace.js';
 import { toastError } from './toast.js';
 import { vocabulary, words } from './vocabulary.js';
@@ -118,7 +119,14 @@ export class EventLog {
       this.earlier.hidden = (this.trace.firstCursor() ?? 1) <= 1;
       return events.length ? events[events.length - 1].cursor : head;
     } catch (err) {
-      toastError(err, 'Could not load the event history');
+      // Said in the log itself (not only in a toast that fades): without it the log would read "no events yet".
+      this.failed = loadError('The event history', err, async () => {
+        this.failed.remove();
+        this.failed = null;
+        await this.loadHistory(head);
+      }, { id: 'log-retry' });
+      this.scroller.prepend(this.failed);
+      this.trace.empty.hidden = true;
       return head;
     }
   }

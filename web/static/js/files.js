@@ -4,6 +4,7 @@
 import { api } from './api.js';
 import { codeBlock, diffView, languageOf } from './code.js';
 import { h, replace } from './dom.js';
+import { loadError } from './loaderror.js';
 
 const enc = encodeURIComponent;
 
@@ -32,7 +33,7 @@ export class FilesView {
     try {
       this.repo = await api.get(`/api/teams/${enc(this.teamId)}/repo`);
     } catch (err) {
-      replace(this.viewer, h('p', { class: 'error', role: 'alert', text: `Could not load the repository: ${err.message}` }));
+      replace(this.viewer, loadError('The repository', err, () => this.show(), { id: 'files-retry' }));
       return;
     }
     const branches = this.repo.branches.filter((b) => b.head);

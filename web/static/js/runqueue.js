@@ -4,6 +4,7 @@
 import { agentChip, demoTag } from './agentview.js';
 import { api } from './api.js';
 import { h, replace } from './dom.js';
+import { loadError } from './loaderror.js';
 import { duration, elapsedSince, money, timeAgo, truncate } from './format.js';
 import { toast, toastError } from './toast.js';
 
@@ -84,6 +85,10 @@ export class RunQueue {
     const queued = runs.filter((r) => r.state === 'queued')
       .sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)));
     const recent = this.store.recentRuns || [];
+    if (this.store.runsError && !runs.length) {
+      replace(this.list, loadError('The run queue', this.store.runsError, () => this.onChanged(), { id: 'runs-retry' }));
+      return;
+    }
     replace(this.list,
       runs.length ? null : h('div', { class: 'empty' },
         h('p', { text: 'Nothing running or queued.' }),

@@ -86,6 +86,13 @@ export class TeamStore {
 
   setRuns(runs) {
     this.runs = runs;
+    this.runsError = null;
+    this.emit('runs');
+  }
+
+  /** The run queue could not be loaded: the queue says so (with a retry) instead of "nothing running". */
+  setRunsError(err) {
+    this.runsError = (err && err.message) || String(err);
     this.emit('runs');
   }
 

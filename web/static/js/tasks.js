@@ -10,6 +10,7 @@ import { openDialog } from './dialog.js';
 import { h, replace } from './dom.js';
 import { busy, field, textArea, textInput } from './forms.js';
 import { dateTime, firstLine, pretty, timeAgo, truncate } from './format.js';
+import { loadError } from './loaderror.js';
 import { inline, renderMarkdown } from './markdown.js';
 import { enableDragAndDrop, moveTask, openEditTask, openTaskActions, stageLabel } from './taskactions.js';
 import { toast, toastError } from './toast.js';
@@ -148,10 +149,8 @@ export class TaskBoard {
           h('span', { class: 'progress-fill', style: { width: `${(done / total) * 100}%` } }))]
       : h('span', { class: 'small muted', text: 'No tasks yet' }));
     if (this.store.tasksError && !tasks.length) {
-      const retry = h('button', { type: 'button', class: 'btn', id: 'tasks-retry', text: 'Try again', onclick: () => this.onRetry() });
       replace(this.progress, h('span', { class: 'small muted', text: '' }));
-      replace(this.sections, h('div', { class: 'load-error', role: 'alert' },
-        h('p', { text: `The tasks could not be loaded: ${this.store.tasksError}` }), retry));
+      replace(this.sections, loadError('The tasks', this.store.tasksError, () => this.onRetry(), { id: 'tasks-retry' }));
       return;
     }
     if (!this.store.tasksLoaded) {

@@ -42,7 +42,7 @@ const refreshTasks = debounce(async () => {
 // Finished runs: the server's terminal run states.
 const finished = () => words().terminal_run_states.join(',');
 const refreshRuns = debounce(async () => {
-  try { store.setRuns(await api.listRuns(teamId)); } catch { /* next event retries */ }
+  try { store.setRuns(await api.listRuns(teamId)); } catch (err) { store.setRunsError(err); }
   refreshRecentRuns();
 }, 200);
 const refreshRecentRuns = debounce(async () => {
@@ -236,7 +236,7 @@ async function boot() {
   const head = team.event_seq; // the team's last event cursor when it was read
   await Promise.all([
     api.listTasks(teamId).then((t) => store.setTasks(t)).catch((err) => store.setTasksError(err)),
-    api.listRuns(teamId).then((r) => store.setRuns(r)).catch((err) => toastError(err, 'Could not load runs')),
+    api.listRuns(teamId).then((r) => store.setRuns(r)).catch((err) => store.setRunsError(err)),
     api.listRuns(teamId, finished(), 8).then((r) => store.setRecentRuns(r)).catch(() => {}),
     api.usage(teamId).then((u) => store.setUsage(u)).catch(() => {}),
     chat.load(),
