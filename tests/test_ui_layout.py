@@ -191,6 +191,28 @@ def test_the_agent_panel_takes_the_work_panels_place_not_the_chats(web: Web, pag
     assert real_errors(errors) == [], errors
 
 
+def test_names_that_share_a_prefix_are_never_cut_to_the_same_text(web: Web, page) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    p, errors = page
+    names = ["Full-Stack Engineer for the checkout 1", "Full-Stack Engineer for the checkout 2"]
+    team = requests.post(f"{web.url}/api/teams", timeout=10, json={"name": "Long names", "members": [
+        {"name": name, "role_id": "engineering/frontend-engineer"} for name in names]}).json()
+    for name in names:
+        requests.post(f"{web.url}/api/teams/{team['id']}/tasks", timeout=10, json={"title": f"For {name}",
+                                                                                  "assignee": name})
+    p.set_viewport_size({"width": 1280, "height": 800})
+    p.goto(f"{web.url}/teams/{team['id']}")
+    expect(p.locator("#team-page")).to_have_attribute("data-ready", "true")
+    for where in ("#team-map .node-name", "#panel-tasks .chip-name"):
+        shown = p.locator(where).filter(has_text="Full-Stack")
+        expect(shown).to_have_count(2)
+        for element in shown.all():  # all of it drawn: nothing clipped behind an ellipsis
+            assert element.evaluate("el => el.scrollWidth <= el.clientWidth"), element.inner_text()
+        assert sorted(shown.all_inner_texts()) == names
+    assert real_errors(errors) == [], errors
+
+
 def test_the_theme_follows_the_system_until_the_user_picks_one(web: Web, page) -> None:
     from playwright.sync_api import expect  # noqa: PLC0415
 
