@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from workers.outcome import STDERR_IN_ERROR, USAGE_LIMIT_FALLBACK, classify, parse_reset_time
+from workers.outcome import (
+    RESET_PASSED_RETRY,
+    STDERR_IN_ERROR,
+    USAGE_LIMIT_FALLBACK,
+    classify,
+    parse_reset_time,
+)
 from workers.runtime_types import Outcome, RunSummary
 from workers.stream_parser import ClaudeStreamParser
 
@@ -115,6 +121,23 @@ def test_legacy_usage_limit_even_without_is_error() -> None:
                         exit_code=0)
     assert outcome.outcome == "usage_limit"
     assert outcome.not_before == datetime.fromtimestamp(1795486217, UTC)
+
+
+def test_a_usage_limit_whose_reset_has_passed_retries_shortly_not_an_hour_later() -> None:
+    """A slow run can end after the reset its rate-limit event named (seen in CI under load: the run then waited
+    an hour instead of seconds)."""
+    passed = NOW - timedelta(seconds=2)
+    outcome = _classify(_summary(result_text="You've hit your 5-hour limit · resets 11:30pm (UTC)",
+                                 rate_limit_status="rejected", rate_limit_resets_at=passed))
+    assert (outcome.outcome, outcome.state) == ("usage_limit", "queued")
+    assert outcome.not_before == NOW + RESET_PASSED_RETRY
+    assert "has reset already" in (outcome.error or "")
+
+
+def test_a_reset_named_for_the_current_minute_is_within_it_not_tomorrow() -> None:
+    now = datetime(2026, 11, 23, 7, 18, 37, tzinfo=UTC)
+    assert parse_reset_time("resets 7:18am (UTC)", now) == datetime(2026, 11, 23, 7, 19, tzinfo=UTC)
+    assert parse_reset_time("resets 7:17am (UTC)", now) == datetime(2026, 11, 24, 7, 17, tzinfo=UTC)
 
 
 def test_usage_limit_without_a_reset_time_retries_later() -> None:

@@ -127,6 +127,9 @@ def test_ctrl_c_hands_the_run_back_four_times_and_it_still_succeeds(up: Up):
                 resumed_in.append(time.monotonic() - stopped_at)
             if restart == 4:
                 final = up.wait(ended, "the run to end")
+                requeued = [e["payload"]["outcome"] for e in up.api(
+                    "GET", f"/api/teams/{final['team_id']}/events",
+                    params={"run_id": run_id, "kind": "run.requeued"}).json()["events"]]
                 break
             time.sleep(1.0)  # not a wait for something: let the attempt run a little before the Ctrl-C
             proc.signal_group(signal.SIGINT)  # a terminal's Ctrl-C reaches the whole foreground group
@@ -134,7 +137,12 @@ def test_ctrl_c_hands_the_run_back_four_times_and_it_still_succeeds(up: Up):
             stopped_at = time.monotonic()
         assert up.processes() == [], "Ctrl-C left processes behind"
     assert (final["state"], final["outcome"]) == ("succeeded", "success"), final
-    assert (final["attempt"], final["lost_attempts"]) == (5, 0), "hand-backs use up no attempt"
+    # Each attempt after the first follows a requeue: the four Ctrl-C hand-backs, and possibly a fresh session when
+    # an attempt was stopped before its CLI had stored the session it would resume (a busy machine: seen in CI as
+    # a sixth attempt). Neither uses up the run's attempts.
+    assert requeued.count("interrupted") == 4, requeued
+    assert set(requeued) <= {"interrupted", "unknown_session"}, requeued
+    assert (final["attempt"], final["lost_attempts"]) == (1 + len(requeued), 0), "hand-backs use up no attempt"
     print(f"running again after each Ctrl-C restart in {', '.join(f'{s:.1f}' for s in resumed_in)} s")
 
 

@@ -21,6 +21,8 @@ from workers.runtime_types import Outcome, OutcomeRules, RunSummary
 
 STDERR_IN_ERROR = 1500  # characters of stderr quoted in an error message
 USAGE_LIMIT_FALLBACK = timedelta(hours=1)  # when the CLI does not say when the limit resets
+# When the reset it named has passed already (a slow run ended after it): try again shortly, not an hour later.
+RESET_PASSED_RETRY = timedelta(seconds=5)
 
 _USAGE_LIMIT_TEXT = re.compile(
     r"Claude AI usage limit reached|You've hit your [^·\n]*limit|You've reached your [^·\n]*limit"
@@ -167,10 +169,13 @@ def unknown_session(session_id: str | None, detail: str) -> Outcome:
 
 
 def usage_limit(text: str, reset: datetime | None, now: datetime) -> Outcome:
-    """Re-queue until `reset` (an hour from now when it is unknown or past)."""
-    if reset is None or reset <= now:
+    """Re-queue until `reset`: an hour from now when it is unknown, in a few seconds when it has passed."""
+    if reset is None:
         reset = now + USAGE_LIMIT_FALLBACK
         when = f"the reset time is unknown; retrying at {reset:%Y-%m-%d %H:%M} UTC"
+    elif reset <= now:
+        reset = now + RESET_PASSED_RETRY
+        when = f"the limit has reset already; retrying at {reset:%Y-%m-%d %H:%M:%S} UTC"
     else:
         when = f"the run waits until {reset.astimezone(UTC):%Y-%m-%d %H:%M} UTC, then resumes"
     return Outcome("usage_limit", "queued", f"Usage limit reached ({text or 'rate limit rejected'}); {when}.",
@@ -198,9 +203,13 @@ def parse_reset_time(text: str, now: datetime) -> datetime | None:
         if not match.group("year") and reset < local_now - timedelta(days=1):
             reset = reset.replace(year=year + 1)
         return reset.astimezone(UTC)
+    # The CLI names the reset to the minute: the current minute means "within this minute" (its end, to be safe),
+    # an earlier one the same time tomorrow.
     reset = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if reset <= local_now:
+    if reset + timedelta(minutes=1) <= local_now:
         reset += timedelta(days=1)
+    elif reset <= local_now:
+        reset += timedelta(minutes=1)
     return reset.astimezone(UTC)
 
 
