@@ -13,12 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.domain import USER
-from orchestrator.records import repos
-from orchestrator.workflows import delegation
-from orchestrator.workflows.delegation import TaskSpec
-from shared import db
-from tests.support.crew import actor_of, finish, start
+from tests.support.crew import handed_in_for_review
 from tests.support.processes import Web
 from tests.support.ui_fixtures import real_errors
 
@@ -44,13 +39,7 @@ def team(web: Web) -> dict[str, Any]:
         "name": "Accessible team", "description": "Checked by axe",
         "members": [{"name": "Ann", "role_id": "engineering/frontend-engineer"}]}).json()
     ann = next(m for m in created["members"] if m["name"] == "Ann")
-    with db.transaction() as conn:
-        (task,) = delegation.create(conn, created["id"], [TaskSpec("Write the page", assignee="Ann")], USER)
-    run, _ = start(ann["id"])
-    (repos.worktree_dir(created["id"], task["id"]) / "page.md").write_text("# Page\n")
-    with db.transaction() as conn:
-        delegation.update_status(conn, actor_of(run), task["id"], "review", summary="wrote the page")
-    finish(run)
+    task, run = handed_in_for_review(created["id"], ann, "Write the page", {"page.md": "# Page\n"}, "wrote the page")
     created["review_task"] = task
     created["run_id"] = run["id"]
     requests.post(f"{web.url}/api/teams/{created['id']}/tasks", timeout=10,

@@ -12,12 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.domain import USER
 from orchestrator.records import repos
-from orchestrator.workflows import delegation
-from orchestrator.workflows.delegation import TaskSpec
-from shared import db
-from tests.support.crew import actor_of, finish, start
+from tests.support.crew import handed_in_for_review
 from tests.support.processes import Web
 from tests.support.ui_fixtures import real_errors
 
@@ -33,13 +29,8 @@ def _team_with_work(web: Web, name: str) -> tuple[dict[str, Any], dict[str, dict
         {"name": "Ann", "role_id": "engineering/frontend-engineer"},
         {"name": "Ben", "role_id": "engineering/backend-architect"}]}).json()
     ann = next(m for m in team["members"] if m["name"] == "Ann")
-    with db.transaction() as conn:
-        (notes,) = delegation.create(conn, team["id"], [TaskSpec("Write the notes", assignee="Ann")], USER)
-    run, _ = start(ann["id"])
-    (repos.worktree_dir(team["id"], notes["id"]) / "notes.md").write_text("# Notes\none\ntwo\n")
-    with db.transaction() as conn:
-        delegation.update_status(conn, actor_of(run), notes["id"], "review", summary="wrote the notes")
-    finish(run)
+    notes, _run = handed_in_for_review(team["id"], ann, "Write the notes", {"notes.md": "# Notes\none\ntwo\n"},
+                                       "wrote the notes")
     check = requests.post(f"{web.url}/api/teams/{team['id']}/tasks", timeout=10, json={
         "title": "Check the notes", "assignee": "Ben", "depends_on": [notes["id"]]})
     assert check.status_code == 201 and check.json()["stage"] == "blocked", check.text

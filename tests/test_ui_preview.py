@@ -63,11 +63,7 @@ def test_a_page_in_the_preview_cannot_call_the_api(web: Web, page) -> None:
 def test_the_files_tab_shows_the_tree_a_highlighted_file_a_branchs_diff_and_the_preview(web: Web, page) -> None:
     from playwright.sync_api import expect  # noqa: PLC0415
 
-    from orchestrator.domain import USER  # noqa: PLC0415
-    from orchestrator.workflows import delegation  # noqa: PLC0415
-    from orchestrator.workflows.delegation import TaskSpec  # noqa: PLC0415
-    from shared import db  # noqa: PLC0415
-    from tests.support.crew import actor_of, finish, start  # noqa: PLC0415
+    from tests.support.crew import handed_in_for_review  # noqa: PLC0415
 
     opened, errors = page
     team = requests.post(f"{web.url}/api/teams", json={
@@ -80,14 +76,8 @@ def test_the_files_tab_shows_the_tree_a_highlighted_file_a_branchs_diff_and_the_
     (main / "app.js").write_text("function greet(name) {\n  return `hi ${name}`;\n}\n"
                                  "document.getElementById('hi').dataset.ran = 'yes';\n")
     git.commit_all(main, "the app")
-    with db.transaction() as conn:
-        (task,) = delegation.create(conn, team["id"], [TaskSpec("Feature", assignee="Ann")], USER)
     ann = next(m for m in team["members"] if m["name"] == "Ann")
-    run, _ = start(ann["id"])
-    (repos.worktree_dir(team["id"], task["id"]) / "feature.txt").write_text("one\ntwo\n")
-    with db.transaction() as conn:
-        delegation.update_status(conn, actor_of(run), task["id"], "review", summary="a feature")
-    finish(run)
+    task, _run = handed_in_for_review(team["id"], ann, "Feature", {"feature.txt": "one\ntwo\n"}, "a feature")
 
     opened.goto(f"{web.url}/teams/{team['id']}")
     expect(opened.locator("#team-page")).to_have_attribute("data-ready", "true")
@@ -120,11 +110,7 @@ def test_the_files_tab_shows_the_tree_a_highlighted_file_a_branchs_diff_and_the_
 def test_a_task_in_review_is_read_by_its_diff_approved_and_merged_or_sent_back(web: Web, page) -> None:
     from playwright.sync_api import expect  # noqa: PLC0415
 
-    from orchestrator.domain import USER  # noqa: PLC0415
-    from orchestrator.workflows import delegation  # noqa: PLC0415
-    from orchestrator.workflows.delegation import TaskSpec  # noqa: PLC0415
-    from shared import db  # noqa: PLC0415
-    from tests.support.crew import actor_of, finish, start  # noqa: PLC0415
+    from tests.support.crew import handed_in_for_review  # noqa: PLC0415
 
     opened, errors = page
     team = requests.post(f"{web.url}/api/teams", json={
@@ -132,14 +118,8 @@ def test_a_task_in_review_is_read_by_its_diff_approved_and_merged_or_sent_back(w
     ann = next(m for m in team["members"] if m["name"] == "Ann")
     reviewed = {}
     for title, name in (("Add the notes", "notes.md"), ("Add the todo", "todo.md")):
-        with db.transaction() as conn:
-            (task,) = delegation.create(conn, team["id"], [TaskSpec(title, assignee="Ann")], USER)
-        run, _ = start(ann["id"])
-        (repos.worktree_dir(team["id"], task["id"]) / name).write_text(f"# {title}\nfirst line\n")
-        with db.transaction() as conn:
-            delegation.update_status(conn, actor_of(run), task["id"], "review", summary=f"wrote {name}")
-        finish(run)
-        reviewed[name] = task
+        reviewed[name], _run = handed_in_for_review(team["id"], ann, title, {name: f"# {title}\nfirst line\n"},
+                                                    f"wrote {name}")
 
     opened.goto(f"{web.url}/teams/{team['id']}")
     expect(opened.locator("#team-page")).to_have_attribute("data-ready", "true")
@@ -268,32 +248,8 @@ def test_the_dashboard_counts_every_task_and_lists_archived_teams_last(web: Web,
     assert real_errors(errors) == [], errors
 
 
-def test_a_task_list_that_fails_to_load_says_so_with_a_retry_never_no_tasks(web: Web, page) -> None:
-    from playwright.sync_api import expect  # noqa: PLC0415
-
-    opened, errors = page
-    team = requests.post(f"{web.url}/api/teams", json={"name": "Flaky"}, timeout=10).json()
-    failing = {"on": True}
-
-    def tasks_route(route):
-        if failing["on"]:
-            route.fulfill(status=503, content_type="application/json",
-                          body='{"error": "unavailable", "message": "the database is not reachable right now"}')
-        else:
-            route.continue_()
-
-    opened.route(f"**/api/teams/{team['id']}/tasks*", tasks_route)
-    opened.goto(f"{web.url}/teams/{team['id']}")
-    board = opened.locator("#panel-tasks")
-    expect(board.get_by_role("alert")).to_contain_text("could not be loaded: the database is not reachable")
-    expect(board).not_to_contain_text("No tasks yet")
-    failing["on"] = False
-    opened.locator("#tasks-retry").click()
-    expect(board).to_contain_text("No tasks yet")
-    assert [e for e in real_errors(errors) if "503" not in e] == [], errors
-
-
 @pytest.mark.parametrize(("tab", "url", "empty", "loaded", "retry"), [
+    ("tasks", "/tasks*", "No tasks yet", "div.empty:has-text('No tasks yet')", "#tasks-retry"),
     ("runs", "/runs*", "Nothing running or queued", "text=Nothing running or queued", "#runs-retry"),
     ("log", "/events?*", "No events yet", ".ev[data-kind='team.created']", "#log-retry"),
     ("files", "/repo", "Empty folder", "#files-ref", "#files-retry"),

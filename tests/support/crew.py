@@ -83,6 +83,25 @@ def actor_of(run: dict[str, Any]) -> Actor:
                  run_id=run["id"], task_id=run["task_id"])
 
 
+def handed_in_for_review(team_id: str, assignee: dict[str, Any], title: str, files: dict[str, str],
+                         summary: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A task for `assignee` that its run worked on — `files` (path → text) written in the task's worktree — and
+    handed in for review, as a member's run would. Returns (task, run)."""
+    from orchestrator.domain import USER  # noqa: PLC0415
+    from orchestrator.records import repos  # noqa: PLC0415
+    from orchestrator.workflows import delegation  # noqa: PLC0415
+
+    with db.transaction() as conn:
+        (task,) = delegation.create(conn, team_id, [delegation.TaskSpec(title, assignee=assignee["name"])], USER)
+    run, _ = start(assignee["id"])
+    for path, text in files.items():
+        (repos.worktree_dir(team_id, task["id"]) / path).write_text(text)
+    with db.transaction() as conn:
+        delegation.update_status(conn, actor_of(run), task["id"], "review", summary=summary)
+    finish(run)
+    return task, run
+
+
 def row(table: str, ident: str) -> dict[str, Any]:
     assert table in ("teams", "agents", "tasks", "runs", "rounds")
     with db.transaction() as conn:
