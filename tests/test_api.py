@@ -95,6 +95,8 @@ def test_an_agents_turns_and_budget_are_refused_naming_them_when_the_database_co
     assert refused(client.patch(f"/api/teams/{crew.team_id}", json={"budget_usd": 1e-9}), 422).startswith(
         "budget_usd")
     assert float(ok(client.patch(f"/api/agents/{bob}", json={"budget_usd": 0.0001}))["budget_usd"]) == 0.0001
+    taken = client.patch(f"/api/agents/{bob}", json={"name": crew.alice["name"]})
+    assert taken.status_code == 409 and taken.get_json()["field"] == "name", taken.get_json()  # the form places it
 
 
 def test_each_agent_chooses_its_backend_and_runs_record_it(client, crew, conn):

@@ -127,7 +127,7 @@ def insert(conn: psycopg.Connection, agent_id: str, team_id: str, values: dict[s
                 {**values, "id": agent_id, "team_id": team_id, "workspace_path": workspace_path},
             ).fetchone()
     except UniqueViolation:
-        raise Conflict(f"the team already has an agent named {values['name']!r}") from None
+        raise Conflict(f"the team already has an agent named {values['name']!r}", field="name") from None
 
 
 def update(conn: psycopg.Connection, agent_id: str, changed: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def update(conn: psycopg.Connection, agent_id: str, changed: dict[str, Any]) -> 
                 {**changed, "agent_id": agent_id},
             ).fetchone()
     except UniqueViolation:
-        raise Conflict(f"the team already has an agent named {changed.get('name')!r}") from None
+        raise Conflict(f"the team already has an agent named {changed.get('name')!r}", field="name") from None
 
 
 def clear_session(conn: psycopg.Connection, agent_id: str, *, context: bool) -> dict[str, Any]:

@@ -49,9 +49,10 @@ function permissionSelect(id) {
 
 /**
  * Where a server refusal belongs: `{fields: {key: message}, rest: [message]}`. Pydantic's messages name the
- * field (`allowed_tools.2: …` for a list's third item); a duplicate name comes back as a conflict that says so.
+ * field (`allowed_tools.2: …` for a list's third item); a domain refusal names it in the body's `field` (a
+ * duplicate name: `field: "name"`).
  */
-export function placeRefusal(message, keys) {
+export function placeRefusal(message, keys, field = null) {
   const placed = { fields: {}, rest: [] };
   for (const part of String(message || '').split('; ').map((s) => s.trim()).filter(Boolean)) {
     const m = /^([a-z_]+)((?:\.\d+)*): ([\s\S]+)$/.exec(part);
@@ -61,8 +62,8 @@ export function placeRefusal(message, keys) {
       key = m[1];
       const index = m[2] ? Number(m[2].split('.')[1]) : null;
       said = index === null ? m[3] : `Line ${index + 1}: ${m[3]}`;
-    } else if (/already has an agent named/.test(part)) {
-      key = 'name';
+    } else if (field && keys.includes(field)) {
+      key = field;
     }
     if (key) placed.fields[key] = placed.fields[key] ? `${placed.fields[key]}; ${said}` : said;
     else placed.rest.push(part);
@@ -178,7 +179,7 @@ export class AgentEditForm {
 
   showRefusal(err) {
     const placed = err.status >= 400 && err.status < 500
-      ? placeRefusal(err.message, this.settings.map((s) => s.key)) : { fields: {}, rest: [err.message] };
+      ? placeRefusal(err.message, this.settings.map((s) => s.key), err.body && err.body.field) : { fields: {}, rest: [err.message] };
     let first = null;
     for (const s of this.settings) {
       const message = placed.fields[s.key];
