@@ -52,3 +52,20 @@ export function busy(button, isBusy, busyText = 'Working…') {
     button.removeAttribute('aria-busy');
   }
 }
+
+/**
+ * Run a form's request with its submit `button` busy; a refusal is shown in `errorEl` (hidden again on the next
+ * try) and the form stays open. `send()` does the request and what follows on success.
+ */
+export async function submitShowingErrors(button, errorEl, send, busyText) {
+  busy(button, true, busyText);
+  errorEl.hidden = true;
+  try {
+    await send();
+  } catch (err) {
+    errorEl.textContent = err.message;
+    errorEl.hidden = false;
+  } finally {
+    busy(button, false);
+  }
+}

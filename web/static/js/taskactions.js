@@ -7,7 +7,7 @@
 import { api } from './api.js';
 import { openDialog } from './dialog.js';
 import { h } from './dom.js';
-import { busy, field, textArea, textInput } from './forms.js';
+import { field, submitShowingErrors, textArea, textInput } from './forms.js';
 import { truncate } from './format.js';
 import { toast } from './toast.js';
 import { words } from './vocabulary.js';
@@ -62,16 +62,7 @@ function askAndSend({ title, label, required, confirmLabel, danger = false, send
           const value = text.control.value.trim();
           text.setError(required && !value ? 'Say what should change.' : '');
           if (required && !value) { text.control.focus(); return; }
-          busy(ok, true);
-          error.hidden = true;
-          try {
-            close(await send(value));
-          } catch (err) {
-            error.textContent = err.message;
-            error.hidden = false;
-          } finally {
-            busy(ok, false);
-          }
+          await submitShowingErrors(ok, error, async () => close(await send(value)));
         });
         return form;
       },
@@ -147,19 +138,12 @@ export function openEditTask(store, task) {
           if (p !== (task.priority ?? 0)) body.priority = p;
           if (assignee.control.value && assignee.control.value !== task.assigned_to) body.assignee = assignee.control.value;
           if (!Object.keys(body).length) { close(null); return; }
-          busy(save, true, 'Saving…');
-          error.hidden = true;
-          try {
+          await submitShowingErrors(save, error, async () => {
             const updated = await api.changeTask(task.id, body);
             keep(store, updated);
             toast('Task saved', 'success');
             close(updated);
-          } catch (err) {
-            error.textContent = err.message;
-            error.hidden = false;
-          } finally {
-            busy(save, false);
-          }
+          }, 'Saving…');
         });
         return form;
       },

@@ -8,7 +8,7 @@ import { api } from './api.js';
 import { diffView } from './code.js';
 import { openDialog } from './dialog.js';
 import { h, replace } from './dom.js';
-import { busy, field, textArea, textInput } from './forms.js';
+import { busy, field, submitShowingErrors, textArea, textInput } from './forms.js';
 import { dateTime, firstLine, pretty, timeAgo, truncate } from './format.js';
 import { loadError } from './loaderror.js';
 import { inline, renderMarkdown } from './markdown.js';
@@ -419,20 +419,13 @@ export class TaskBoard {
           if (!t) { title.control.focus(); return; }
           const body = { title: t, description: desc.control.value.trim(), kind: kind.control.value };
           if (assignee.control.value) body.assignee = assignee.control.value;
-          busy(submit, true, 'Adding…');
-          error.hidden = true;
-          try {
+          await submitShowingErrors(submit, error, async () => {
             const created = await api.createTask(this.store.teamId, body);
             this.store.tasks.set(created.id, created);
             this.store.emit('tasks');
             close(created);
             toast('Task added', 'success');
-          } catch (err) {
-            error.textContent = err.message;
-            error.hidden = false;
-          } finally {
-            busy(submit, false);
-          }
+          }, 'Adding…');
         });
         return form;
       },
