@@ -308,6 +308,40 @@ def test_the_panel_works_from_the_keyboard_and_escape_closes_it(web: Web, page) 
     assert real_errors(errors) == [], errors
 
 
+def test_a_live_update_of_the_agent_keeps_the_focus_where_the_user_has_it(web: Web, page) -> None:
+    """The panel redraws its head and facts on every update of the agent (a WebSocket event, or the fresh copy
+    the panel fetches on opening): the focused title or button keeps the focus through the redraw. In CI the
+    fetched copy had landed just after the title took the focus, which fell to the page's body."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    p, errors = page
+    team, ann = _team(web, "Panel focus")
+    p.goto(f"{web.url}/teams/{team['id']}")
+    expect(p.locator("#team-page")).to_have_attribute("data-ready", "true")
+    expect(p.locator("#conn")).to_have_attribute("data-state", "live")
+    node = p.locator(f'.agent-node[data-agent-id="{ann["id"]}"]')
+    node.focus()
+    p.keyboard.press("Enter")
+    panel = p.locator("#agent-panel")
+    title = panel.locator(".ap-title")
+    expect(title).to_be_focused()
+
+    response = requests.patch(f"{web.url}/api/agents/{ann['id']}", timeout=10,
+                              json={"specialization": "Hero sections"})
+    assert response.status_code == 200, response.text
+    expect(panel.locator(".ap-spec")).to_have_text("Hero sections")
+    expect(title).to_be_focused()
+
+    archive = panel.locator(".ap-actions button", has_text="Archive agent")
+    archive.focus()
+    response = requests.patch(f"{web.url}/api/agents/{ann['id']}", timeout=10,
+                              json={"specialization": "Hero sections and forms"})
+    assert response.status_code == 200, response.text
+    expect(panel.locator(".ap-spec")).to_have_text("Hero sections and forms")
+    expect(archive).to_be_focused()
+    assert real_errors(errors) == [], errors
+
+
 def test_older_runs_come_a_page_at_a_time(web: Web, page) -> None:
     from playwright.sync_api import expect  # noqa: PLC0415
 

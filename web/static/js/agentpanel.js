@@ -8,7 +8,7 @@ import {
 import { AgentEditForm } from './agentedit.js';
 import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
-import { copyButton, debounce, h, replace } from './dom.js';
+import { copyButton, debounce, h, replace, replaceKeepingFocus } from './dom.js';
 import { dateTime, duration, elapsedSince, money, timeAgo, truncate } from './format.js';
 import { onEscape } from './keys.js';
 import { toast, toastError } from './toast.js';
@@ -136,7 +136,7 @@ export class AgentPanel {
     if (!this.agentId || !this.info) return;
     const agent = this.store.agent(this.agentId);
     if (!agent) {
-      replace(this.head, h('h2', { class: 'ap-title', tabindex: '-1', text: 'Agent not found' }));
+      replaceKeepingFocus(this.head, h('h2', { class: 'ap-title', tabindex: '-1', dataset: { focusKey: 'title' }, text: 'Agent not found' }));
       replace(this.info, h('p', { class: 'muted', text: 'This agent is no longer part of the team.' }));
       this.settings.hidden = true;
       return;
@@ -150,10 +150,11 @@ export class AgentPanel {
     const run = this.store.runFor(agent.id);
     const status = effectiveStatus(agent, run);
     const usage = this.store.agentUsage(agent.id);
-    replace(this.head,
+    // Redrawn on every update of the agent: whatever had the focus here keeps it (the title has it on opening).
+    replaceKeepingFocus(this.head,
       h('span', { class: 'ap-emoji', 'aria-hidden': 'true', text: agentEmoji(agent) }),
       h('div', {},
-        h('h2', { class: 'ap-title', tabindex: '-1' }, agent.name, agent.is_lead ? h('span', { class: 'tag tag-lead', text: 'lead' }) : null,
+        h('h2', { class: 'ap-title', tabindex: '-1', dataset: { focusKey: 'title' } }, agent.name, agent.is_lead ? h('span', { class: 'tag tag-lead', text: 'lead' }) : null,
           agent.backend === 'demo' ? demoTag() : null),
         h('div', { class: 'muted small', text: agentRole(agent) }),
         h('div', { class: 'ap-status' }, statusDot(status), h('span', { text: STATUS_TEXT[status] || status }))));
@@ -166,15 +167,15 @@ export class AgentPanel {
       : h('span', { class: 'muted small', text: 'none yet: the first run starts one' });
     const wasOpen = this.info.querySelector('.ap-more') ? this.info.querySelector('.ap-more').open : false;
 
-    const reset = h('button', { type: 'button', class: 'btn btn-sm', text: 'Reset session', disabled: !agent.session_id || status === 'running' });
+    const reset = h('button', { type: 'button', class: 'btn btn-sm', text: 'Reset session', dataset: { focusKey: 'reset' }, disabled: !agent.session_id || status === 'running' });
     reset.title = status === 'running' ? 'Stop the agent first' : 'Start the next run in a fresh session';
     reset.addEventListener('click', () => this.resetSession(agent));
-    const stop = h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', text: 'Stop agent', disabled: !['running', 'queued'].includes(status) && !this.store.runs.some((r) => r.agent_id === agent.id) });
+    const stop = h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', text: 'Stop agent', dataset: { focusKey: 'stop' }, disabled: !['running', 'queued'].includes(status) && !this.store.runs.some((r) => r.agent_id === agent.id) });
     stop.addEventListener('click', () => this.stopAgent(agent));
-    const archive = h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', text: agent.is_lead ? 'Archive lead' : 'Archive agent' });
+    const archive = h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', text: agent.is_lead ? 'Archive lead' : 'Archive agent', dataset: { focusKey: 'archive' } });
     archive.addEventListener('click', () => this.archive(agent));
 
-    replace(this.info,
+    replaceKeepingFocus(this.info,
       agent.specialization ? h('p', { class: 'ap-spec', text: agent.specialization }) : null,
       h('dl', { class: 'facts' },
         h('dt', { text: 'Now' }), h('dd', {}, statusLine(agent, run, status)),
@@ -182,7 +183,7 @@ export class AgentPanel {
         h('dt', { text: 'Spent' }), h('dd', {}, costText(agentCost(agent, usage)), h('span', { class: 'muted', text: ` · ${agentTurns(agent, usage) ?? '—'} turns` })),
         h('dt', { text: 'Session' }), h('dd', {}, session)),
       h('details', { class: 'ap-more', open: wasOpen },
-        h('summary', { text: 'More: workspace, resume command, backend' }),
+        h('summary', { dataset: { focusKey: 'more' }, text: 'More: workspace, resume command, backend' }),
         h('dl', { class: 'facts' },
           h('dt', { text: 'Backend' }), h('dd', {}, agent.backend || 'claude', agent.model ? h('span', { class: 'muted', text: ` · ${agent.model}` }) : null),
           h('dt', { text: 'Last active' }), h('dd', { title: dateTime(agent.last_active_at), text: agent.last_active_at ? timeAgo(agent.last_active_at) : 'never' }),

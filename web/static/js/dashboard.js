@@ -4,7 +4,7 @@
 import { agentEmoji, agentRole, demoTag } from './agentview.js';
 import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
-import { $, h, replace } from './dom.js';
+import { $, h, replace, replaceKeepingFocus } from './dom.js';
 import { money, plural, timeAgo, toDate } from './format.js';
 import { installShortcuts, registerShortcut } from './keys.js';
 import { openNewTeamDialog } from './newteam.js';
@@ -137,7 +137,7 @@ function card(team) {
     dataset: { teamId: team.id },
   },
   h('div', { class: 'tc-head' },
-    h('h2', { class: 'tc-name', id: titleId }, h('a', { href: `/teams/${encodeURIComponent(team.id)}`, class: 'stretched', text: team.name })),
+    h('h2', { class: 'tc-name', id: titleId }, h('a', { href: `/teams/${encodeURIComponent(team.id)}`, class: 'stretched', dataset: { focusKey: team.id }, text: team.name })),
     demo ? demoTag() : null,
     h('span', { class: `badge status-${team.status || 'active'}`, text: archived ? 'Archived' : (running.length ? 'working' : team.status || 'active') })),
   h('p', { class: 'tc-desc', text: team.description || 'No description.' }),
@@ -185,13 +185,7 @@ function render() {
       h('p', {}, h('button', { type: 'button', class: 'btn btn-primary', text: 'Create a team', onClick: openCreate }))));
     return;
   }
-  const focusedTeam = document.activeElement && document.activeElement.closest ? document.activeElement.closest('.team-card') : null;
-  const focusedId = focusedTeam ? focusedTeam.dataset.teamId : null;
-  replace(grid, visible.map(card), newCard);
-  if (focusedId) {
-    const link = grid.querySelector(`.team-card[data-team-id="${CSS.escape(focusedId)}"] a`);
-    if (link) link.focus();
-  }
+  replaceKeepingFocus(grid, visible.map(card), newCard);
 }
 
 function openCreate() {

@@ -40,6 +40,22 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
+/**
+ * Replace all children of `el` as `replace` does; when the focus was on an element inside `el` that carries a
+ * `data-focus-key`, the new element with the same key gets it back. A live redraw must not drop the user's
+ * place (a keyboard user's focus would fall to the page's body).
+ */
+export function replaceKeepingFocus(el, ...children) {
+  const active = document.activeElement;
+  const holder = active && el.contains(active) && active.closest ? active.closest('[data-focus-key]') : null;
+  const key = holder && el.contains(holder) ? holder.dataset.focusKey : null;
+  replace(el, ...children);
+  if (key === null) return el;
+  const again = el.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+  if (again) again.focus();
+  return el;
+}
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 

@@ -7,7 +7,7 @@ import { agentChip } from './agentview.js';
 import { api } from './api.js';
 import { diffView } from './code.js';
 import { openDialog } from './dialog.js';
-import { h, replace } from './dom.js';
+import { h, replace, replaceKeepingFocus } from './dom.js';
 import { busy, field, submitShowingErrors, textArea, textInput } from './forms.js';
 import { dateTime, firstLine, pretty, timeAgo, truncate } from './format.js';
 import { loadError } from './loaderror.js';
@@ -163,10 +163,9 @@ export class TaskBoard {
         h('p', { class: 'muted small', text: 'The lead creates tasks when you give it a goal in the chat.' })));
       return;
     }
-    const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.taskId : null;
     // With nothing open left, show what was done (unless the user closed that section).
     const allSettled = tasks.every((t) => ['done', 'cancelled'].includes(t.stage));
-    replace(this.sections, sections().map((section) => {
+    replaceKeepingFocus(this.sections, sections().map((section) => {
       const items = tasks.filter((t) => section.stages.includes(t.stage))
         .sort((a, b) => String(b.updated_at || '').localeCompare(String(a.updated_at || '')));
       const autoOpen = section.id === 'done' && allSettled && !this.closedByUser.has('done');
@@ -183,17 +182,13 @@ export class TaskBoard {
       });
       return det;
     }));
-    if (focusedId) {
-      const again = this.sections.querySelector(`[data-task-id="${CSS.escape(focusedId)}"]`);
-      if (again) again.focus();
-    }
   }
 
   card(task) {
     const assignee = task.assigned_to ? this.store.agent(task.assigned_to) : null;
     const failed = task.stage === 'failed' || task.stage === 'cancelled';
     const { summary } = resultParts(task.result);
-    const open = h('button', { type: 'button', class: 'task-open', dataset: { taskId: task.id }, 'aria-haspopup': 'dialog' },
+    const open = h('button', { type: 'button', class: 'task-open', dataset: { taskId: task.id, focusKey: task.id }, 'aria-haspopup': 'dialog' },
       h('span', { class: 'task-title' }, inline(task.title)));
     open.addEventListener('click', () => this.openDetail(task.id));
     const actions = h('button', { type: 'button', class: 'btn btn-ghost btn-xs task-more', text: '⋯', 'aria-haspopup': 'dialog',

@@ -3,7 +3,7 @@
 import {
   agentCost, agentEmoji, agentRole, agentTurns, contextBar, costText, demoTag, effectiveStatus, statusDot, statusLine,
 } from './agentview.js';
-import { h, replace } from './dom.js';
+import { h, replace, replaceKeepingFocus } from './dom.js';
 import { agentColor } from './format.js';
 
 export class TeamMap {
@@ -33,7 +33,7 @@ export class TeamMap {
     const btn = h('button', {
       type: 'button',
       class: ['agent-node', `is-${status}`, agent.is_lead && 'is-lead'],
-      dataset: { agentId: agent.id, status },
+      dataset: { agentId: agent.id, status, focusKey: agent.id },
       'aria-expanded': this.openId === agent.id ? 'true' : 'false',
       'aria-controls': 'agent-panel',
       // Its name is what it shows (name, role, status, cost, turns: a label of its own would hide what a
@@ -68,14 +68,8 @@ export class TeamMap {
     }
     const lead = members.find((a) => a.is_lead);
     const others = members.filter((a) => a !== lead);
-    const focusedId = document.activeElement && document.activeElement.closest
-      && document.activeElement.closest('.agent-node') ? document.activeElement.closest('.agent-node').dataset.agentId : null;
-    replace(this.root,
+    replaceKeepingFocus(this.root,
       lead ? h('div', { class: 'map-lead' }, this.node(lead)) : h('p', { class: 'muted small', text: 'This team has no lead.' }),
       others.length ? h('ul', { class: 'map-members', 'aria-label': 'Members' }, others.map((a) => h('li', {}, this.node(a)))) : null);
-    if (focusedId) {
-      const again = this.root.querySelector(`.agent-node[data-agent-id="${CSS.escape(focusedId)}"]`);
-      if (again) again.focus();
-    }
   }
 }
