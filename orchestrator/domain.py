@@ -59,6 +59,7 @@ class AgentSpec:
     allowed_tools: list[str] | None = None
     disallowed_tools: list[str] | None = None
     budget_usd: float | None = None
+    worker_labels: list[str] | None = None  # worker labels its runs need besides its team's (None: none)
 
 
 class Outbox:

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.backends import BACKEND_NAMES
+from shared.worker_labels import parse as parse_worker_labels
 
 
 class ConfigError(SystemExit):
@@ -102,6 +103,11 @@ class Settings(BaseSettings):
     web_threads: int = Field(default=100, alias="GAMMA_WEB_THREADS", ge=4, le=2000)
     worker_processes: int = Field(default=1, alias="GAMMA_WORKER_PROCESSES", ge=1, le=64)
     worker_threads: int = Field(default=8, alias="GAMMA_WORKER_THREADS", ge=1, le=512)
+    worker_labels: str = Field(
+        default="", alias="GAMMA_WORKER_LABELS",
+        description="What this worker host offers (comma-separated, at most 4, e.g. gpu,licence): it also takes "
+                    "the runs of teams and agents pinned to those labels.",
+    )
     backend: str = Field(default="claude", alias="GAMMA_BACKEND", description="Default backend for new agents.")
     claude_bin: str = Field(default="claude", alias="GAMMA_CLAUDE_BIN", description="Path or name of `claude`.")
     codex_bin: str = Field(default="codex", alias="GAMMA_CODEX_BIN", description="Path or name of `codex`.")
@@ -186,6 +192,11 @@ class Settings(BaseSettings):
             raise ValueError(f"not a host name or name:port: {', '.join(repr(b) for b in bad)}")
         return ",".join(entries)
 
+    @field_validator("worker_labels", mode="after")
+    @classmethod
+    def _label_list(cls, value: str) -> str:
+        return ",".join(parse_worker_labels(value))  # the normalized spelling: sorted, no repeats
+
     @field_validator("database_url", mode="after")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
@@ -230,6 +241,11 @@ class Settings(BaseSettings):
         return [entry for entry in map(split_host_port, self.allowed_hosts.split(",")) if entry is not None]
 
     @property
+    def worker_label_list(self) -> list[str]:
+        """GAMMA_WORKER_LABELS as a sorted list (empty: a worker that takes only unpinned runs)."""
+        return self.worker_labels.split(",") if self.worker_labels else []
+
+    @property
     def agent_api_url(self) -> str:
         if self.api_url:
             return self.api_url.rstrip("/")
@@ -257,6 +273,8 @@ AGENT_RUN_ENV = {
     "GAMMA_RUN_ATTEMPT": "the attempt of the run",
     "GAMMA_WORKER_ID": "the worker process that runs the attempt",
     "GAMMA_PROJECT_DIR": "where the run works on the project: its task's worktree, else the main line",
+    "GAMMA_GIT_URL": "on another host than the web's: the team's repository on the web (workers/repo_sync.py)",
+    "GAMMA_GIT_BRANCH": "on another host than the web's: the branch the run writes, sent before a report",
 }
 
 

@@ -44,6 +44,13 @@ def _env(author: tuple[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _bearer(token: str) -> dict[str, str]:
+    """git configuration, through the environment (never the command line, which `ps` shows), that sends
+    `Authorization: Bearer <token>` with every HTTP request."""
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Bearer {token}"}
+
+
 def _argv(repo: Path, args: list[str]) -> list[str]:
     argv = ["git", "-C", str(repo)]
     for setting in _SAFE_CONFIG:
@@ -52,10 +59,14 @@ def _argv(repo: Path, args: list[str]) -> list[str]:
 
 
 def git(repo: Path, *args: str, input: bytes | None = None, ok: tuple[int, ...] = (0,),
-        author: tuple[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run one git command in `repo`; raise GitError unless its exit code is in `ok`."""
+        author: tuple[str, str] | None = None, token: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run one git command in `repo`; raise GitError unless its exit code is in `ok`. `token`: the bearer token
+    sent to a remote over HTTP (fetch, push)."""
     listed = list(args)
-    done = subprocess.run(_argv(repo, listed), input=input, capture_output=True, env=_env(author), check=False)
+    env = _env(author)
+    if token is not None:
+        env.update(_bearer(token))
+    done = subprocess.run(_argv(repo, listed), input=input, capture_output=True, env=env, check=False)
     if done.returncode not in ok:
         raise GitError(listed, done.returncode, done.stderr.decode(errors="replace"))
     return done
@@ -85,6 +96,12 @@ def init(path: Path, message: str, *, author: tuple[str, str] | None = None) -> 
     sha = commit_all(path, message, author=author, allow_empty=True)
     assert sha is not None
     return sha
+
+
+def init_empty(path: Path) -> None:
+    """Make `path` a repository on `main` with no commit yet (a clone's first fetch fills it)."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", MAIN)
 
 
 def head(repo: Path, ref: str = "HEAD") -> str | None:
@@ -318,6 +335,65 @@ def chunks(repo: Path, *args: str, size: int = 65536) -> Iterator[bytes]:
     finally:
         process.stdout.close()
         process.wait()
+
+
+# ------------------------------------------------------------------------------------ another host, over HTTP
+
+
+def http_backend(root: Path, cgi: dict[str, str], *, config: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """git's own smart-HTTP server (`git http-backend`, a CGI program) for the repositories under `root`: the
+    caller writes the request body to its stdin and reads the CGI response (headers, blank line, body) from its
+    stdout. `cgi` holds the CGI variables (REQUEST_METHOD, PATH_INFO, QUERY_STRING, CONTENT_TYPE, …)."""
+    argv = ["git"]
+    for setting in (*_SAFE_CONFIG, *config):
+        argv += ["-c", setting]
+    env = {**_env(), **cgi, "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1"}
+    return subprocess.Popen([*argv, "http-backend"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env)
+
+
+INCOMING = "refs/gamma/incoming"  # where a run on another host pushes its branch; the web moves the real one
+
+
+def incoming_prefix(run_id: str) -> str:
+    return f"{INCOMING}/{run_id}/"
+
+
+def incoming_ref(run_id: str, branch: str) -> str:
+    return f"{incoming_prefix(run_id)}heads/{branch}"
+
+
+def fetch(repo: Path, url: str, token: str, *refspecs: str) -> None:
+    """Fetch `refspecs` from the repository at `url` (forced, pruned), authenticated by `token`."""
+    git(repo, "fetch", "-q", "--no-tags", "--prune", "--no-write-fetch-head", url, *refspecs, token=token)
+
+
+def push(repo: Path, url: str, token: str, refspec: str) -> None:
+    """Push one refspec to `url`. The server shows a pusher only its own incoming refs, so the objects both have
+    are found by negotiating as a fetch does (`push.negotiate`), instead of sending the whole history."""
+    git(repo, "-c", "push.negotiate=true", "push", "-q", "--no-verify", "--force", url, refspec, token=token)
+
+
+def update_ref(repo: Path, ref: str, commit: str) -> None:
+    git(repo, "update-ref", ref, commit)
+
+
+def delete_refs(repo: Path, prefix: str) -> None:
+    """Delete every ref under `prefix` (e.g. `refs/gamma/incoming/<run>/`)."""
+    found = text(repo, "for-each-ref", "--format=%(refname)", prefix).split()
+    if found:
+        git(repo, "update-ref", "--stdin", input="".join(f"delete {ref}\n" for ref in found).encode())
+
+
+def refs(repo: Path, prefix: str) -> dict[str, str]:
+    """The refs under `prefix` and their commits."""
+    lines = text(repo, "for-each-ref", "--format=%(objectname) %(refname)", prefix).splitlines()
+    return {name: sha for sha, name in (line.split(" ", 1) for line in lines)}
+
+
+def reset_hard(worktree: Path, commit: str) -> None:
+    """The branch checked out in `worktree`, and its files, set to `commit`."""
+    git(worktree, "reset", "-q", "--hard", commit)
 
 
 def is_commit_hex(ref: str) -> bool:

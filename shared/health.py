@@ -43,7 +43,7 @@ def check() -> dict[str, Any]:
             broker = conn.execute("SELECT to_regclass('dramatiq.queue') IS NOT NULL AS ok").fetchone()
             report["broker"] = {"ok": bool(broker["ok"])}
             workers = conn.execute(
-                "SELECT id, host, pid, threads, busy, sandbox, heartbeat_at, clis FROM workers"
+                "SELECT id, host, pid, threads, busy, sandbox, heartbeat_at, clis, worker_labels FROM workers"
                 " WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => %s)"
                 " ORDER BY started_at",
                 (WORKER_ALIVE_SECONDS,),

@@ -6,40 +6,82 @@ and NOTIFY run on our connection, so the message appears exactly when the `runs`
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterable, Sequence
+from itertools import combinations
+from typing import Any
 
 import psycopg
 from dramatiq import Message
 from dramatiq_pg.broker import QUERIES
 from psycopg.types.json import Jsonb
 
-QUEUE_NAME = "gamma_runs"  # ≤ 43 characters: dramatiq-pg builds channel names from it
+from shared.worker_labels import normalized
+
+QUEUE_NAME = "gamma_runs"  # the runs that need no worker labels
 ACTOR_NAME = "execute_run"
 CHECK_ACTOR_NAME = "verify_merge"  # a merge check (workflows/work_product.py) runs on a worker, like a run
+# dramatiq-pg LISTENs on `dramatiq.<queue>.enqueue` and a delay queue is `<queue>.DQ`: PostgreSQL's 63-byte
+# identifiers leave 43 characters for a queue name.
+MAX_QUEUE_NAME = 43
+LABELLED_PREFIX = f"{QUEUE_NAME}@"  # gamma_runs@gpu+licence: the runs that need exactly these labels
+# SQL: a dramatiq.queue row (alias q) is on one of Gamma's run queues.
+ON_RUN_QUEUES = f"(q.queue_name = '{QUEUE_NAME}' OR starts_with(q.queue_name, '{LABELLED_PREFIX}'))"
 
 
-def send_run(conn: psycopg.Connection, run_id: str) -> str:
-    """Queue a message asking a worker to execute `run_id`. Returns the message id."""
-    return _send(conn, ACTOR_NAME, run_id)
+def queue_for(labels: Iterable[str]) -> str:
+    """The queue of runs that need exactly `labels`: `gamma_runs` for none, else `gamma_runs@` and the sorted
+    labels joined by `+`. A set too long for a channel name (up to 4 labels of 16 characters) is named by a
+    digest instead; `~` is no label character, so the two forms never meet."""
+    needed = normalized(labels)
+    if not needed:
+        return QUEUE_NAME
+    name = LABELLED_PREFIX + "+".join(needed)
+    if len(name) <= MAX_QUEUE_NAME:
+        return name
+    return f"{LABELLED_PREFIX}~{hashlib.sha256('+'.join(needed).encode()).hexdigest()[:24]}"
+
+
+def queues_of_worker(labels: Iterable[str]) -> list[str]:
+    """The queues a worker with `labels` consumes: `gamma_runs` and the queue of every non-empty subset of its
+    labels (a run needing gpu goes to a gpu+licence worker too). With MAX_LABELS = 4, at most 16 queues."""
+    offered = normalized(labels)
+    subsets = (combo for size in range(1, len(offered) + 1) for combo in combinations(offered, size))
+    return [QUEUE_NAME, *(queue_for(subset) for subset in subsets)]
+
+
+def send_run(conn: psycopg.Connection, run_id: str, labels: Sequence[str] = ()) -> str:
+    """Queue a message asking a worker with `labels` (the run's, see records/runs.py) to execute `run_id`.
+    Returns the message id."""
+    return _send(conn, queue_for(labels), ACTOR_NAME, run_id)
 
 
 def send_check(conn: psycopg.Connection, check_id: str) -> str:
-    """Queue a message asking a worker to run merge check `check_id`. Returns the message id."""
-    return _send(conn, CHECK_ACTOR_NAME, check_id)
+    """Queue a message asking a worker to run merge check `check_id`, on a worker with its team's labels (read
+    here, as they are now: a pinned team's checks need its host too). Returns the message id."""
+    row = conn.execute("SELECT t.worker_labels FROM merge_checks c JOIN teams t ON t.id = c.team_id"
+                       " WHERE c.id = %s", (check_id,)).fetchone()
+    labels = _first(row) if row is not None else []
+    return _send(conn, queue_for(labels), CHECK_ACTOR_NAME, check_id)
 
 
-def _send(conn: psycopg.Connection, actor_name: str, argument: str) -> str:
-    message = Message(queue_name=QUEUE_NAME, actor_name=actor_name, args=(argument,), kwargs={}, options={})
+def _send(conn: psycopg.Connection, queue_name: str, actor_name: str, argument: str) -> str:
+    message = Message(queue_name=queue_name, actor_name=actor_name, args=(argument,), kwargs={}, options={})
     body = json.loads(message.encode())
     # Client-side binding: dramatiq-pg's SQL leaves one parameter's type to be inferred, as psycopg2 does.
     with psycopg.ClientCursor(conn) as cur:
-        cur.execute(QUERIES.ENQUEUE, (QUEUE_NAME, message.message_id, Jsonb(body), message.message_id))
+        cur.execute(QUERIES.ENQUEUE, (queue_name, message.message_id, Jsonb(body), message.message_id))
     return message.message_id
 
 
+def _first(row: Any) -> Any:
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
 def has_pending_message(run_column: str) -> str:
-    """SQL: the run whose id is in `run_column` has a message waiting in the queue or being consumed."""
-    return (f"EXISTS (SELECT 1 FROM dramatiq.queue q WHERE q.queue_name = '{QUEUE_NAME}'"
+    """SQL: the run whose id is in `run_column` has a message waiting in a run queue or being consumed."""
+    return (f"EXISTS (SELECT 1 FROM dramatiq.queue q WHERE {ON_RUN_QUEUES}"
             f" AND q.state IN ('queued', 'consumed') AND q.message->'args'->>0 = {run_column})")
 
 
@@ -53,9 +95,9 @@ def purge_finished(conn: psycopg.Connection, older_than_seconds: float) -> int:
 
 
 def renotify_waiting(conn: psycopg.Connection) -> int:
-    """NOTIFY every message waiting in the queue again. dramatiq-pg puts the messages a stopping worker had
+    """NOTIFY every message waiting in a run queue again. dramatiq-pg puts the messages a stopping worker had
     prefetched back to `queued` without a NOTIFY, so the workers still running would not see them."""
     return len(conn.execute(
         "SELECT pg_notify('dramatiq.' || queue_name || '.enqueue',"
         " jsonb_build_object('message_id', message_id::text)::text)"
-        " FROM dramatiq.queue WHERE queue_name = %s AND state = 'queued'", (QUEUE_NAME,)).fetchall())
+        f" FROM dramatiq.queue q WHERE {ON_RUN_QUEUES} AND state = 'queued'").fetchall())

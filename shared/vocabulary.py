@@ -157,6 +157,7 @@ WORK_EVENTS: tuple[str, ...] = ("task.committed", "task.merged", "task.merge_con
                                 "task.check_finished")
 RUN_EVENTS: tuple[str, ...] = (
     "run.queued", "run.started", "run.warning", "run.cancel_requested", "run.requeued", "run.finished",
+    "run.session_restored",  # the CLI's session transcript was brought to this host before a resume
 )
 ROUND_EVENTS: tuple[str, ...] = ("round.opened", "round.waking", "round.closed", "round.cancelled")
 CHAT_EVENTS: tuple[str, ...] = ("chat.message", "chat.updated")

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import secrets
 import signal
-import threading
 import time
-from collections import defaultdict
 
 import psutil
 import psycopg
 import pytest
 
+from tests.support.attempts import Sampler
 from tests.support.stack import Stack, agent_processes
 from tests.support.workers import OTHER_HOST
 
@@ -29,31 +28,6 @@ pytest_plugins = ("tests.support.stack_fixtures",)
 
 PRODUCTION = {"GAMMA_LEASE_SECONDS": "30", "GAMMA_REAPER_INTERVAL": "5", "GAMMA_KILL_GRACE": "5",
               "GAMMA_RESULT_GRACE": "5"}
-
-
-class Sampler(threading.Thread):
-    """Records, every 20 ms, the attempts of each run that have a live process."""
-
-    def __init__(self, run_ids: list[str]) -> None:
-        super().__init__(daemon=True)
-        self.run_ids = run_ids
-        self.overlaps: list[tuple[str, set[int]]] = []
-        self.seen: dict[str, set[int]] = defaultdict(set)
-        self.samples = 0
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.wait(0.02):
-            for run_id in self.run_ids:
-                attempts = set(agent_processes(run_id).values())
-                self.seen[run_id] |= attempts
-                if len(attempts) > 1:
-                    self.overlaps.append((run_id, attempts))
-            self.samples += 1
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(10)
 
 
 def _running(stack: Stack, team_id: str, what: str) -> dict:

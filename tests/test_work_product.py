@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.domain import USER, Actor
-from orchestrator.records import repos
+from orchestrator.records import repos, workspaces
 from orchestrator.workflows import delegation, team_setup, work_product
 from orchestrator.workflows.delegation import TaskSpec
 from shared import db, git
@@ -94,7 +94,10 @@ def test_each_task_works_in_its_own_worktree_on_a_branch_named_after_it(crew):
     assert place.project == main_line(crew) and place.branch == "main", "the lead works on the main line"
     member_place = work_product.place_of(crew.team_id, None, is_lead=False)
     assert member_place.writable == () and main_line(crew) in member_place.read_only
-    assert f"Worktree: `{worktree(crew, a)}`" in run_a["prompt"]
+    named = f"../../worktrees/{a['id']}"
+    assert f"Worktree: `{named}` from your directory, also in $GAMMA_PROJECT_DIR" in run_a["prompt"]
+    agent_dir = workspaces.agent_dir(crew.team_id, crew.alice["id"])
+    assert (agent_dir / named).resolve() == worktree(crew, a).resolve(), "it leads from the agent's cwd there"
 
 
 def test_a_run_end_commits_its_changes_with_the_agent_as_author_and_git_measures_them(crew):

@@ -15,6 +15,7 @@ from shared import git
 from tests.support import polling
 from tests.support.round_checks import overlapping_runs
 from tests.support.stack import Stack, running_stack
+from tests.support.team_checks import quiet, tasks_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.cli]
 
@@ -37,25 +38,6 @@ def team_of(stack: Stack, *names: str, **extra) -> dict:
 
 def repo(stack: Stack, team_id: str) -> Path:
     return stack.home / "workspaces" / team_id / "project"
-
-
-def tasks_of(stack: Stack, team_id: str) -> dict[str, dict]:
-    listed = stack.api("GET", f"/api/teams/{team_id}/tasks").json()["tasks"]
-    return {t["assignee"]["name"]: stack.api("GET", f"/api/tasks/{t['id']}").json() for t in listed}
-
-
-def quiet(stack: Stack, team_id: str, wakes: int) -> None:
-    """Once `wakes` wake runs ended and nothing is queued or running."""
-    def settled():
-        with stack.connect() as conn:
-            counts = conn.execute(
-                "SELECT count(*) FILTER (WHERE reason = 'wake' AND state NOT IN ('queued', 'running')) AS woke,"
-                " count(*) FILTER (WHERE state IN ('queued', 'running')) AS active FROM runs WHERE team_id = %s",
-                (team_id,)).fetchone()
-            checking = conn.execute("SELECT count(*) AS n FROM merge_checks WHERE team_id = %s"
-                                    " AND state IN ('queued', 'running')", (team_id,)).fetchone()["n"]
-        return counts["woke"] >= wakes and counts["active"] == 0 and checking == 0
-    wait_for(settled, f"{wakes} wake(s) and a quiet team (no run, no merge check)")
 
 
 def main_files(stack: Stack, team_id: str) -> list[str]:

@@ -292,7 +292,29 @@ def run(argv: Sequence[str]) -> Any:
     key = definition.parsed_key(args)
     if key not in HANDLERS:
         raise UsageError(f"'{PROG} {args.command}' needs an action; see '{PROG} {args.command} --help'")
+    if key in REPORTS:
+        _send_work()
     return HANDLERS[key](args, Stdin())
+
+
+# A report is judged on the work as it is: on another host than the web's, the run's commits go there first.
+REPORTS = frozenset({"task done", "task update", "task review"})
+
+
+def _send_work() -> None:
+    url, branch = os.environ.get("GAMMA_GIT_URL"), os.environ.get("GAMMA_GIT_BRANCH")
+    if not url or not branch:
+        return  # on the web's host (the web sees the worktree itself), or a run that writes no branch
+    # Imported here: only a run on another host needs git and the repository code, and every call pays imports.
+    from shared.git import GitError  # noqa: PLC0415
+    from workers.repo_sync import send_from_agent  # noqa: PLC0415
+
+    author = (os.environ.get("GIT_AUTHOR_NAME") or "agent", os.environ.get("GIT_AUTHOR_EMAIL") or "agent@gamma")
+    try:
+        send_from_agent(url=url, branch=branch, worktree=Path(_env("GAMMA_PROJECT_DIR")),
+                        token=_env("GAMMA_AGENT_TOKEN"), run_id=_env("GAMMA_RUN_ID"), author=author)
+    except GitError as error:
+        raise ApiFailure(f"could not send your work to Gamma before the report ({error}); try again") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@
 - No Prometheus: it would open an unauthenticated port on 0.0.0.0:9191.
 - No results backend: outcomes live in our own table (dramatiq-pg's results break above 8000 bytes).
 - A consumer that forgives acks it does not know (see `_Consumer`).
+- The run queues of this worker's labels (GAMMA_WORKER_LABELS, see `make_broker`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from shared import db
 from shared.config import get_settings
 from shared.migrate import migrate
+from shared.run_queue import queues_of_worker
 
 
 def broker_connection_params(url: str, maxconn: int) -> dict[str, str]:
@@ -52,13 +54,20 @@ class GammaBroker(PostgresBroker):
 
 
 def make_broker() -> PostgresBroker:
+    """The broker, with the run queues this worker consumes declared: `gamma_runs` and, for a worker with labels,
+    the queue of every non-empty subset of them (shared/run_queue.py). The actors name `gamma_runs`; dramatiq
+    hands a message of any declared queue to the actor it names."""
     settings = get_settings()
     url = db.database_url()
     migrate(url)
+    queues = queues_of_worker(settings.worker_label_list)  # 1 without labels: as cheap as a worker can be
     # 4 connections per declared queue (listen + consume, for the queue and its delay queue) + one per thread.
-    maxconn = 4 * 1 + settings.worker_threads + 4
+    maxconn = 4 * len(queues) + settings.worker_threads + 4
     from workers.middleware import GammaWorkerMiddleware  # noqa: PLC0415
 
     middleware = [AgeLimit(), Callbacks(), Pipelines(), CurrentMessage(), GammaWorkerMiddleware()]
-    return GammaBroker(url=broker_connection_params(url, maxconn), results=False, middleware=middleware)
+    broker = GammaBroker(url=broker_connection_params(url, maxconn), results=False, middleware=middleware)
+    for queue_name in queues:
+        broker.declare_queue(queue_name)
+    return broker
 

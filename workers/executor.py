@@ -19,13 +19,13 @@ from typing import Any, TypeVar
 import psycopg
 
 from orchestrator.domain import Outbox
-from orchestrator.records import runs, workspaces
+from orchestrator.records import agents, runs, tasks, teams, workspaces
 from orchestrator.workflows import conversation, run_lifecycle, work_product
 from shared import db, events, git
 from shared.config import get_settings
 from shared.events import Fence, NewEvent
 from shared.safe_text import decode_output, storable
-from workers import sandbox
+from workers import repo_sync, sandbox, session_transfer
 from workers.agent_tools import tools_bin_dir
 from workers.backend_registry import get_backend
 from workers.outcome import classify
@@ -87,6 +87,9 @@ class RunAttempt:
         self._is_lead = False
         self._answer: list[str] = []  # the lead's text blocks so far: its chat answer grows with them
         self._place: work_product.RunPlace | None = None  # where the run works on the project
+        self._live_session: str | None = None  # the session the CLI announced
+        self._remote: repo_sync.Remote | None = None  # on another host than the web: where its branch goes back
+        self._sessions: session_transfer.SessionTransfer | None = None  # the CLI's session, to and from the database
 
     # -------------------------------------------------------------------- ActiveRun protocol
 
@@ -123,6 +126,7 @@ class RunAttempt:
                 self.process.stop(f"the database is unreachable ({error})", self.settings.kill_grace)
         except Exception as error:
             log.exception("run %s attempt %s crashed", self.run_id, self.attempt)
+            self._keep_session(None)
             self._finish(Outcome("cli_error", "failed", f"internal error in the worker: {error}"), RunSummary())
         finally:
             self._stop_supervising.set()
@@ -137,15 +141,22 @@ class RunAttempt:
         try:
             if self.flags.cancelled:
                 raise LaunchError("cancelled", "cancelled before it started")
+            self._remote = self._retrying("bring the team's repository", self._bring)
             ctx = self._retrying("prepare the run", self._prepare)
             assert self._place is not None
             spec = backend.launch_spec(ctx)
+            self._sessions = sessions = session_transfer.SessionTransfer(backend, spec, self.run, self.attempt,
+                                                                         self.runtime.host)
+            if ctx.session_id:  # brought to this host if it lacks it; before the sandbox binds the CLI's state dirs
+                self._retrying("restore the session", lambda: sessions.restore(ctx.session_id or ""))
             spec.env.update(GAMMA_RUN_ID=self.run_id, GAMMA_RUN_ATTEMPT=str(self.attempt),
                             GAMMA_WORKER_ID=self.runtime.worker_id, GAMMA_PROJECT_DIR=str(self._place.project))
             # the agent's own commits (a merge it resolves) carry its name, as Gamma's commits of its work do
             name, email = work_product.author_of({"name": ctx.agent_name, "id": ctx.agent_id})
             spec.env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email, GIT_COMMITTER_NAME=name,
                             GIT_COMMITTER_EMAIL=email)
+            if self._remote is not None:
+                spec.env.update(repo_sync.run_environment(self._remote))
             spec, sandbox_warning = sandbox.wrap(spec, self.settings, team_dir=workspaces.team_dir(ctx.team_id),
                                                  tools_dir=ctx.tools_bin_dir, read_only=self._place.read_only,
                                                  writable=self._place.writable)
@@ -176,6 +187,7 @@ class RunAttempt:
                     if self._is_lead and parsed.kind == "agent.text":
                         self._grow_answer(str(parsed.payload.get("text") or ""))
                 if parser.summary.session_id and not session_recorded:
+                    self._live_session = parser.summary.session_id
                     session_recorded = self._record_session(parser.summary.session_id)
                 if parser.summary.result_seen and self.result_seen_at is None:
                     self.result_seen_at = time.monotonic()
@@ -192,8 +204,23 @@ class RunAttempt:
             log.warning("run %s attempt %s lost its lease; not recording its end", self.run_id, self.attempt)
             return
         summary = parser.summary
+        self._keep_session(summary.session_id)
         outcome = self._outcome(summary, exit_code, backend)
         self._finish(outcome, summary, exit_code)
+
+    def _bring(self) -> repo_sync.Remote | None:
+        """On another host than the web's: the team's repository brought here first (None: this is its host)."""
+        with db.transaction() as conn:
+            team = teams.get(conn, self.run["team_id"])
+            if repo_sync.is_home(team):
+                return None
+            agent = agents.get(conn, self.run["agent_id"])
+            task = tasks.get(conn, self.run["task_id"]) if self.run.get("task_id") else None
+        try:
+            return repo_sync.bring(team["id"], self.run_id, task, is_lead=bool(agent["is_lead"]), token=self.token)
+        except git.GitError as error:
+            raise LaunchError("config_error", f"could not bring the team's repository from the web "
+                              f"({repo_sync.url_of(team['id'])}): {error}") from None
 
     def _prepare(self) -> RunContext:
         with db.transaction() as conn:
@@ -267,6 +294,18 @@ class RunAttempt:
             log.warning("could not record session %s of run %s: %s", session_id, self.run_id, error)
             return False
 
+    def _keep_session(self, session_id: str | None) -> None:
+        """Store the session's transcript before the attempt's end is recorded: that may start the agent's next
+        run, on any host. A superseded attempt stores nothing (its successor owns the session)."""
+        session_id = session_id or self._resumed_session
+        sessions = self._sessions
+        if sessions is None or session_id is None or self.flags.lease_lost:
+            return
+        try:
+            self._retrying("store the session", lambda: sessions.store(session_id))
+        except psycopg.OperationalError as error:  # the end is recorded (or not) as without it
+            log.warning("could not store session %s of run %s: %s", session_id, self.run_id, error)
+
     def _outcome(self, summary: RunSummary, exit_code: int | None, backend: Backend) -> Outcome:
         if self.flags.handed_back and not self.flags.cancelled:
             return Outcome("interrupted", "queued", "the worker shut down; the run was handed back to the queue")
@@ -302,6 +341,12 @@ class RunAttempt:
                 box.flush(conn)
         except git.GitError as error:  # the files stay in the worktree; the next attempt or the tidy commits them
             log.error("could not commit the changes of run %s: %s", self.run_id, error)
+        if self._remote is None:
+            return
+        try:  # the web moves the branch and measures the task before the run's end is recorded
+            repo_sync.send(self.run["team_id"], self._remote)
+        except git.GitError as error:  # kept in this host's clone: the next attempt here sends it
+            log.error("could not send the commits of run %s to the web: %s", self.run_id, error)
 
     def _record_end(self, outcome: Outcome, summary: RunSummary, exit_code: int | None) -> None:
         fields: dict[str, Any] = {
@@ -362,6 +407,7 @@ class RunAttempt:
         self._last_renewed = started
         renewer = threading.Thread(target=self._renew_loop, name=f"renew-{self.run_id}", daemon=True)
         renewer.start()
+        threading.Thread(target=self._checkpoint_loop, name=f"session-{self.run_id}", daemon=True).start()
         while not self._stop_supervising.wait(0.25):
             now = time.monotonic()
             if now - started > self.settings.run_timeout and not self.flags.timed_out:
@@ -376,6 +422,25 @@ class RunAttempt:
                 # We can no longer prove we own the run: stop before someone else may start it.
                 self.flags.lease_lost = True
                 self._stop_process(f"could not renew its lease for {now - self._last_renewed:.0f} s")
+
+    def _checkpoint_loop(self) -> None:
+        """While the CLI runs, its session's transcript is stored whenever it changed (every lease/3 s, in a thread
+        of its own so a big transcript never delays a renewal): a worker that dies — SIGKILL, a lost host — leaves
+        the run resumable on another host with its context up to then."""
+        every = max(1.0, self.settings.lease_seconds / 3)
+        stored_at: tuple[int, int] | None = None
+        while not self._stop_supervising.wait(every):
+            sessions, session_id = self._sessions, self._live_session or self._resumed_session
+            if sessions is None or session_id is None or self.flags.lease_lost:
+                continue
+            stamp = sessions.stamp(session_id)
+            if stamp is None or stamp == stored_at:
+                continue
+            try:
+                sessions.store(session_id)
+                stored_at = stamp
+            except psycopg.Error as error:  # the next round tries again; the attempt's end stores it in any case
+                log.warning("could not store session %s of run %s: %s", session_id, self.run_id, error)
 
     def _renew_loop(self) -> None:
         lease = self.settings.lease_seconds

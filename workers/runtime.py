@@ -67,17 +67,19 @@ class WorkerRuntime:
             log.warning("agent sandbox: %s", sandbox_note)
         with db.transaction() as conn:
             conn.execute(
-                "INSERT INTO workers (id, host, pid, threads, version, sandbox, machine_id)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO workers (id, host, pid, threads, version, sandbox, machine_id, worker_labels)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (self.worker_id, self.host, os.getpid(), self.settings.worker_threads, "gamma",
-                 sandbox_note if sandboxed else f"NONE: {sandbox_note}", host_checks.machine_id()),
+                 sandbox_note if sandboxed else f"NONE: {sandbox_note}", host_checks.machine_id(),
+                 self.settings.worker_label_list),
             )
         for target, name in ((self._maintenance_loop, "gamma-reaper"), (self._control_loop, "gamma-control"),
                              (self._pulse_loop, "gamma-pulse"), (self._report_clis, "gamma-clis")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info("worker %s started", self.worker_id)
+        log.info("worker %s started (worker labels: %s)", self.worker_id,
+                 ", ".join(self.settings.worker_label_list) or "none")
 
     def shutdown(self) -> None:
         """Stop taking runs, hand back the ones in flight (their CLI killed), leave no process behind."""
@@ -171,6 +173,7 @@ class WorkerRuntime:
         if not self.shutting_down.is_set():
             with db.transaction() as conn:
                 runs.redispatch_stale(conn)
+                runs.note_placement(conn)  # a labelled worker may have gone (or come) since the runs were sent
                 revived = work_product.revive_checks(conn)
             if revived:
                 log.warning("queued %d merge check(s) again (their worker or message was lost): %s", len(revived),

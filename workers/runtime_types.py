@@ -42,6 +42,16 @@ class LaunchSpec:
     stdin_text: str | None = None  # written then closed; None means stdin is /dev/null
 
 
+@dataclass(frozen=True)
+class TranscriptPlace:
+    """Where a CLI keeps one session's transcript on this host: the file under `root` that `pattern` (a glob
+    relative to `root`) matches. `root` depends on the host (the CLI's state directory, and for claude the cwd);
+    the path below it does not, so that is what moves with the transcript (workers/session_transfer.py)."""
+
+    root: Path
+    pattern: str
+
+
 @dataclass
 class ParsedEvent:
     """One typed event derived from a stdout line (kind like `agent.text`, payload JSON-able)."""
@@ -120,6 +130,10 @@ class Backend(Protocol):
 
     def version(self) -> str | None:
         """The CLI's version string, or None when it cannot be found."""
+
+    def transcript_place(self, session_id: str, spec: LaunchSpec) -> TranscriptPlace | None:
+        """Where the CLI launched by `spec` (its cwd, its environment) keeps or looks for the session's transcript;
+        None when the backend keeps none (demo) or the id cannot name a file."""
 
 
 @dataclass(frozen=True)

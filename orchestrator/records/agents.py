@@ -11,7 +11,7 @@ from orchestrator.domain import Conflict, Forbidden, NotFound, Outbox
 from shared.ids import is_id
 
 COLUMNS = ("name", "role_id", "specialization", "is_lead", "emoji", "backend", "model", "max_turns",
-           "permission_mode", "allowed_tools", "disallowed_tools", "budget_usd")
+           "permission_mode", "allowed_tools", "disallowed_tools", "budget_usd", "worker_labels")
 
 
 def get(conn: psycopg.Connection, agent_id: str, *, lock: bool = False) -> dict[str, Any]:

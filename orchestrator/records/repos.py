@@ -40,13 +40,14 @@ def check_dir(team_id: str, check_id: str) -> Path:
 
 
 @contextmanager
-def locked(team_id: str) -> Iterator[Path]:
-    """Hold the team's repository lock (other threads and processes of this host wait); yields the repository."""
+def locked(team_id: str, *, make: bool = True) -> Iterator[Path]:
+    """Hold the team's repository lock (other threads and processes of this host wait); yields the repository,
+    made first if `make` (a clone of it on another host is made by its worker instead)."""
     base = workspaces.ensure_team_workspace(team_id)
     with open(base / "repo.lock", "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield ensure(team_id)
+            yield ensure(team_id) if make else project_dir(team_id)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 
 from shared import events
 from shared.events import NewEvent
+from shared.health import WORKER_ALIVE_SECONDS
 from shared.ids import new_id
 from shared.run_queue import has_pending_message, send_run
 from shared.vocabulary import ACTIVE_RUN_STATES, RUN_REASONS, TERMINAL_RUN_STATES
@@ -31,6 +32,18 @@ _BUDGET_LEFT = """
     NOT EXISTS (SELECT 1 FROM teams bt WHERE bt.id = runs.team_id AND bt.budget_state = 'paused')
     AND NOT EXISTS (SELECT 1 FROM agents ba WHERE ba.id = runs.agent_id AND ba.budget_state = 'paused')
 """
+
+# The labels an agent's run needs (agent a, team t): its team's and its own, sorted, once each.
+_LABELS_NEEDED = "ARRAY(SELECT DISTINCT label FROM unnest(t.worker_labels || a.worker_labels) AS l(label) ORDER BY 1)"
+
+# A live worker has every label the run needs (a run that needs none: any worker). Live as for the health report.
+_PLACEABLE = f"""
+    (cardinality(runs.worker_labels) = 0 OR EXISTS (
+        SELECT 1 FROM workers w
+        WHERE w.stopped_at IS NULL AND w.heartbeat_at > now() - make_interval(secs => {WORKER_ALIVE_SECONDS})
+          AND w.worker_labels @> runs.worker_labels))
+"""
+UNPLACED_PREFIX = "waits for a worker with "
 
 _FIRST_IN_LINE = """
     NOT EXISTS (
@@ -61,9 +74,10 @@ def enqueue_run(
     if reason not in RUN_REASONS:
         raise ValueError(f"unknown run reason {reason!r}")
     run = conn.execute(
-        """
-        INSERT INTO runs (id, team_id, agent_id, task_id, round_id, reason, prompt, backend)
-        SELECT %s, %s, a.id, %s, %s, %s, %s, a.backend FROM agents a WHERE a.id = %s AND a.team_id = %s
+        f"""
+        INSERT INTO runs (id, team_id, agent_id, task_id, round_id, reason, prompt, backend, worker_labels)
+        SELECT %s, %s, a.id, %s, %s, %s, %s, a.backend, {_LABELS_NEEDED}
+        FROM agents a JOIN teams t ON t.id = a.team_id WHERE a.id = %s AND a.team_id = %s
         RETURNING *
         """,
         (new_id("run"), team_id, task_id, round_id, reason, prompt, agent_id, team_id),
@@ -80,8 +94,12 @@ def enqueue_run(
 
 
 def _dispatch(conn: psycopg.Connection, run_id: str) -> None:
-    conn.execute("UPDATE runs SET dispatched_at = now() WHERE id = %s", (run_id,))
-    send_run(conn, run_id)
+    """Send the run to the queue of the labels it needs; if no live worker has them, it says so while it waits."""
+    row = conn.execute("UPDATE runs SET dispatched_at = now() WHERE id = %s RETURNING worker_labels",
+                       (run_id,)).fetchone()
+    send_run(conn, run_id, row["worker_labels"])
+    if row["worker_labels"]:
+        note_placement(conn, run_id)
 
 
 # ------------------------------------------------------------------------------------------------------ claim
@@ -376,7 +394,7 @@ def redispatch_stale(conn: psycopg.Connection) -> list[str]:
         SELECT id FROM runs
         WHERE state = 'queued' AND cancel_requested_at IS NULL
           AND (not_before IS NULL OR not_before <= now())
-          AND {_FIRST_IN_LINE} AND {_BUDGET_LEFT}
+          AND {_FIRST_IN_LINE} AND {_BUDGET_LEFT} AND {_PLACEABLE}
           AND NOT EXISTS (SELECT 1 FROM runs busy WHERE busy.agent_id = runs.agent_id AND busy.state = 'running')
           AND (NOT {has_pending_message("runs.id")}
                OR dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => %s))
@@ -386,6 +404,26 @@ def redispatch_stale(conn: psycopg.Connection) -> list[str]:
     ).fetchall()
     for row in rows:
         _dispatch(conn, row["id"])
+    return [r["id"] for r in rows]
+
+
+def note_placement(conn: psycopg.Connection, run_id: str | None = None) -> list[str]:
+    """Queued runs (this one, or all) that need labels no live worker has say so in `wait_reason`; the ones a
+    worker with those labels could take now lose that reason (a worker's claim records the next one, if any).
+    Called when a run is sent and on each worker's maintenance pass (a labelled worker may have gone or come).
+    Returns the runs whose reason changed."""
+    reason = (f"'{UNPLACED_PREFIX}the label' || CASE WHEN cardinality(runs.worker_labels) > 1 THEN 's ' ELSE ' ' END"
+              " || array_to_string(runs.worker_labels, ', ') || ': none is online'")
+    rows = conn.execute(
+        f"""
+        UPDATE runs SET wait_reason = CASE WHEN {_PLACEABLE} THEN NULL ELSE {reason} END
+        WHERE state = 'queued' AND cardinality(worker_labels) > 0 AND (%(run)s::text IS NULL OR id = %(run)s)
+          AND wait_reason IS DISTINCT FROM CASE WHEN {_PLACEABLE} THEN NULL ELSE {reason} END
+          AND (NOT {_PLACEABLE} OR starts_with(wait_reason, %(prefix)s))
+        RETURNING id
+        """,
+        {"run": run_id, "prefix": UNPLACED_PREFIX},
+    ).fetchall()
     return [r["id"] for r in rows]
 
 

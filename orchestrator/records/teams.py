@@ -42,11 +42,12 @@ def active_ids(conn: psycopg.Connection) -> list[str]:
 
 
 def insert(conn: psycopg.Connection, team_id: str, *, name: str, description: str, blueprint_id: str | None,
-           budget_usd: float | None, check_command: str | None = None) -> dict[str, Any]:
+           budget_usd: float | None, check_command: str | None = None,
+           worker_labels: list[str] | None = None) -> dict[str, Any]:
     return conn.execute(
-        "INSERT INTO teams (id, name, description, blueprint_id, budget_usd, check_command)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-        (team_id, name.strip(), description, blueprint_id, budget_usd, check_command),
+        "INSERT INTO teams (id, name, description, blueprint_id, budget_usd, check_command, worker_labels)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+        (team_id, name.strip(), description, blueprint_id, budget_usd, check_command, worker_labels or []),
     ).fetchone()
 
 
@@ -73,3 +74,8 @@ def budget(conn: psycopg.Connection, team_id: str) -> tuple[float | None, float]
         (team_id,),
     ).fetchone()
     return (None, 0.0) if row is None else (row["budget"], row["spent"])
+
+
+def set_repo_storage(conn: psycopg.Connection, team_id: str, storage: str) -> None:
+    """Record which storage holds the team's repository (see workspaces.storage_id)."""
+    conn.execute("UPDATE teams SET repo_storage = %s WHERE id = %s", (storage, team_id))

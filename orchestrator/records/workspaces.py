@@ -10,12 +10,16 @@ Directories are named by id (validated ULIDs), never by user-chosen names, so no
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 from shared.config import get_settings
 from shared.ids import is_id
 
 TEAM_DIRS = ("project", "plans", "shared", "agents")
+TEAM_FROM_AGENT_DIR = "../.."  # the team's folder from an agent's own directory (its cwd), on every host
+STORAGE_FILE = ".gamma-storage"  # names this storage: a host whose workspaces hold a team's repository has it
 
 
 def root() -> Path:
@@ -56,3 +60,24 @@ def paths(team_id: str, agent_id: str | None = None) -> dict[str, str]:
         found["home"] = str(agent_dir(team_id, agent_id))
         found["notes"] = str(agent_dir(team_id, agent_id) / "notes")
     return found
+
+
+def storage_id(*, create: bool = False) -> str | None:
+    """The id of this host's workspaces (a random name kept in a file at their root), made now if `create` and
+    there is none. Two processes share their repositories exactly when they see the same id."""
+    path = root() / STORAGE_FILE
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        if not create:
+            return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    made = path.with_name(f"{STORAGE_FILE}.{os.getpid()}.tmp")
+    made.write_text(secrets.token_hex(16) + "\n")
+    try:
+        os.link(made, path)  # the first of two racing processes wins; the other reads its id
+    except FileExistsError:
+        pass
+    finally:
+        made.unlink()
+    return path.read_text().strip()

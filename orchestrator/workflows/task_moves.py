@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from orchestrator.domain import Actor, Conflict, DomainError, Invalid, Outbox, preview
-from orchestrator.records import agents, repos, rounds, runs, tasks
+from orchestrator.records import agents, rounds, runs, tasks, workspaces
 from orchestrator.workflows import agent_status, conversation, task_graph, wake
 from shared import agent_commands as cmd
 from shared.vocabulary import OPEN_TASK_STAGES, TASK_STAGES, TASK_TRANSITIONS, TERMINAL_TASK_STAGES
@@ -113,9 +113,11 @@ def task_prompt(task: dict[str, Any], actor: Actor | None, *, rework: str | None
         lines += ["[REWORK] Your result was reviewed and changes were requested:", rework or "(no details)", ""]
     lines += task_graph.results_for_prompt(upstream or [])
     if task.get("branch"):
-        lines += [f"Worktree: `{repos.worktree_dir(task['team_id'], task['id'])}` (branch `{task['branch']}`, "
-                  "made from the main line when the task starts): do the task's work there. Gamma commits it when "
-                  "your run ends, and the lead reviews its diff.", ""]
+        # relative to the agent's own directory (its cwd), and in $GAMMA_PROJECT_DIR: the prompt is written before
+        # a worker takes the run, and every host keeps the team's folder at a place of its own
+        lines += [f"Worktree: `{workspaces.TEAM_FROM_AGENT_DIR}/worktrees/{task['id']}` from your directory, also in "
+                  f"$GAMMA_PROJECT_DIR (branch `{task['branch']}`, made from the main line when the task starts): do "
+                  "the task's work there. Gamma commits it when your run ends, and the lead reviews its diff.", ""]
     lines += [task["description"] or "(no further description)", "",
               "When you finish, report the real content of your work (what you did, findings, file paths):",
               "  " + cmd.example("task done", task["id"], summary=ELLIPSIS, files="path1,path2", optional=["files"]),

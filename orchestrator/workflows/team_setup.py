@@ -13,16 +13,17 @@ from orchestrator.library.blueprints import expand_blueprint
 from orchestrator.library.roles import get_library
 from orchestrator.records import agents, repos, runs, teams, workspaces
 from orchestrator.workflows import budgets, views
+from shared import worker_labels
 from shared.config import get_settings
 from shared.ids import new_id
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEAD = AgentSpec(name="Lead", role_id="engineering/tech-lead", is_lead=True)
-TEAM_EDITABLE = ("name", "description", "budget_usd", "check_command")
+TEAM_EDITABLE = ("name", "description", "budget_usd", "check_command", "worker_labels")
 # Settings a user may change on an existing agent (applied from its next run on).
 AGENT_EDITABLE = ("name", "role_id", "specialization", "emoji", "backend", "model", "max_turns", "permission_mode",
-                  "allowed_tools", "disallowed_tools", "budget_usd")
+                  "allowed_tools", "disallowed_tools", "budget_usd", "worker_labels")
 # Gamma agents report through `gamma-agent`, which runs in Bash; a role's tool list must not take that away.
 REQUIRED_TOOL = "Bash"
 
@@ -32,9 +33,9 @@ REQUIRED_TOOL = "Bash"
 
 def create_team(conn: psycopg.Connection, *, name: str, description: str = "", members: list[AgentSpec] | None = None,
                 blueprint_id: str | None = None, budget_usd: float | None = None,
-                check_command: str | None = None) -> dict[str, Any]:
+                check_command: str | None = None, labels: list[str] | None = None) -> dict[str, Any]:
     """A team and its agents in one transaction: the blueprint's, or `members` (exactly one of them the lead),
-    or a default lead."""
+    or a default lead. `labels`: the worker labels every run of the team needs."""
     if blueprint_id:
         specs = expand_blueprint(blueprint_id, team_name=name)
     else:
@@ -42,10 +43,14 @@ def create_team(conn: psycopg.Connection, *, name: str, description: str = "", m
     leads = [s for s in specs if s.is_lead]
     if len(leads) != 1:
         raise Invalid(f"a team needs exactly one lead (got {len(leads)})")
+    team_labels = checked_labels(labels or [])
+    for spec in specs:
+        _require_placeable(team_labels, checked_labels(spec.worker_labels or []), spec.name)
     team_id = new_id("team")
     team = teams.insert(conn, team_id, name=name, description=description, blueprint_id=blueprint_id,
-                        budget_usd=budget_usd, check_command=check_command)
+                        budget_usd=budget_usd, check_command=check_command, worker_labels=team_labels)
     repos.create(team_id)  # the project is a git repository from the start, with a first commit
+    teams.set_repo_storage(conn, team_id, str(workspaces.storage_id(create=True)))  # its repository is here
     box = Outbox()
     box.add("team.created", team_id, {"name": team["name"], "description": description,
                                       "blueprint_id": blueprint_id})
@@ -57,7 +62,12 @@ def create_team(conn: psycopg.Connection, *, name: str, description: str = "", m
 
 def update_team(conn: psycopg.Connection, team_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     team = teams.get_active(conn, team_id)
-    changed = {k: v for k, v in changes.items() if k in TEAM_EDITABLE and team[k] != v}
+    changes = {k: v for k, v in changes.items() if k in TEAM_EDITABLE}
+    if "worker_labels" in changes:  # from the team's next queued run on; queued runs keep theirs
+        changes["worker_labels"] = checked_labels(changes["worker_labels"])
+        for member in agents.of_teams(conn, [team_id]).get(team_id, []):
+            _require_placeable(changes["worker_labels"], member["worker_labels"], member["name"])
+    changed = {k: v for k, v in changes.items() if team[k] != v}
     if changed:
         team = teams.update(conn, team_id, changed)
         box = Outbox()
@@ -79,7 +89,8 @@ def create_agent(conn: psycopg.Connection, team_id: str, spec: AgentSpec) -> dic
 
 
 def _create_agent(conn: psycopg.Connection, team_id: str, spec: AgentSpec, box: Outbox) -> dict[str, Any]:
-    teams.get_active(conn, team_id)
+    team = teams.get_active(conn, team_id)
+    _require_placeable(team["worker_labels"], checked_labels(spec.worker_labels or []), spec.name)
     if _role_known(spec.role_id) is False:
         raise Invalid(f"unknown role {spec.role_id!r} (see GET /api/roles)")
     if spec.is_lead and agents.lead_of(conn, team_id) is not None:
@@ -112,6 +123,7 @@ def with_role_defaults(spec: AgentSpec) -> dict[str, Any]:
         "allowed_tools": _keep_required_tool(allowed),
         "disallowed_tools": [t for t in disallowed if t != REQUIRED_TOOL] if disallowed else disallowed,
         "budget_usd": spec.budget_usd,
+        "worker_labels": checked_labels(spec.worker_labels or []),
     }
 
 
@@ -144,6 +156,10 @@ def update_agent(conn: psycopg.Connection, agent_id: str, changes: dict[str, Any
         changes["allowed_tools"] = _keep_required_tool(changes["allowed_tools"])
     if changes.get("disallowed_tools"):
         changes["disallowed_tools"] = [t for t in changes["disallowed_tools"] if t != REQUIRED_TOOL]
+    if "worker_labels" in changes:  # from the agent's next queued run on; queued runs keep theirs
+        changes["worker_labels"] = checked_labels(changes["worker_labels"])
+        team = teams.get(conn, agent["team_id"])
+        _require_placeable(team["worker_labels"], changes["worker_labels"], agent["name"])
     changed = {k: v for k, v in changes.items() if agent[k] != v}
     if not changed:
         return views.agent(agent)
@@ -155,6 +171,27 @@ def update_agent(conn: psycopg.Connection, agent_id: str, changes: dict[str, Any
     box.flush(conn)
     row = agents.get(conn, agent_id)
     return views.agent(row)
+
+
+# ---------------------------------------------------------------------------------------------- worker labels
+
+
+def checked_labels(labels: list[str]) -> list[str]:
+    """Worker labels as stored (sorted, each once), or Invalid naming the field."""
+    found = worker_labels.problem(labels)
+    if found:
+        raise Invalid(f"worker_labels: {found}", field="worker_labels")
+    return worker_labels.normalized(labels)
+
+
+def _require_placeable(team_labels: list[str], agent_labels: list[str], agent_name: str) -> None:
+    """An agent's runs need its team's labels and its own: no worker has more than MAX_LABELS, so neither may
+    a run."""
+    needed = worker_labels.normalized([*team_labels, *agent_labels])
+    if len(needed) > worker_labels.MAX_LABELS:
+        raise Invalid(f"worker_labels: the runs of {agent_name} would need {len(needed)} labels with the team's "
+                      f"({', '.join(needed)}); a worker has at most {worker_labels.MAX_LABELS}",
+                      field="worker_labels")
 
 
 def reset_session(conn: psycopg.Connection, agent_id: str) -> dict[str, Any]:

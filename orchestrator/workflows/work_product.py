@@ -186,7 +186,7 @@ def accept(conn: psycopg.Connection, task: dict[str, Any], actor: Actor) -> Acce
     team = teams.get(conn, task["team_id"])
     with repos.locked(task["team_id"]) as repo:
         branch_head = git.head(repo, f"refs/heads/{task['branch']}") if task["base_commit"] else None
-        main = _commit_main_checkout(repo)
+        main = commit_main_checkout(repo)
         if branch_head is None or git.is_ancestor(repo, branch_head, main):
             merge = {"state": "merged", "commit": None, "main": main, "by": actor.name,
                      "note": "nothing to merge: the task changed no file" if branch_head is None
@@ -211,13 +211,13 @@ def accept(conn: psycopg.Connection, task: dict[str, Any], actor: Actor) -> Acce
                      "command": team["check_command"], "by": actor.name}
             tasks.set_work(conn, task["id"], merge=merge)
             return Acceptance("checking", merge)
-        _advance_main(repo, merged)
+        advance_main(repo, merged)
     merge = {"state": "merged", "commit": merged, "main": main, "by": actor.name}
     tasks.set_work(conn, task["id"], merge=merge)
     return Acceptance("merged", merge)
 
 
-def _commit_main_checkout(repo: Path) -> str:
+def commit_main_checkout(repo: Path) -> str:
     """The main line's head, after committing what was left uncommitted in its checkout (the lead's edits)."""
     git.commit_all(repo, "Changes left uncommitted in the main line's checkout\n\nCommitted by Gamma before a merge.")
     head = git.head(repo, MAIN)
@@ -225,9 +225,9 @@ def _commit_main_checkout(repo: Path) -> str:
     return head
 
 
-def _advance_main(repo: Path, commit: str) -> None:
+def advance_main(repo: Path, commit: str) -> None:
     """Move the main line (and its checkout's files) to `commit`, a descendant of it."""
-    _commit_main_checkout(repo)
+    commit_main_checkout(repo)
     git.fast_forward(repo, commit)
 
 
@@ -247,7 +247,7 @@ def finish_check(conn: psycopg.Connection, check_id: str, *, passed: bool, exit_
     with repos.locked(task["team_id"]) as repo:
         main = git.head(repo, MAIN)
         if main == check["base_commit"] and not git.is_dirty(repo):
-            _advance_main(repo, check["merge_commit"])
+            advance_main(repo, check["merge_commit"])
             merge = {**(task["merge"] or {}), "state": "merged", "commit": check["merge_commit"],
                      "check_id": check_id}
             tasks.set_work(conn, task["id"], merge=merge)
@@ -299,7 +299,7 @@ def resolve_ref(conn: psycopg.Connection, team_id: str, ref: str | None) -> tupl
     """A ref the API accepts — `main`, a task's branch or id, a commit's hex — as (name, commit)."""
     teams.get(conn, team_id)
     name = (ref or MAIN).strip()
-    repo = _repository(team_id)
+    repo = repository_path(team_id)
     if name == MAIN:
         branch = MAIN
     elif name.startswith("task_"):
@@ -324,7 +324,7 @@ def resolve_ref(conn: psycopg.Connection, team_id: str, ref: str | None) -> tupl
     return branch, commit
 
 
-def _repository(team_id: str) -> Path:
+def repository_path(team_id: str) -> Path:
     repo = repos.project_dir(team_id)
     if not git.is_repository(repo):
         with repos.locked(team_id) as made:
@@ -351,7 +351,7 @@ def lookup(conn: psycopg.Connection, team_id: str, ref: str | None, path: str | 
     """What `path` is at `ref` (symlinks inside the repository followed; one that leads out is refused)."""
     name, commit = resolve_ref(conn, team_id, ref)
     clean = clean_path(path)
-    found = git.lookup(_repository(team_id), commit, clean)
+    found = git.lookup(repository_path(team_id), commit, clean)
     if found.kind == "outside":
         raise Forbidden(f"{clean!r} is a symlink that leads out of the repository; it is not followed")
     if found.kind in ("missing", "dangling", "notdir"):
@@ -365,7 +365,7 @@ def tree(conn: psycopg.Connection, team_id: str, ref: str | None, path: str | No
     found = lookup(conn, team_id, ref, path)
     if found["type"] != "tree":
         raise Invalid(f"{found['path']!r} is a file, not a directory; read it with /repo/file")
-    entries = git.tree(_repository(team_id), found["sha"])
+    entries = git.tree(repository_path(team_id), found["sha"])
     return {**found, "entries": [{"name": e.name, "path": f"{found['path']}/{e.name}".lstrip("/"),
                                   "type": e.type, "mode": e.mode, "size": e.size,
                                   "symlink": e.mode == "120000"} for e in entries]}
@@ -376,7 +376,7 @@ def file(conn: psycopg.Connection, team_id: str, ref: str | None, path: str | No
     found = lookup(conn, team_id, ref, path)
     if found["type"] != "blob":
         raise Invalid(f"{found['path'] or '/'!r} is a directory; list it with /repo/tree")
-    data = git.blob(_repository(team_id), found["sha"], limit=FILE_TEXT_LIMIT + 1)
+    data = git.blob(repository_path(team_id), found["sha"], limit=FILE_TEXT_LIMIT + 1)
     binary = b"\0" in data[:8000]
     too_big = found["size"] > FILE_TEXT_LIMIT
     text = None
@@ -389,18 +389,18 @@ def file(conn: psycopg.Connection, team_id: str, ref: str | None, path: str | No
 
 
 def blob_chunks(team_id: str, sha: str) -> Iterator[bytes]:
-    return git.blob_chunks(_repository(team_id), sha)
+    return git.blob_chunks(repository_path(team_id), sha)
 
 
 def archive(conn: psycopg.Connection, team_id: str, ref: str | None) -> tuple[str, Iterator[bytes]]:
     """The ref's name and the project at it as a .tar.gz, in chunks as `git archive` writes them."""
     name, commit = resolve_ref(conn, team_id, ref)
-    return name, git.chunks(_repository(team_id), "archive", "--format=tar.gz", "--prefix=project/", commit)
+    return name, git.chunks(repository_path(team_id), "archive", "--format=tar.gz", "--prefix=project/", commit)
 
 
 def history(conn: psycopg.Connection, team_id: str, ref: str | None, limit: int) -> dict[str, Any]:
     name, commit = resolve_ref(conn, team_id, ref)
-    return {"ref": name, "commit": commit, "commits": git.log(_repository(team_id), commit, limit=limit)}
+    return {"ref": name, "commit": commit, "commits": git.log(repository_path(team_id), commit, limit=limit)}
 
 
 def task_diff(conn: psycopg.Connection, task_id: str, actor: Actor | None = None) -> dict[str, Any]:
@@ -408,7 +408,7 @@ def task_diff(conn: psycopg.Connection, task_id: str, actor: Actor | None = None
     task = tasks.get(conn, task_id)
     if actor is not None and not actor.is_user and actor.team_id != task["team_id"]:
         raise Forbidden(f"task {task_id} belongs to another team")
-    repo = _repository(task["team_id"])
+    repo = repository_path(task["team_id"])
     merge = task.get("merge") or {}
     head = git.head(repo, f"refs/heads/{task['branch']}") if task["base_commit"] else None
     if head is None:
@@ -431,7 +431,7 @@ def task_diff(conn: psycopg.Connection, task_id: str, actor: Actor | None = None
 
 def repository(conn: psycopg.Connection, team_id: str) -> dict[str, Any]:
     """The team's repository: the main line, the tasks' branches and worktrees, and its disk use."""
-    repo = _repository(team_id)
+    repo = repository_path(team_id)
     team_dir = repo.parent
     branches = []
     for task in tasks.with_worktrees(conn, team_id):

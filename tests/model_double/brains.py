@@ -32,7 +32,8 @@ Requests the CLI makes on the side (the session title) never reach a brain.
   tasks`), with `wait` first runs a foreground command of N seconds, writes `file` (default
   ../../project/<task id>.md, i.e. the team's project folder), reports it with `gamma-agent task done <id>
   --summary … [--files project/…]` (`review`: `task review`, for the lead to check; `fail`: writes nothing and
-  runs `task fail`), then answers. A rework prompt's feedback is quoted in the summary.
+  runs `task fail`), then answers. A rework prompt's feedback is quoted in the summary. `hold=N`: a command of N
+  seconds after writing, before reporting; `linger=N`: one after reporting, before answering (once per session).
 - `qa`: reads (`cat`) the files named in its prompt's `Files:` lines (what the tasks it depends on reported), then
   reports its task done saying what it read (or fails it when they cannot be read).
 
@@ -369,6 +370,10 @@ def member(conv: Conversation) -> Reply:
             summary += f" Reworked as asked: {reworked}"
         line = (cmd.task_review if report == "review" else cmd.task_done)(task_id, summary, [relative])
         return Turn([Text("Reporting the result."), bash(cmd.shell(line), f"Report the task ({report})")])
+    linger = conv.arg("linger", "")
+    if linger and not any(_LINGER(call) for call in (*conv.earlier_calls, *conv.calls)):
+        return Turn([Text(f"Reported; one more long job ({linger} s) before I answer."),
+                     bash(long_command(linger), "Linger", timeout=600_000)])
     return Turn([Text(f"Task {task_id} is done: I wrote {path} and reported it.")])
 
 
@@ -400,6 +405,10 @@ def _HOLD(call: ToolCall) -> bool:  # noqa: N802
     return call.name == "Bash" and call.input.get("description") == "Hold"
 
 
+def _LINGER(call: ToolCall) -> bool:  # noqa: N802
+    return call.name == "Bash" and call.input.get("description") == "Linger"
+
+
 def _rework_feedback(prompt: str) -> str:
     """The feedback of a rework prompt (the line after its [REWORK] header), or ''."""
     lines = prompt.splitlines()
@@ -417,6 +426,8 @@ def qa(conv: Conversation) -> Reply:
     files = [f.strip() for line in conv.prompt.splitlines() if line.strip().startswith("Files (in the main line):")
              for f in line.split(":", 1)[1].split(",") if f.strip()]
     if not files:
+        if _reported(conv):
+            return Turn([Text(f"QA of {task_id} failed: the prompt names no files to check.")])
         return Turn([Text("Nothing to check: the prompt names no files."),
                      bash(cmd.shell(cmd.task_fail(task_id, "no files to check")), "Fail the task")])
     if not conv.results_of(_CAT):

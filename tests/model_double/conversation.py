@@ -114,6 +114,8 @@ class Conversation:
         """Where this agent works on the project: its task's worktree (named in the prompt), else the team's main
         line (`../../project` from its own directory)."""
         worktree = find_worktree(self.user_text)
+        if worktree and not worktree.startswith("/"):  # named from the agent's own directory
+            return f"{self.cwd}/{worktree}" if self.cwd else None
         if worktree:
             return worktree
         return f"{self.cwd}/../../project" if self.cwd else None

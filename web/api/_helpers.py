@@ -22,6 +22,7 @@ from orchestrator.workflows import views
 from shared import db
 from shared.backends import BACKEND_NAMES
 from shared.ids import is_id
+from shared.worker_labels import LABEL_PATTERN, MAX_LABELS
 from web.errors import ApiError, from_domain
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,12 @@ Budget = Annotated[float, Field(ge=0.0001, le=1_000_000)]
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
 BackendName = Literal[BACKEND_NAMES]  # type: ignore[valid-type] # the registry's backends: claude, codex, demo
 Limit = Annotated[int, Field(ge=1, le=1000)]
+# Worker labels (shared/worker_labels.py); repeats are refused by the orchestrator, which stores them sorted.
+WorkerLabel = Annotated[str, StringConstraints(pattern=f"^{LABEL_PATTERN}$")]
+WorkerLabels = Annotated[list[WorkerLabel], Field(
+    max_length=MAX_LABELS,
+    description="worker labels (GAMMA_WORKER_LABELS) its runs need: only a worker that has all of them (with the "
+                "team's) takes them; [] for any worker. A change applies to runs queued after it.")]
 
 
 def id_of(prefix: str) -> Any:

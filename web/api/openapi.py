@@ -57,6 +57,10 @@ INTEGER = {"type": "integer"}
 ID = STRING
 IDS = {"type": "array", "items": STRING}
 
+WORKER_LABELS = ("the worker labels (GAMMA_WORKER_LABELS) its runs need, sorted: only a worker with all of them "
+                 "takes them. A change applies to runs queued after it; a queued run no live worker can take says "
+                 "why in its wait_reason")
+
 # Shapes the responses share (components/schemas, next to the request models).
 SHAPES: dict[str, dict[str, Any]] = {
     "Error": {**obj("error", "message", error=STRING, message=STRING),
@@ -65,9 +69,11 @@ SHAPES: dict[str, dict[str, Any]] = {
                  cursor={**INTEGER, "description": "the team's gap-free sequence number"}, id=STRING, kind=STRING,
                  team_id=STRING, agent_id=nullable(STRING), task_id=nullable(STRING), run_id=nullable(STRING),
                  payload=ANY_OBJECT, created_at={**STRING, "format": "date-time"}),
-    "Team": obj("id", "name", "status", "members", id=ID, name=STRING, status=STRING, members=array(ref("Agent"))),
-    "Agent": obj("id", "team_id", "name", "role_id", "is_lead", "status", "backend", id=ID, team_id=ID,
-                 name=STRING, role_id=STRING, is_lead={"type": "boolean"}, status=STRING, backend=STRING,
+    "Team": obj("id", "name", "status", "members", "worker_labels", id=ID, name=STRING, status=STRING,
+                members=array(ref("Agent")), worker_labels={**IDS, "description": WORKER_LABELS}),
+    "Agent": obj("id", "team_id", "name", "role_id", "is_lead", "status", "backend", "worker_labels", id=ID,
+                 team_id=ID, name=STRING, role_id=STRING, is_lead={"type": "boolean"}, status=STRING, backend=STRING,
+                 worker_labels={**IDS, "description": WORKER_LABELS + " (besides its team's)"},
                  doing=nullable({**ANY_OBJECT, "description": "in a team's members only: its running run, else its "
                                  "first queued one — {run_id, state, reason, task_id, task_title, started_at, "
                                  "created_at, cancel_requested_at} — or null"})),
@@ -76,7 +82,10 @@ SHAPES: dict[str, dict[str, Any]] = {
     "ChatMessage": obj("id", "team_id", "role", "content", "created_at", "kind", id=ID, team_id=ID, role=STRING,
                        content=STRING, kind=STRING, created_at={**STRING, "format": "date-time"}),
     "Run": obj("id", "team_id", "agent_id", "task_id", "state", "attempt", id=ID, team_id=ID, agent_id=ID,
-               task_id=nullable(ID), state=STRING, attempt=INTEGER),
+               task_id=nullable(ID), state=STRING, attempt=INTEGER,
+               worker_labels={**IDS, "description": "the worker labels it needs (its team's and agent's when it "
+                              "was queued): only a worker with all of them takes it"},
+               wait_reason=nullable({**STRING, "description": "while queued: why it does not start yet"})),
 }
 SHAPES["GlobalEvent"] = {"allOf": [ref("Event"), obj("global_cursor", global_cursor={
     **STRING, "description": "this event's position in the global order, <created_at>|<team_id>|<seq>"})]}
@@ -121,7 +130,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/teams", "POST"): op("create a team (a default lead, given agents, or a blueprint's)", body=teams.NewTeam,
                                status=201, response=TEAM),
     ("/api/teams/<team_id>", "GET"): op("one team with members", response=TEAM),
-    ("/api/teams/<team_id>", "PATCH"): op("rename, describe or budget a team", body=teams.TeamPatch, response=TEAM),
+    ("/api/teams/<team_id>", "PATCH"): op("rename, describe, budget or pin a team", body=teams.TeamPatch,
+                                          response=TEAM, description="worker_labels: " + WORKER_LABELS + "."),
     ("/api/teams/<team_id>", "DELETE"): op("archive a team: cancel its work, archive its agents (never undone)",
                                            response=obj("team", team=TEAM)),
     ("/api/teams/<team_id>/stop", "POST"): op("cancel all the team's runs; agents stay stopped until the user writes",
@@ -129,7 +139,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/teams/<team_id>/agents", "POST"): op("add an agent", body=teams.NewAgent, status=201, response=AGENT),
     ("/api/agents/<agent_id>", "GET"): op("one agent", response=AGENT),
     ("/api/agents/<agent_id>", "PATCH"): op("change an agent's settings (applied from its next run)",
-                                            body=teams.AgentPatch, response=AGENT),
+                                            body=teams.AgentPatch, response=AGENT,
+                                            description="worker_labels: " + WORKER_LABELS + " (with the team's)."),
     ("/api/agents/<agent_id>", "DELETE"): op("archive an agent: cancel its runs and open tasks", response=obj(
         "agent", "cancelled_runs", "cancelled_tasks", agent=AGENT, cancelled_runs=IDS, cancelled_tasks=IDS)),
     ("/api/agents/<agent_id>/reset-session", "POST"): op("forget the CLI session (409 while it runs)",

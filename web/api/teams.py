@@ -2,16 +2,19 @@
 
 GET    /api/teams?include_archived=        teams (newest first) with members
 POST   /api/teams                           {name, description?, lead?, members?, blueprint_id?, budget_usd?,
-                                             check_command?} → 201
+                                             check_command?, worker_labels?} → 201
 GET    /api/teams/<id>                      one team with members
-PATCH  /api/teams/<id>                      {name?, description?, budget_usd?, check_command?} (check_command: a
-                                            shell command run on each accepted task's merged result, on a worker;
-                                            the main line moves only if it passes)
+PATCH  /api/teams/<id>                      {name?, description?, budget_usd?, check_command?, worker_labels?}
+                                            (check_command: a shell command run on each accepted task's merged
+                                            result, on a worker; the main line moves only if it passes.
+                                            worker_labels: its runs and checks go only to workers with all of
+                                            them, GAMMA_WORKER_LABELS; runs queued before a change keep theirs)
 DELETE /api/teams/<id>                      archive: cancel its work, archive its agents (never undone)
 POST   /api/teams/<id>/stop                 cancel all its runs; agents stay stopped until the user writes again
 POST   /api/teams/<id>/agents               add an agent → 201
 GET    /api/agents/<id>                     one agent
-PATCH  /api/agents/<id>                     change settings (applied from its next run)
+PATCH  /api/agents/<id>                     change settings (applied from its next run; worker_labels, which
+                                            its runs need besides the team's, from its runs queued after it)
 DELETE /api/agents/<id>                     archive: cancel its runs and open tasks
 POST   /api/agents/<id>/reset-session       forget the CLI session (409 while it runs)
 POST   /api/agents/<id>/stop                cancel its runs; it stays stopped until given work by the user
@@ -40,6 +43,7 @@ from web.api._helpers import (
     ShortText,
     TeamName,
     ToolList,
+    WorkerLabels,
     in_transaction,
     reply,
 )
@@ -55,7 +59,8 @@ class AgentSettings(BaseModel):
     last ones back to the defaults; NOT_NULL fields always hold a value."""
 
     model_config = ConfigDict(extra="forbid")
-    NOT_NULL: ClassVar[frozenset[str]] = frozenset({"name", "role_id", "specialization", "emoji", "backend"})
+    NOT_NULL: ClassVar[frozenset[str]] = frozenset({"name", "role_id", "specialization", "emoji", "backend",
+                                                    "worker_labels"})
 
     specialization: ShortText = ""
     emoji: Emoji | None = None
@@ -66,6 +71,7 @@ class AgentSettings(BaseModel):
     allowed_tools: ToolList | None = None
     disallowed_tools: ToolList | None = None
     budget_usd: Budget | None = None
+    worker_labels: WorkerLabels | None = None  # besides the team's
 
     def spec(self, *, is_lead: bool) -> AgentSpec:
         return AgentSpec(**{**self.model_dump(), "is_lead": is_lead})
@@ -92,6 +98,7 @@ class NewTeam(BaseModel):
     description: Description = ""
     budget_usd: Budget | None = None
     check_command: CheckCommand | None = None
+    worker_labels: WorkerLabels = []
     blueprint_id: AgentName | None = None
     lead: LeadIn | None = None
     members: list[AgentIn] = Field(default=[], max_length=39, description="a team has at most 40 agents")
@@ -107,12 +114,13 @@ class TeamPatch(BaseModel):
     """null budget_usd removes the team's budget."""
 
     model_config = ConfigDict(extra="forbid")
-    NOT_NULL: ClassVar[frozenset[str]] = frozenset({"name", "description"})
+    NOT_NULL: ClassVar[frozenset[str]] = frozenset({"name", "description", "worker_labels"})
 
     name: TeamName | None = None
     description: Description | None = None
     budget_usd: Budget | None = None
     check_command: CheckCommand | None = None  # null: accepting a task merges it without a check
+    worker_labels: WorkerLabels | None = None  # every run of the team needs them (and its agent's own)
 
 
 class AgentPatch(AgentSettings):
@@ -159,7 +167,7 @@ def create_team():
     specs = _team_specs(body)
     team = in_transaction(lambda c: team_setup.create_team(
         c, name=body.name, description=body.description, members=specs, blueprint_id=body.blueprint_id,
-        budget_usd=body.budget_usd, check_command=body.check_command))
+        budget_usd=body.budget_usd, check_command=body.check_command, labels=body.worker_labels))
     return reply(team, 201)
 
 

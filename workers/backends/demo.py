@@ -19,7 +19,7 @@ from shared import db
 from shared.config import get_settings
 from workers.backends.launch import agent_env, check_launchable
 from workers.outcome import CLAUDE_RULES
-from workers.runtime_types import LaunchError, LaunchSpec, RunContext
+from workers.runtime_types import LaunchError, LaunchSpec, RunContext, TranscriptPlace
 from workers.stream_format import DEMO_VERSION
 from workers.stream_parser import ClaudeStreamParser
 
@@ -60,6 +60,9 @@ class DemoBackend:
 
     def version(self) -> str | None:
         return DEMO_VERSION
+
+    def transcript_place(self, session_id: str, spec: LaunchSpec) -> TranscriptPlace | None:
+        return None  # the scripted agent keeps no transcript: its "resume" is only a flag
 
 
 BACKEND = DemoBackend

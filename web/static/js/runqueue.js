@@ -55,6 +55,7 @@ export class RunQueue {
         `${REASON[run.reason] || run.reason || 'run'}`,
         task ? [' · ', h('span', { text: truncate(task.title, 70) })] : null,
         run.attempt > 1 ? ` · attempt ${run.attempt}` : null,
+        run.worker_labels?.length ? ` · on a worker with ${run.worker_labels.join(', ')}` : null,
         !running ? [' · queued ', h('span', { dataset: { ago: run.created_at }, text: timeAgo(run.created_at) })] : null),
       !running && run.wait_reason ? h('div', { class: 'run-wait small', text: `Waiting: ${run.wait_reason}` }) : null,
       !running && !run.wait_reason && run.not_before ? h('div', { class: 'run-wait small', text: `Not before ${new Date(run.not_before).toLocaleTimeString()}` }) : null);

@@ -82,6 +82,8 @@ function eventBody(ev, store) {
       return h('span', {}, '🔁 Run re-queued', h('span', { class: 'muted', text: ` · ${p.outcome || ''}${p.error ? ` · ${truncate(p.error, 80)}` : ''}` }));
     case 'run.cancel_requested':
       return h('span', {}, '✋ Cancel requested');
+    case 'run.session_restored': // {session_id, bytes, host, stored_by_host, replaced, ...}
+      return h('span', {}, '📦 Session brought to this host', h('span', { class: 'muted', text: ` · ${p.host || ''}${p.stored_by_host ? ` (stored by ${p.stored_by_host})` : ''}${p.replaced ? ' · replaced an older copy' : ''}` }));
     case 'task.created': {
       const title = p.title || (store.tasks.get(ev.task_id) || {}).title || ev.task_id;
       return h('span', {}, '📋 Task created: ', h('strong', { text: title || '' }));

@@ -22,10 +22,16 @@ agent's thread (the id of `thread.started`); the flags are passed again, as code
 
 Environment: `workers/backends/launch.py`; state (config, login, sessions) lives in CODEX_HOME (default
 ~/.codex) — give each worker its own, as the tests do.
+
+Sessions: a thread's rollout is `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<thread id>.jsonl`, and
+`codex exec resume <id>` finds it by its name anywhere below `sessions/` (seen with 0.171.0: a rollout copied
+into another CODEX_HOME, at its own or another date's path, resumes with its context; the state databases beside
+it are rebuilt and not needed) — so the rollout is all that moves between hosts (`transcript_place`).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from pathlib import Path
@@ -35,11 +41,12 @@ from workers.backends.cli_binary import LoginStatus, VersionCache, ask, find_bin
 from workers.backends.codex.outcome import CODEX_RULES
 from workers.backends.codex.parser import CodexStreamParser
 from workers.backends.launch import agent_env, check_launchable
-from workers.runtime_types import LaunchError, LaunchSpec, RunContext
+from workers.runtime_types import LaunchError, LaunchSpec, RunContext, TranscriptPlace
 
 BYPASS = "bypassPermissions"
 SETTINGS = ("allow_login_shell=false", "shell_environment_policy.inherit=all",
             'project_doc_fallback_filenames=["CLAUDE.md"]')
+_THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # what may be part of a rollout's name
 _CLAUDE_MODEL = re.compile(r"^(?:sonnet|opus|haiku|default|inherit|claude-)", re.IGNORECASE)
 
 
@@ -75,6 +82,13 @@ class CodexBackend:
 
     def new_parser(self) -> CodexStreamParser:
         return CodexStreamParser()
+
+    def transcript_place(self, session_id: str, spec: LaunchSpec) -> TranscriptPlace | None:
+        """`$CODEX_HOME/sessions/**/rollout-*-<thread id>.jsonl`."""
+        if not _THREAD_ID.match(session_id):
+            return None
+        home = spec.env.get("CODEX_HOME") or str(Path(spec.env.get("HOME") or Path.home()) / ".codex")
+        return TranscriptPlace(Path(home) / "sessions", f"**/rollout-*-{glob.escape(session_id)}.jsonl")
 
     def version(self) -> str | None:
         """`codex --version` ("codex-cli 0.171.0" → "0.171.0"), asked once per binary."""
