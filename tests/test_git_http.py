@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from orchestrator.domain import USER
-from orchestrator.records import repos
-from orchestrator.workflows import conversation, delegation
+from orchestrator.records import merge_checks, repos
+from orchestrator.workflows import conversation, delegation, work_product
 from orchestrator.workflows.delegation import TaskSpec
 from shared import db, git
 from tests.support.crew import make_crew, start
@@ -139,3 +139,43 @@ def test_the_leads_push_of_the_main_line_is_merged_with_what_reached_it_meanwhil
     assert git.is_ancestor(home, mine, main) and git.is_ancestor(home, theirs, main)
     assert sorted(git.text(home, "ls-tree", "--name-only", "main").split()) == ["PLAN.md", "README.md"]
     assert (home / "PLAN.md").exists(), "the main line's checkout follows"
+
+
+def test_a_merge_checks_token_fetches_its_merge_reports_once_and_pushes_nothing(web: Web, database_url: str,
+                                                                                 tmp_path: Path):
+    crew = make_crew("Checks")
+    task = member_task(crew)
+    home = repos.project_dir(crew.team_id)
+    main = git.head(home, "main")
+    assert main is not None
+    with db.transaction() as conn:
+        check = merge_checks.insert(conn, team_id=crew.team_id, task_id=task["id"], command="true", base_commit=main,
+                                    merge_commit=main, approved_by="Lead")
+        claimed, token = merge_checks.claim(conn, check["id"], "a-worker-elsewhere")
+    assert claimed is not None and token is not None
+    git.update_ref(home, work_product.check_ref(check["id"]), main)
+
+    here = tmp_path / "checker"
+    git.init_empty(here)
+    git.fetch(here, url(web, crew.team_id), token, f"+{work_product.check_ref(check['id'])}:refs/check")
+    assert git.head(here, "refs/check") == main
+    assert push(here, web, crew.team_id, token, f"{main}:refs/heads/anything") is not None
+    refs = requests.get(f"{url(web, crew.team_id)}/info/refs?service=git-receive-pack",
+                        headers={TOKEN_HEADER: f"Bearer {token}"}, timeout=10)
+    assert refs.status_code == 403 and "fetches only" in refs.json()["message"]
+
+    result = f"{web.url}/agent/checks/{check['id']}/result"
+    auth = {TOKEN_HEADER: f"Bearer {token}"}
+    assert requests.post(result, json={"passed": True}, timeout=10).status_code == 401
+    bad = requests.post(result, json={"passed": "perhaps"}, headers=auth, timeout=10)
+    assert bad.status_code == 422 and bad.json()["message"].startswith("passed:"), bad.text
+    other = requests.post(f"{web.url}/agent/checks/chk_01J00000000000000000000000/result", json={"passed": True},
+                          headers=auth, timeout=10)
+    assert other.status_code == 404, other.text
+    done = requests.post(result, json={"passed": False, "exit_code": 1, "output": "1 test failed"}, headers=auth,
+                         timeout=10)
+    assert done.status_code == 200, done.text
+    assert (done.json()["state"], done.json()["exit_code"]) == ("failed", 1)
+    assert git.head(home, "main") == main and git.refs(home, "refs/gamma/") == {}
+    again = requests.post(result, json={"passed": True}, headers=auth, timeout=10)
+    assert again.status_code == 401, "the token ended with its check"

@@ -158,3 +158,42 @@ def test_a_worker_killed_mid_run_is_resumed_on_the_other_host_with_its_branch_an
     assert git.is_ancestor(web_repo, reported_head, "main")
     assert git.head(west.clone(team_id), f"refs/heads/{task['branch']}") == reported_head
     assert f"{task['id']}.md" in git.text(web_repo, "ls-tree", "--name-only", "main")
+
+
+def test_a_merge_check_runs_on_another_host_and_the_web_moves_the_main_line(stack: Stack, hosts):
+    east, _west = hosts
+    check = "test -s site.md && echo 'site.md is there'"
+    team = stack.create_team(members=[{"name": "Dee", "role_id": FRONTEND}], check_command=check)
+    team_id = team["id"]
+    with stack.worker(east.env, threads=2):
+        first = stack.wait_run(stack.say(team_id, "[[brain:lead members=Dee member_brain='member file=site.md']] "
+                                                  "Write the site"), timeout=120)
+        assert first["state"] == "succeeded", first["error"]
+        quiet(stack, team_id, wakes=1)
+    (task,) = tasks_of(stack, team_id).values()
+    (passed,) = task["checks"]
+    assert (passed["state"], passed["exit_code"]) == ("passed", 0), passed
+    assert "site.md is there" in passed["output"]
+    assert host_of(stack, passed["worker"]) == "east", "checked on the other host, from the fetched merge"
+    web_repo = stack.home / "workspaces" / team_id / "project"
+    assert (task["stage"], task["merge"]["state"]) == ("done", "merged")
+    assert git.head(web_repo, "main") == passed["merge_commit"], "the web moved its main line to the checked merge"
+    assert git.refs(web_repo, "refs/gamma/") == {}, "the check's ref is gone once it is over"
+
+
+def test_a_worker_on_the_webs_host_works_in_the_repository_itself(stack: Stack):
+    team = stack.create_team(members=[{"name": "Eve", "role_id": FRONTEND}])
+    team_id = team["id"]
+    with stack.worker(threads=2):  # the web's own GAMMA_HOME
+        first = stack.wait_run(stack.say(team_id, "[[brain:lead members=Eve]] Write the notes"), timeout=120)
+        assert first["state"] == "succeeded", first["error"]
+        quiet(stack, team_id, wakes=1)
+    (task,) = tasks_of(stack, team_id).values()
+    assert (task["stage"], task["merge"]["state"]) == ("done", "merged")
+    web_repo = stack.home / "workspaces" / team_id / "project"
+    assert git.refs(web_repo, "refs/remotes/") == {}, "nothing was fetched: no copy of the repository was made"
+    (run,) = [stack.run(r["id"]) for r in task["runs"]]
+    assert f"Worktree: `../../worktrees/{task['id']}`" in run["prompt"]
+    with stack.connect() as conn:
+        storage = conn.execute("SELECT repo_storage FROM teams WHERE id = %s", (team_id,)).fetchone()["repo_storage"]
+    assert storage == (stack.home / "workspaces" / ".gamma-storage").read_text().strip()

@@ -78,8 +78,9 @@ NO_BODY = {
     ("POST", "/api/runs/<run_id>/cancel"), ("POST", "/api/stop"),
 }
 
-# Write routes whose body is not JSON: git's own protocol (tests/test_git_http.py).
-NOT_JSON = {("POST", "/agent/git/<team_id>/project/<service>")}
+# Write routes walked elsewhere: git's own protocol (not JSON), and a merge check's report, which needs a running
+# check's token (both in tests/test_git_http.py, its refusals included).
+NOT_JSON = {("POST", "/agent/git/<team_id>/project/<service>"), ("POST", "/agent/checks/<check_id>/result")}
 
 # A valid element for each list field, so that only the list's length is wrong.
 LIST_ITEMS = {

@@ -4,7 +4,8 @@ The merge was computed when the task was accepted (`work_product.accept`): a com
 line and the task's branch. Here it is checked out in a detached worktree of its own (`<team>/checks/<id>/`), the
 command runs there in a shell — in the agents' sandbox when there is one, in a process group of its own, killed
 at GAMMA_CHECK_TIMEOUT —, the worktree is removed, and `delegation.check_finished` moves the main line (passed)
-or sends the task back with the output (failed).
+or sends the task back with the output (failed). A worker on another host than the web's fetches the merged result
+into its clone first and reports the outcome to the web, which moves the main line there (workers/repo_sync.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import signal
 import subprocess
 from pathlib import Path
 
-from orchestrator.records import repos, workspaces
+from orchestrator.records import repos, teams, workspaces
 from orchestrator.workflows import delegation, work_product
 from shared import db, git
 from shared.config import Settings, get_settings
-from workers import sandbox
+from workers import repo_sync, sandbox
 from workers.runtime import WorkerRuntime
 from workers.runtime_types import LaunchError, LaunchSpec
 
@@ -30,25 +31,37 @@ OUTPUT_LIMIT = 64_000
 
 def run_check(check_id: str, runtime: WorkerRuntime) -> None:
     with db.transaction() as conn:
-        check = work_product.run_of_check(conn, check_id, runtime.worker_id)
-    if check is None:
+        check, token = work_product.run_of_check(conn, check_id, runtime.worker_id)
+        team = teams.get(conn, check["team_id"]) if check is not None else None
+    if check is None or team is None or token is None:
         return  # taken by another worker, or cancelled
     settings = get_settings()
     team_id = check["team_id"]
+    home = repo_sync.is_home(team)  # else this host keeps a clone: the merged result is fetched from the web
     directory = repos.check_dir(team_id, check_id)
     try:
-        with repos.locked(team_id) as repo:
+        with repos.locked(team_id, make=home) as repo:
             _clear(repo, directory)  # what a worker that died while checking left (a check holds no work)
+            if not home:
+                repo_sync.bring_commit(team_id, work_product.check_ref(check_id), token)
             git.add_detached_worktree(repo, directory, check["merge_commit"])
         exit_code, output = _run(check["command"], directory, team_id, settings)
     except (git.GitError, OSError, LaunchError) as error:
         exit_code, output = None, f"the check could not run: {error}"
     finally:
         try:
-            with repos.locked(team_id) as repo:
-                _clear(repo, directory)
+            with repos.locked(team_id, make=home) as repo:
+                if git.is_repository(repo):
+                    _clear(repo, directory)
         except (git.GitError, OSError) as error:
             log.warning("could not remove the check worktree %s: %s", directory, error)
+    if not home:  # the web's host moves the main line
+        try:
+            repo_sync.report_check(check_id, token, passed=exit_code == 0, exit_code=exit_code, output=output)
+            return
+        except OSError as error:  # the web is away: the check fails here, saying why, rather than hang as running
+            log.error("could not report merge check %s to the web: %s", check_id, error)
+            exit_code, output = None, f"{output}\n[gamma] the outcome could not be reported to the web: {error}"
     with db.transaction() as conn:
         delegation.check_finished(conn, check_id, passed=exit_code == 0, exit_code=exit_code, output=output)
 

@@ -17,7 +17,9 @@ run works, its commits, the sandbox — is the same on every host:
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from shared.config import get_settings
 log = logging.getLogger(__name__)
 
 REMOTE = "refs/remotes/web"
+REPORT_TIMEOUT = 60  # seconds for the web to apply a merge check's outcome (it may merge)
 MAIN = git.MAIN
 # what a run started on another host gets in its environment, for gamma-agent's `send_from_agent`
 URL_VARIABLE = "GAMMA_GIT_URL"
@@ -76,6 +79,28 @@ def bring(team_id: str, run_id: str, task: dict[str, Any] | None, *, is_lead: bo
         if task is not None:
             _follow_branch(repo, repos.worktree_dir(team_id, task["id"]), str(task["branch"]))
     return remote
+
+
+def bring_commit(team_id: str, ref: str, token: str) -> Path:
+    """Fetch one ref of the web's repository (a merge check's merged result) into this host's clone, made on first
+    use; returns the clone. The caller holds the repository lock."""
+    repo = repos.project_dir(team_id)
+    if not git.is_repository(repo):
+        if repo.exists() and any(repo.iterdir()):
+            raise git.GitError(["clone"], 1, f"{repo} holds files but is no clone of the team's repository")
+        git.init_empty(repo)
+    git.fetch(repo, url_of(team_id), token, f"+{ref}:{ref}")
+    return repo
+
+
+def report_check(check_id: str, token: str, *, passed: bool, exit_code: int | None, output: str) -> None:
+    """Tell the web how a merge check that ran here ended: the web moves the main line, or sends the task back."""
+    body = json.dumps({"passed": passed, "exit_code": exit_code, "output": output}).encode()
+    request = urllib.request.Request(f"{get_settings().agent_api_url}/agent/checks/{check_id}/result", data=body,
+                                     method="POST", headers={"Content-Type": "application/json",
+                                                             "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=REPORT_TIMEOUT) as answer:
+        answer.read()
 
 
 def _follow_main(repo: Path, web_main: str) -> None:

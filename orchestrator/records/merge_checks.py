@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import psycopg
 
 from orchestrator.domain import NotFound
+from orchestrator.records.runs import hash_token
 from shared import run_queue
 from shared.ids import is_id, new_id
 
@@ -32,11 +34,22 @@ def get(conn: psycopg.Connection, check_id: str, *, lock: bool = False) -> dict[
     return row
 
 
-def claim(conn: psycopg.Connection, check_id: str, worker: str) -> dict[str, Any] | None:
-    """queued → running, once: a second delivery of the same message finds it taken."""
-    return conn.execute(
-        "UPDATE merge_checks SET state = 'running', worker = %s, started_at = now() WHERE id = %s"
-        " AND state = 'queued' RETURNING *", (worker, check_id)).fetchone()
+def claim(conn: psycopg.Connection, check_id: str, worker: str) -> tuple[dict[str, Any] | None, str | None]:
+    """queued → running, once: a second delivery of the same message finds it taken (None, None). Returns the
+    check and a token valid while it runs (a worker on another host fetches and reports with it)."""
+    token = secrets.token_urlsafe(32)
+    check = conn.execute(
+        "UPDATE merge_checks SET state = 'running', worker = %s, started_at = now(), token_hash = %s WHERE id = %s"
+        " AND state = 'queued' RETURNING *", (worker, hash_token(token), check_id)).fetchone()
+    return (check, token) if check is not None else (None, None)
+
+
+def authenticate(conn: psycopg.Connection, token: str) -> dict[str, Any] | None:
+    """The running check a token belongs to; None if unknown or no longer running."""
+    if not token:
+        return None
+    return conn.execute("SELECT * FROM merge_checks WHERE token_hash = %s AND state = 'running'",
+                        (hash_token(token),)).fetchone()
 
 
 def finish(conn: psycopg.Connection, check_id: str, state: str, exit_code: int | None,

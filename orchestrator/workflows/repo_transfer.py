@@ -20,9 +20,10 @@ from pathlib import Path
 
 import psycopg
 
-from orchestrator.domain import Actor, Conflict, Forbidden
-from orchestrator.records import repos, tasks
-from orchestrator.workflows import work_product
+from orchestrator.domain import Actor, Conflict, Forbidden, NotFound
+from orchestrator.records import merge_checks, repos, tasks
+from orchestrator.workflows import agent_requests, delegation, work_product
+from orchestrator.workflows.agent_requests import Unauthenticated
 from shared import git
 
 MAIN = git.MAIN
@@ -33,6 +34,32 @@ def served_root(team_id: str) -> Path:
     """The folder `git http-backend` serves for a team: the team's folder, whose `project/` is the repository
     (made now if the team has none yet)."""
     return work_product.repository_path(team_id).parent
+
+
+def caller(conn: psycopg.Connection, authorization: str) -> Actor:
+    """Who calls the git endpoint: a running run's agent (fetch and push), or a running merge check of another
+    host (fetch only: an actor without a run)."""
+    try:
+        return agent_requests.caller(conn, authorization)
+    except Unauthenticated:
+        scheme, _, token = authorization.strip().partition(" ")
+        check = merge_checks.authenticate(conn, token.strip()) if scheme.lower() == "bearer" else None
+        if check is None:
+            raise
+        return Actor(team_id=check["team_id"], name=f"merge check {check['id']}")
+
+
+def report_check(conn: psycopg.Connection, authorization: str, check_id: str, *, passed: bool,
+                 exit_code: int | None, output: str) -> dict[str, object]:
+    """A merge check that ran on another host reports its outcome with its token: the web moves the main line (or
+    sends the task back) as it would for a check on its own host."""
+    scheme, _, token = authorization.strip().partition(" ")
+    check = merge_checks.authenticate(conn, token.strip()) if scheme.lower() == "bearer" else None
+    if check is None:
+        raise Unauthenticated("invalid or expired check token: it belongs to no running merge check")
+    if check["id"] != check_id:
+        raise NotFound(f"merge check {check_id} not found for this token")
+    return delegation.check_finished(conn, check_id, passed=passed, exit_code=exit_code, output=output)
 
 
 def push_config(actor: Actor) -> tuple[str, ...]:

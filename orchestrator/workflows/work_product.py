@@ -206,6 +206,7 @@ def accept(conn: psycopg.Connection, task: dict[str, Any], actor: Actor) -> Acce
             check = merge_checks.insert(conn, team_id=task["team_id"], task_id=task["id"],
                                         command=team["check_command"], base_commit=main, merge_commit=merged,
                                         approved_by=actor.name)
+            git.update_ref(repo, check_ref(check["id"]), merged)
             run_queue.send_check(conn, check["id"])
             merge = {"state": "checking", "check_id": check["id"], "commit": merged, "main": main,
                      "command": team["check_command"], "by": actor.name}
@@ -239,6 +240,8 @@ def finish_check(conn: psycopg.Connection, check_id: str, *, passed: bool, exit_
     check = merge_checks.finish(conn, check_id, "passed" if passed else "failed", exit_code, output)
     if check is None:
         return merge_checks.get(conn, check_id), None
+    with repos.locked(check["team_id"]) as repo:
+        git.delete_refs(repo, check_ref(check_id))  # fetched by a worker of another host, if one ran it
     task = tasks.get(conn, check["task_id"], lock=True)
     if not passed:
         tasks.set_work(conn, task["id"], merge={**(task["merge"] or {}), "state": "check_failed",
@@ -455,7 +458,13 @@ def checks_of(conn: psycopg.Connection, task_id: str) -> list[dict[str, Any]]:
     return merge_checks.of_task(conn, task_id)
 
 
-def run_of_check(conn: psycopg.Connection, check_id: str, worker: str) -> dict[str, Any] | None:
-    """Claim a queued merge check for a worker (None when another took it or it was cancelled)."""
+def run_of_check(conn: psycopg.Connection, check_id: str, worker: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Claim a queued merge check for a worker: the check and its token (None, None when another took it or it
+    was cancelled)."""
     return merge_checks.claim(conn, check_id, worker)
+
+
+def check_ref(check_id: str) -> str:
+    """Where the merged result a check runs on is kept while it is checked: a worker on another host fetches it."""
+    return f"refs/gamma/checks/{check_id}"
 

@@ -11,6 +11,11 @@ A caller authenticates as the agent API's callers do, with `Authorization: Beare
 answers 404, as a team that does not exist. A push may write only the run's incoming refs; what it brought is
 then applied by `repo_transfer.receive` (its task's branch, or the main line for the lead), and a refusal answers
 403/409 with the reason, so the pushing worker sees its push fail.
+
+A running merge check's token (a check run by a worker of another host, workers/merge_check.py) fetches only, and
+reports the check's outcome, which the web applies as for a check on its own host:
+
+POST /agent/checks/<check_id>/result                   {passed, exit_code, output} → the check as recorded
 """
 
 from __future__ import annotations
@@ -22,14 +27,16 @@ from collections.abc import Iterator
 from typing import IO
 
 from flask import Blueprint, Response, request, stream_with_context
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.domain import Actor
-from orchestrator.workflows import agent_requests, repo_transfer
+from orchestrator.workflows import repo_transfer
 from shared import git
-from web.api._helpers import in_transaction
+from web.api._helpers import in_transaction, reply
 from web.errors import ApiError
+from web.validation import json_body
 
-bp = Blueprint("git_http", __name__, url_prefix="/agent/git")
+bp = Blueprint("git_http", __name__, url_prefix="/agent")
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
 PUSH_LIMIT = 2 * 1024**3  # bytes of one request body: a push of a big repository's first history
@@ -37,27 +44,31 @@ CHUNK = 65536
 
 
 def _caller(team_id: str) -> Actor:
-    actor = in_transaction(lambda conn: agent_requests.caller(conn, request.headers.get("Authorization", "")))
+    actor = in_transaction(lambda conn: repo_transfer.caller(conn, request.headers.get("Authorization", "")))
     if actor.team_id != team_id:
         raise ApiError(404, f"no repository {team_id!r} for this token: a run reaches its own team's only")
     return actor
 
 
-@bp.get("/<team_id>/project/info/refs")
+@bp.get("/git/<team_id>/project/info/refs")
 def refs(team_id: str) -> Response:
     service = request.args.get("service", "")
     if service not in SERVICES:
         raise ApiError(400, f"service {service!r} is not served: use git-upload-pack or git-receive-pack "
                             "(git's smart HTTP; the dumb protocol is not served)")
     actor = _caller(team_id)
+    if service == "git-receive-pack" and actor.run_id is None:
+        raise ApiError(403, "a merge check's token fetches only; a push needs a running run's token")
     return _backend(team_id, actor, "/project/info/refs", service)
 
 
-@bp.post("/<team_id>/project/<service>")
+@bp.post("/git/<team_id>/project/<service>")
 def rpc(team_id: str, service: str) -> Response:
     if service not in SERVICES:
         raise ApiError(404, f"no git service {service!r}: use git-upload-pack or git-receive-pack")
     actor = _caller(team_id)
+    if service == "git-receive-pack" and actor.run_id is None:
+        raise ApiError(403, "a merge check's token fetches only; a push needs a running run's token")
     request.max_content_length = PUSH_LIMIT
     response = _backend(team_id, actor, f"/project/{service}", service)
     if service == "git-receive-pack" and response.status_code == 200:
@@ -115,3 +126,20 @@ def _feed(source: IO[bytes] | None, sink: IO[bytes]) -> None:
             sink.close()
         except OSError:
             pass
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    passed: bool
+    exit_code: int | None = None
+    output: str = Field(default="", max_length=1_000_000)
+
+
+@bp.post("/checks/<check_id>/result", endpoint="check_result")
+def check_result(check_id: str) -> tuple[Response, int]:
+    body = json_body(CheckResult)
+    check = in_transaction(lambda conn: repo_transfer.report_check(
+        conn, request.headers.get("Authorization", ""), check_id, passed=body.passed, exit_code=body.exit_code,
+        output=body.output))
+    return reply(check)
