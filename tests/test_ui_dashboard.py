@@ -137,3 +137,27 @@ def test_stop_everything_stops_only_the_team_with_work_and_its_chat_says_so(web:
     expect(notice).to_contain_text("until you send a message")
     assert "process" not in notice.inner_text().lower(), "a plain sentence, no jargon"
     assert real_errors(errors) == [], errors
+
+
+def test_a_card_with_long_unbroken_words_keeps_to_its_column(web: Web, page) -> None:
+    """Names, descriptions and task titles are the users' and the agents' own words: one without a space (a path,
+    a URL) wraps or is cut inside its card, and never widens the page (seen in CI: a dashboard 642 px too wide)."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    p, errors = page
+    word = "/work/a-very-long-path/" + "without-any-space-" * 12
+    response = requests.post(f"{web.url}/api/teams", timeout=10, json={
+        "name": f"Team{word[:90]}", "description": f"Builds{word}",
+        "members": [{"name": "Ann", "role_id": "engineering/frontend-engineer"}]})
+    assert response.status_code == 201, response.text
+    team = response.json()
+    _api(web, "POST", f"/api/teams/{team['id']}/tasks", json={"title": f"Fix{word[:190]}", "assignee": "Ann"})
+    p.set_viewport_size({"width": 1024, "height": 768})
+    _open_dashboard(p, web)
+    card = p.locator(f'.team-card[data-team-id="{team["id"]}"]')
+    expect(card.locator('[data-doing="queued"]')).to_contain_text("Fix/work")
+    overflow = p.evaluate("document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than the window"
+    box, grid = card.bounding_box(), p.locator("#team-grid").bounding_box()
+    assert box is not None and grid is not None and box["x"] + box["width"] <= grid["x"] + grid["width"] + 1
+    assert real_errors(errors) == [], errors

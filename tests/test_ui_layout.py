@@ -61,9 +61,20 @@ def busy_team(web: Web) -> dict[str, Any]:
     return team
 
 
+# The elements that reach past the window's right edge, outermost first: what a failure names.
+_WIDE = """() => {
+  const edge = document.scrollingElement.clientWidth;
+  return Array.from(document.querySelectorAll('body *'))
+    .filter((el) => el.getBoundingClientRect().right > edge + 0.5)
+    .slice(0, 8)
+    .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${[...el.classList].join('.')}`
+      + ` right=${Math.round(el.getBoundingClientRect().right)} "${(el.textContent || '').trim().slice(0, 80)}"`);
+}"""
+
+
 def _fits_its_width(p: Any) -> None:
     overflow = p.evaluate("document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth")
-    assert overflow <= 0, f"the page is {overflow}px wider than the window"
+    assert overflow <= 0, f"the page is {overflow}px wider than the window: {p.evaluate(_WIDE)}"
 
 
 def _shoot(p: Any, name: str, tmp_path_factory: Any) -> Path:
