@@ -75,7 +75,7 @@ def bring(team_id: str, run_id: str, task: dict[str, Any] | None, *, is_lead: bo
         git.fetch(repo, remote.url, token, f"+refs/heads/*:{REMOTE}/*")
         web_main = git.head(repo, f"{REMOTE}/{MAIN}")
         if web_main is not None:
-            _follow_main(repo, web_main)
+            _follow_main(repo, web_main, writes_main=remote.branch == MAIN)
         if task is not None:
             _follow_branch(repo, repos.worktree_dir(team_id, task["id"]), str(task["branch"]))
     return remote
@@ -103,14 +103,26 @@ def report_check(check_id: str, token: str, *, passed: bool, exit_code: int | No
         answer.read()
 
 
-def _follow_main(repo: Path, web_main: str) -> None:
-    """The clone's main line (and its checkout) at the web's. What a lead's attempt that died here left
-    uncommitted is set aside on a ref, not lost."""
-    if git.head(repo, MAIN) is not None and git.is_dirty(repo):
-        left = git.commit_all(repo, "Left uncommitted on another host by an interrupted attempt")
-        if left is not None:
-            git.update_ref(repo, f"refs/gamma/set-aside/{left}", left)
-    git.reset_hard(repo, web_main)
+def _follow_main(repo: Path, web_main: str, *, writes_main: bool) -> None:
+    """The clone's main line (and its checkout) brought to the web's. Never under a lead's run that works here:
+    a checkout with changes is left alone unless this run is the lead's (then they are what an interrupted
+    attempt of it left: committed, and sent at its end). A main line with commits the web lacks keeps them."""
+    local = git.head(repo, MAIN)
+    if local is None:
+        git.reset_hard(repo, web_main)  # a new clone
+        return
+    if git.is_dirty(repo):
+        if not writes_main:
+            return  # the lead works in this checkout now; its run sends what it makes
+        git.commit_all(repo, "Left uncommitted on another host by an interrupted attempt")
+        local = str(git.head(repo, MAIN))
+    if git.is_ancestor(repo, local, web_main):
+        git.reset_hard(repo, web_main)
+    elif writes_main and not git.is_ancestor(repo, web_main, local):
+        # both moved: the lead starts from both (a conflict leaves its own, and the web refuses its push)
+        merged = git.git(repo, "merge", "-q", "--no-edit", "--no-verify", web_main, ok=(0, 1))
+        if merged.returncode != 0:
+            git.git(repo, "merge", "--abort", ok=(0, 128))
 
 
 def _follow_branch(repo: Path, worktree: Path, branch: str) -> None:
