@@ -176,12 +176,22 @@ def _announce_when_ready(url: str) -> None:
 def cmd_doctor(args: argparse.Namespace) -> int:
     settings = _settings()
     checks: list[tuple[str, bool | None, str]] = []
+    # The web as this host's agents (and, on another host than the web's, its git transfers) reach it.
+    web: tuple[str, bool | None, str] = (
+        "web reachable", *host_checks.web_status(settings.agent_api_url, configured=settings.api_url is not None))
     try:
         url = _database_url(settings)
         checks.append(("database reachable", True, _redact(url)))
     except SystemExit:
         checks.append(("database reachable", False, "see the error above"))
-        return _report(checks, args.json)
+        return _report([*checks, web], args.json)
+    if settings.database_url is None and not host_checks.is_loopback_url(settings.agent_api_url):
+        # Web and workers on several hosts, yet this host uses its own embedded server, which only it reaches (a
+        # Unix socket): on a worker host that is a private database no run ever reaches.
+        checks.append(("database shared with other hosts", None,
+                       "DATABASE_URL is unset, so this host uses the embedded PostgreSQL, which only this host "
+                       "reaches; with workers on other hosts set DATABASE_URL to a server every host reaches, the "
+                       "same on all of them (docs/multi-host.md)"))
     from shared import health
 
     report = health.check()
@@ -195,6 +205,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         checks.append(
             ("workers alive", workers["ok"], f"{workers['alive']} process(es), {workers['threads']} threads")
         )
+    checks.append(web)
     for status in _local_clis():
         checks += _cli_checks(status, needed=status["backend"] == settings.backend)
     sandboxed, sandbox_note = host_checks.sandbox_status(settings)

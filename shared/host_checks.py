@@ -5,18 +5,29 @@
 - `sandbox_status(settings)`: that, as one sentence, with what it means under GAMMA_SANDBOX;
 - `machine_id()`: which running kernel this is (processes on the same one can check each other's pids);
 - `git_status()`: whether git is here and new enough for the team repositories (orchestrator/workflows/
-  work_product.py merges with `git merge-tree --write-tree`, git 2.38 and newer).
+  work_product.py merges with `git merge-tree --write-tree`, git 2.38 and newer);
+- `web_status(url)`: whether this host reaches the web at GAMMA_API_URL, where its agents call the agent API and
+  where a worker on another host than the web's fetches and pushes the team's repository (docs/multi-host.md).
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
+import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from shared.config import Settings
 
@@ -105,3 +116,83 @@ def git_status(binary: str = "git") -> tuple[bool, str]:
     if len(parts) < 2 or parts < GIT_MINIMUM:
         return False, f"{found}: git {version}; Gamma needs {'.'.join(map(str, GIT_MINIMUM))} or newer (merge-tree)"
     return True, f"{found}: git {version}"
+
+
+WEB_PROBE_TIMEOUT = 5.0  # seconds: a web that takes longer to say it is healthy is not one agents can rely on
+SET_API_URL = "set GAMMA_API_URL to the web's URL as this host reaches it"
+
+
+def web_status(url: str, *, configured: bool, timeout: float = WEB_PROBE_TIMEOUT) -> tuple[bool, str]:
+    """(ok, sentence) for `gamma doctor`: whether `url` (GAMMA_API_URL, or its default when not `configured`) is
+    Gamma's web as seen from this host, asked with `GET <url>/api/health` (never behind the API token). Not ok
+    names the problem and what to do about it."""
+    where = url if configured else f"{url} (GAMMA_API_URL is unset: this host's own web)"
+    request = urllib.request.Request(f"{url}/api/health", headers={"Accept": "application/json"})
+    # As gamma-agent does (workers/agent_cli.py): the web is asked directly, never through a proxy of the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    started = time.monotonic()
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            status, body = response.status, response.read(1 << 20)
+    except urllib.error.HTTPError as error:  # an answer all the same (421, 503, a proxy's 502 …): judged below
+        status, body = error.code, error.read(1 << 20)
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
+        return False, f"{where}: {_unreachable(error, url, timeout)}; {SET_API_URL}"
+    millis = (time.monotonic() - started) * 1000
+    try:
+        answer: Any = json.loads(body)
+    except ValueError:
+        answer = None
+    if status == 421:
+        name = urlsplit(url).netloc
+        return False, (f"{where}: the web does not answer to the name {name} (421): add it to GAMMA_ALLOWED_HOSTS "
+                       "on the web's host, or use a name the web answers to")
+    if not isinstance(answer, dict):
+        return False, f"{where}: HTTP {status}, but not Gamma's health answer (another server?); {SET_API_URL}"
+    if "database" not in answer:  # the web's own error shape, {"error", "message"} (a refused connection: 403)
+        return False, f"{where}: HTTP {status}: {answer.get('message') or answer.get('error') or 'no health answer'}"
+    if not answer.get("ok"):
+        return False, (f"{where}: the web answers (HTTP {status}) but is not healthy: {_unhealthy(answer)}; run "
+                       "`gamma doctor` on the web's host")
+    workers = answer.get("workers") or {}
+    return True, (f"{where}: the web answers in {millis:.0f} ms: database ok, {workers.get('alive', 0)} worker "
+                  f"process(es) alive")
+
+
+def _unreachable(error: Exception, url: str, timeout: float) -> str:
+    """Why no HTTP answer came, in words that say where to look."""
+    reason: object = error.reason if isinstance(error, urllib.error.URLError) else error
+    host = urlsplit(url).hostname or url
+    if isinstance(reason, ConnectionRefusedError):
+        return ("connection refused: nothing listens there (is the web running, and bound with GAMMA_HOST to an "
+                "address this host reaches?)")
+    if isinstance(reason, socket.gaierror):
+        return f"the name {host!r} does not resolve on this host ({reason.strerror or reason})"
+    if isinstance(reason, TimeoutError):
+        return (f"no answer within {timeout:.0f} s (a firewall dropping the packets, or an address this host "
+                "cannot route to)")
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS failed: {reason}"
+    return f"cannot connect: {reason}"
+
+
+def _unhealthy(answer: dict[str, Any]) -> str:
+    if not (answer.get("database") or {}).get("ok"):
+        return f"its database: {(answer.get('database') or {}).get('error') or 'not reachable'}"
+    pending = (answer.get("migrations") or {}).get("pending")
+    if pending:
+        return f"migrations pending ({', '.join(pending)})"
+    if not (answer.get("broker") or {}).get("ok", True):
+        return "the broker schema (dramatiq.queue) is missing"
+    return json.dumps(answer)[:300]
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether `url` names this host itself (localhost or a loopback address)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
