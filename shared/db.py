@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -40,10 +41,22 @@ def set_database_url(url: str | None) -> None:
     _url = url
 
 
+# TCP keepalives on every connection (what DATABASE_URL itself sets wins): between hosts, a NAT or a firewall
+# drops an idle connection without a word, and a LISTEN connection would then wait on it for hours (the operating
+# system's default is 2 h before the first probe). See docs/multi-host.md.
+KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
+
+
+def keepalives() -> dict[str, str]:
+    """The keepalive settings DATABASE_URL does not set itself."""
+    given = conninfo_to_dict(database_url())
+    return {key: value for key, value in KEEPALIVES.items() if key not in given}
+
+
 def connect(autocommit: bool = False, **kwargs: object) -> psycopg.Connection:
     """A dedicated connection (for LISTEN, long transactions, or tools), named after this process unless told."""
     kwargs.setdefault("application_name", f"gamma:{os.getpid()}")
-    return psycopg.connect(database_url(), autocommit=autocommit, row_factory=dict_row, **kwargs)
+    return psycopg.connect(database_url(), autocommit=autocommit, row_factory=dict_row, **{**keepalives(), **kwargs})
 
 
 def pool() -> ConnectionPool:
@@ -56,7 +69,7 @@ def pool() -> ConnectionPool:
                     min_size=1,
                     max_size=get_settings().db_pool_size,
                     kwargs={"row_factory": dict_row, "autocommit": False,
-                            "application_name": f"gamma:{os.getpid()}"},
+                            "application_name": f"gamma:{os.getpid()}", **keepalives()},
                     open=True,
                     name="gamma",
                     check=ConnectionPool.check_connection,

@@ -47,8 +47,9 @@ def _env(author: tuple[str, str] | None = None) -> dict[str, str]:
 def _bearer(token: str) -> dict[str, str]:
     """git configuration, through the environment (never the command line, which `ps` shows), that sends
     `Authorization: Bearer <token>` with every HTTP request."""
+    # and straight to the web, never through a proxy from the environment, as gamma-agent and `gamma doctor` go
     return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-            "GIT_CONFIG_VALUE_0": f"Authorization: Bearer {token}"}
+            "GIT_CONFIG_VALUE_0": f"Authorization: Bearer {token}", "no_proxy": "*", "NO_PROXY": "*"}
 
 
 def _argv(repo: Path, args: list[str]) -> list[str]:
