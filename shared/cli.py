@@ -118,6 +118,12 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
+    if settings.database_url is None and not host_checks.is_loopback_url(settings.agent_api_url):
+        # The web is on another host, so this is a worker host: an embedded database of its own would be one no
+        # run ever reaches, and the worker would wait on it for ever.
+        print("gamma worker: GAMMA_API_URL names another host's web but DATABASE_URL is unset: set DATABASE_URL to "
+              "the database the web uses (docs/multi-host.md)", file=sys.stderr)
+        return 2
     _migrate(settings)
     env = dict(os.environ)
     # Prefetch = threads: a busy process must not hoard runs another process could start.

@@ -120,3 +120,13 @@ def test_a_web_on_another_host_behind_a_token_is_reached_over_its_address(
         _, checks = doctor({**worker_host, "GAMMA_API_URL": remote.url})
     reached = checks[WEB_CHECK]
     assert reached["ok"] is True and reached["detail"].startswith(f"{remote.url}: the web answers in "), reached
+
+
+def test_a_worker_host_without_database_url_refuses_to_start_a_database_of_its_own(worker_host: dict[str, str]):
+    env = {k: v for k, v in worker_host.items() if k != "DATABASE_URL"}
+    env["GAMMA_API_URL"] = "http://192.0.2.10:8700"  # the web on another host (TEST-NET-1: never reached)
+    done = subprocess.run([str(VENV_BIN / "gamma"), "worker"], env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, (done.stdout[-2000:], done.stderr[-2000:])
+    assert "DATABASE_URL is unset" in done.stderr and "docs/multi-host.md" in done.stderr
+    assert not (Path(env["GAMMA_HOME"]) / "pg").exists(), "no embedded database was made"
