@@ -131,6 +131,30 @@ def commit_all(worktree: Path, message: str, *, author: tuple[str, str] | None =
     return head(worktree)
 
 
+# Past this many loose objects a repository is packed (`pack_loose`). Gamma turns git's own automatic gc off (it
+# would start in the background while agents work), so nothing else packs what agents commit.
+LOOSE_OBJECTS_TO_PACK = 1000
+
+
+def loose_objects(repo: Path) -> int:
+    """How many loose objects the repository holds (`git count-objects -v`)."""
+    for line in text(repo, "count-objects", "-v").splitlines():
+        name, _, value = line.partition(": ")
+        if name == "count":
+            return int(value)
+    return 0
+
+
+def pack_loose(repo: Path, threshold: int | None = None) -> bool:
+    """Pack the loose objects into a pack of their own once there are `threshold` of them (`git repack -d`: the
+    packs already there stay). A fetch from a repository of loose objects makes the web deflate and search deltas
+    for each one: a first fetch of 50 MB took 6 s against 0.9 s packed (bench/results/remote_start.md)."""
+    if loose_objects(repo) < (LOOSE_OBJECTS_TO_PACK if threshold is None else threshold):
+        return False
+    git(repo, "repack", "-d", "-q")
+    return True
+
+
 def is_dirty(worktree: Path) -> bool:
     return bool(git(worktree, "status", "--porcelain", "-z", "--untracked-files=all").stdout)
 

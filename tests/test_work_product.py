@@ -129,6 +129,21 @@ def test_a_run_end_commits_its_changes_with_the_agent_as_author_and_git_measures
     assert len(row("tasks", task["id"])["changes"]["commits"]) == 2
 
 
+def test_a_run_that_leaves_many_loose_objects_has_them_packed(crew, monkeypatch):
+    """What agents commit is packed past a threshold (git's own gc is off), so the web serves it quickly to other
+    hosts; nothing is lost by it."""
+    monkeypatch.setattr(git, "LOOSE_OBJECTS_TO_PACK", 20)
+    (task,) = create(crew, TaskSpec("Write many files", assignee="Alice"))
+    run, _ = start(crew.alice["id"])
+    for n in range(30):
+        (worktree(crew, task) / f"f{n}.txt").write_text(f"file {n}\n")
+    finish(run)
+    repo = main_line(crew)
+    assert git.loose_objects(repo) < 20
+    assert git.text(repo, "show", f"{row('tasks', task['id'])['branch']}:f29.txt") == "file 29\n"
+    assert not git.pack_loose(repo), "below the threshold nothing is done"
+
+
 def test_a_cancelled_run_keeps_what_it_wrote_on_its_branch(crew):
     (task,) = create(crew, TaskSpec("Long job", assignee="Alice"))
     run, _ = start(crew.alice["id"])

@@ -65,6 +65,7 @@ def ensure(team_id: str) -> Path:
     if not git.is_repository(repo):
         existing = repo.exists() and any(repo.iterdir())
         git.init(repo, MIGRATED_COMMIT if existing else FIRST_COMMIT)
+        git.pack_loose(repo)
     return repo
 
 

@@ -94,6 +94,7 @@ def receive(conn: psycopg.Connection, actor: Actor) -> list[str]:
                 moved.append(branch)
         finally:
             git.delete_refs(repo, prefix)
+        git.pack_loose(repo)  # a small push arrives as loose objects (git's receive.unpackLimit)
     if task is not None and moved:
         if task["base_commit"] is None:  # its first run was on another host: where the branch started
             base = git.text(repos.project_dir(team_id), "merge-base", MAIN, f"refs/heads/{task['branch']}").strip()

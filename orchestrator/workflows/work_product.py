@@ -107,8 +107,9 @@ def commit_run(conn: psycopg.Connection, run: dict[str, Any], box: Outbox, *, ho
         return None  # read-only for members
     if not place.project.exists():
         return None  # never prepared (cancelled before it started), or already removed
-    with repos.locked(run["team_id"]):
+    with repos.locked(run["team_id"]) as repo:
         sha = git.commit_all(place.project, _message(task, run, how), author=author_of(agent))
+        git.pack_loose(repo)  # what agents write stays quick to serve to other hosts
     if sha is not None:
         box.add("task.committed", run["team_id"],
                 {"commit": sha, "branch": place.branch, "how": how},
