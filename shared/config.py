@@ -126,6 +126,11 @@ class Settings(BaseSettings):
                                  description="Seconds a team's check command may run on a merged result.")
     lease_seconds: float = Field(default=30.0, alias="GAMMA_LEASE_SECONDS", ge=2, le=3600)
     reaper_interval: float = Field(default=5.0, alias="GAMMA_REAPER_INTERVAL", gt=0, le=300)
+    session_checkpoint_seconds: float = Field(
+        default=30.0, alias="GAMMA_SESSION_CHECKPOINT_SECONDS", ge=1, le=3600,
+        description="While a CLI runs, how often its session transcript is stored if it changed (another host "
+                    "resumes a run whose worker died from the last one).",
+    )
     agent_retry_seconds: float = Field(
         default=60.0, alias="GAMMA_AGENT_RETRY_SECONDS", ge=0, le=3600,
         description="How long gamma-agent retries a refused connection or a 502/503/504 (a web restart).",

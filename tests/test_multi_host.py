@@ -118,7 +118,7 @@ def test_a_worker_killed_mid_run_is_resumed_on_the_other_host_with_its_branch_an
     team = stack.create_team(members=[{"name": "Cy", "role_id": FRONTEND}])
     team_id = team["id"]
     slow_member = "member report=review linger=600"
-    with stack.worker({**east.env, **FAST_RECOVERY}, threads=1) as doomed:
+    with stack.worker({**east.env, **FAST_RECOVERY, "GAMMA_SESSION_CHECKPOINT_SECONDS": "1"}, threads=1) as doomed:
         stack.wait_run(stack.say(team_id, f"[[brain:lead members=Cy member_brain='{slow_member}']] Write the notes"),
                        timeout=120)
         task = polling.wait_for(lambda: next(iter(tasks_of(stack, team_id).values()), None), timeout=60,

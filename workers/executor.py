@@ -424,10 +424,11 @@ class RunAttempt:
                 self._stop_process(f"could not renew its lease for {now - self._last_renewed:.0f} s")
 
     def _checkpoint_loop(self) -> None:
-        """While the CLI runs, its session's transcript is stored whenever it changed (every lease/3 s, in a thread
-        of its own so a big transcript never delays a renewal): a worker that dies — SIGKILL, a lost host — leaves
-        the run resumable on another host with its context up to then."""
-        every = max(1.0, self.settings.lease_seconds / 3)
+        """While the CLI runs, its session's transcript is stored whenever it changed (every
+        GAMMA_SESSION_CHECKPOINT_SECONDS, in a thread of its own so a big transcript never delays a renewal): a
+        worker that dies — SIGKILL, a lost host — leaves the run resumable on another host with its context up to
+        then. Not more often: each store rewrites the whole (compressed) transcript in the database."""
+        every = self.settings.session_checkpoint_seconds
         stored_at: tuple[int, int] | None = None
         while not self._stop_supervising.wait(every):
             sessions, session_id = self._sessions, self._live_session or self._resumed_session
