@@ -115,8 +115,9 @@ def test_every_page_fits_and_the_team_page_keeps_the_chat_input_in_view(
         shutil.copyfile(shot, Path(os.environ["GAMMA_SCREENSHOT_DIR"]) / "screenshot.png")
 
     run_id = requests.get(f"{web.url}/api/teams/{busy_team['id']}/runs", timeout=10).json()["runs"][0]["id"]
-    for path, ready in (("/", '#team-grid[aria-busy="false"]'), ("/doctor", "#doctor-checks"), (f"/runs/{run_id}", "#run-state"),
-                        (f"/trace?team_id={busy_team['id']}", ".ev >> nth=0"), ("/nowhere", "main")):
+    for path, ready in (("/", '#team-grid[aria-busy="false"]'), ("/doctor", "#doctor-checks"),
+                        (f"/runs/{run_id}", "#run-state"), (f"/trace?team_id={busy_team['id']}", ".ev >> nth=0"),
+                        ("/nowhere", "main")):
         p.goto(f"{web.url}{path}")
         expect(p.locator(ready)).to_be_visible()
         _fits_its_width(p)

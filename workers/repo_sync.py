@@ -68,10 +68,7 @@ def bring(team_id: str, run_id: str, task: dict[str, Any] | None, *, is_lead: bo
     """Bring the web's main line and the run's task branch into this host's clone (made on first use)."""
     remote = Remote(url_of(team_id), branch_written(task, is_lead=is_lead), token, run_id)
     with repos.locked(team_id, make=False) as repo:
-        if not git.is_repository(repo):
-            if repo.exists() and any(repo.iterdir()):
-                raise git.GitError(["clone"], 1, f"{repo} holds files but is no clone of the team's repository")
-            git.init_empty(repo)
+        _made(repo)
         git.fetch(repo, remote.url, token, f"+refs/heads/*:{REMOTE}/*")
         web_main = git.head(repo, f"{REMOTE}/{MAIN}")
         if web_main is not None:
@@ -84,12 +81,17 @@ def bring(team_id: str, run_id: str, task: dict[str, Any] | None, *, is_lead: bo
 def bring_commit(team_id: str, ref: str, token: str) -> Path:
     """Fetch one ref of the web's repository (a merge check's merged result) into this host's clone, made on first
     use; returns the clone. The caller holds the repository lock."""
-    repo = repos.project_dir(team_id)
+    repo = _made(repos.project_dir(team_id))
+    git.fetch(repo, url_of(team_id), token, f"+{ref}:{ref}")
+    return repo
+
+
+def _made(repo: Path) -> Path:
+    """This host's clone, made empty on first use (its first fetch fills it)."""
     if not git.is_repository(repo):
         if repo.exists() and any(repo.iterdir()):
             raise git.GitError(["clone"], 1, f"{repo} holds files but is no clone of the team's repository")
         git.init_empty(repo)
-    git.fetch(repo, url_of(team_id), token, f"+{ref}:{ref}")
     return repo
 
 

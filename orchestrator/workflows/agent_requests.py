@@ -17,8 +17,8 @@ class Unauthenticated(DomainError):
     """No token, a malformed one, or one that belongs to no running run."""
 
 
-def caller(conn: psycopg.Connection, authorization: str) -> Actor:
-    """The agent behind an `Authorization: Bearer <token>` header: the run's agent, in an active team."""
+def bearer_token(authorization: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header (Unauthenticated when there is none)."""
     header = authorization.strip()
     if not header:
         raise Unauthenticated("missing agent token: send 'Authorization: Bearer $GAMMA_AGENT_TOKEN' (every agent "
@@ -26,7 +26,12 @@ def caller(conn: psycopg.Connection, authorization: str) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("malformed Authorization header: expected 'Bearer <GAMMA_AGENT_TOKEN>'")
-    found = runs.authenticate(conn, token.strip())
+    return token.strip()
+
+
+def caller(conn: psycopg.Connection, authorization: str) -> Actor:
+    """The agent behind an `Authorization: Bearer <token>` header: the run's agent, in an active team."""
+    found = runs.authenticate(conn, bearer_token(authorization))
     if found is None:
         raise Unauthenticated("invalid or expired agent token: it belongs to no running run (a token is valid "
                               "only while its run is running)")

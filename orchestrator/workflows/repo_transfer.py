@@ -42,8 +42,7 @@ def caller(conn: psycopg.Connection, authorization: str) -> Actor:
     try:
         return agent_requests.caller(conn, authorization)
     except Unauthenticated:
-        scheme, _, token = authorization.strip().partition(" ")
-        check = merge_checks.authenticate(conn, token.strip()) if scheme.lower() == "bearer" else None
+        check = merge_checks.authenticate(conn, agent_requests.bearer_token(authorization))
         if check is None:
             raise
         return Actor(team_id=check["team_id"], name=f"merge check {check['id']}")
@@ -53,8 +52,7 @@ def report_check(conn: psycopg.Connection, authorization: str, check_id: str, *,
                  exit_code: int | None, output: str) -> dict[str, object]:
     """A merge check that ran on another host reports its outcome with its token: the web moves the main line (or
     sends the task back) as it would for a check on its own host."""
-    scheme, _, token = authorization.strip().partition(" ")
-    check = merge_checks.authenticate(conn, token.strip()) if scheme.lower() == "bearer" else None
+    check = merge_checks.authenticate(conn, agent_requests.bearer_token(authorization))
     if check is None:
         raise Unauthenticated("invalid or expired check token: it belongs to no running merge check")
     if check["id"] != check_id:
