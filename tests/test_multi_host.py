@@ -82,12 +82,16 @@ def attempts_of(stack: Stack, run_id: str) -> list[dict]:
     return [e for e in stack.events(stack.run(run_id)["team_id"], run_id=run_id) if e["kind"] == "run.started"]
 
 
-def test_one_teams_tasks_run_on_both_hosts_and_each_sees_the_others_merged_work(stack: Stack, hosts):
-    east, west = hosts
-    team = stack.create_team(members=[{"name": "Ann", "role_id": FRONTEND, "worker_labels": ["east"]},
-                                      {"name": "Ben", "role_id": FRONTEND, "worker_labels": ["west"]}])
+@pytest.mark.parametrize("builder_on", ["east", "west"])
+def test_one_teams_tasks_run_on_both_hosts_and_each_sees_the_others_merged_work(stack: Stack, hosts, builder_on):
+    """The builder on one host, the QA task that depends on it on the other — both ways round."""
+    by_label = {host.label: host for host in hosts}
+    builder = by_label[builder_on]
+    checker = next(host for host in hosts if host is not builder)
+    team = stack.create_team(members=[{"name": "Ann", "role_id": FRONTEND, "worker_labels": [builder.label]},
+                                      {"name": "Ben", "role_id": FRONTEND, "worker_labels": [checker.label]}])
     team_id = team["id"]
-    with stack.worker(east.env, threads=2), stack.worker(west.env, threads=2):
+    with stack.worker(builder.env, threads=2), stack.worker(checker.env, threads=2):
         first = stack.wait_run(stack.say(team_id, "[[brain:lead members=Ann qa=Ben files=site.md]] Build the site"),
                                timeout=120)
         assert first["state"] == "succeeded", first["error"]
@@ -99,18 +103,18 @@ def test_one_teams_tasks_run_on_both_hosts_and_each_sees_the_others_merged_work(
     assert "read 1 file(s) (site.md)" in check["result"]["summary"], "QA on the other host read the merged file"
 
     runs = {task["assignee"]["name"]: [stack.run(r["id"]) for r in task["runs"]] for task in (build, check)}
-    assert {host_of(stack, r["owner"]) for r in runs["Ann"]} == {"east"}
-    assert {host_of(stack, r["owner"]) for r in runs["Ben"]} == {"west"}
+    assert {host_of(stack, r["owner"]) for r in runs["Ann"]} == {builder.label}
+    assert {host_of(stack, r["owner"]) for r in runs["Ben"]} == {checker.label}
 
     # The web's repository has the work; each host's clone has the main line as the web had it for its run.
     web_repo = stack.home / "workspaces" / team_id / "project"
     web_site = git.text(web_repo, "show", "main:site.md")
     assert build["id"] in web_site
-    assert git.text(east.clone(team_id), "show", f"refs/heads/{build['branch']}:site.md") == web_site
-    assert git.text(west.clone(team_id), "show", "main:site.md") == web_site, "west saw east's merged work"
-    assert not (west.clone(team_id) / ".." / "worktrees" / build["id"]).exists(), "west never worked on it"
+    assert git.text(builder.clone(team_id), "show", f"refs/heads/{build['branch']}:site.md") == web_site
+    assert git.text(checker.clone(team_id), "show", "main:site.md") == web_site, "it saw the other's merged work"
+    assert not (checker.clone(team_id) / ".." / "worktrees" / build["id"]).exists(), "it never worked on it"
     commits = build["changes"]["commits"]
-    assert [c["author"] for c in commits] == ["Ann"], "measured on the web from what east pushed"
+    assert [c["author"] for c in commits] == ["Ann"], "measured on the web from what the builder's host pushed"
 
 
 def test_a_worker_killed_mid_run_is_resumed_on_the_other_host_with_its_branch_and_session(stack: Stack, hosts):
