@@ -31,7 +31,7 @@ from pathlib import Path
 
 from shared.config import Settings, get_settings
 from workers.backends.cli_binary import LoginStatus, VersionCache, ask, find_binary, parse_json
-from workers.backends.launch import agent_env, check_launchable
+from workers.backends.launch import TRANSCRIPT_SESSION_ID, agent_env, check_launchable
 from workers.outcome import CLAUDE_RULES
 from workers.runtime_types import LaunchError, LaunchSpec, RunContext, TranscriptPlace
 from workers.stream_parser import ClaudeStreamParser
@@ -47,7 +47,6 @@ _NOT_ALPHANUMERIC = re.compile(r"[^a-zA-Z0-9]")
 # CLAUDE_CODE_PROJECT_DIR_NAME replaces the name when CLAUDE_CONFIG_DIR is set and it is a plain, safe name.
 _PROJECT_NAME_OVERRIDE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WINDOWS_DEVICE = re.compile(r"^(?:con|prn|aux|nul|com[0-9]|lpt[0-9])$", re.IGNORECASE)
-SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # what may name a transcript file
 
 
 class ClaudeBackend:
@@ -97,7 +96,7 @@ class ClaudeBackend:
 
     def transcript_place(self, session_id: str, spec: LaunchSpec) -> TranscriptPlace | None:
         """`<config>/projects/<project dir name of the cwd>/<session>.jsonl`."""
-        if not SESSION_ID.match(session_id):
+        if not TRANSCRIPT_SESSION_ID.match(session_id):
             return None
         return TranscriptPlace(projects_dir(spec.env) / project_dir_name(spec.cwd, spec.env),
                                glob.escape(f"{session_id}.jsonl"))

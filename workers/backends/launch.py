@@ -14,6 +14,7 @@ plus GAMMA_API_URL, GAMMA_AGENT_TOKEN, GAMMA_RUN_ID, and the tools directory (`g
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from shared.config import get_settings
@@ -31,6 +32,9 @@ SECRET_ENV = frozenset({"DATABASE_URL", "GAMMA_API_TOKEN", "GAMMA_TEST_DATABASE_
 
 
 AGENT_ENV_FILE = "agent-env.sh"
+# What a session id must look like to be part of a transcript's file name (claude's session, codex's thread): no
+# path separator, nothing that globs.
+TRANSCRIPT_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 def agent_env(base: dict[str, str], ctx: RunContext) -> dict[str, str]:

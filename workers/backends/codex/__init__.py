@@ -40,13 +40,12 @@ from shared.config import Settings, get_settings
 from workers.backends.cli_binary import LoginStatus, VersionCache, ask, find_binary
 from workers.backends.codex.outcome import CODEX_RULES
 from workers.backends.codex.parser import CodexStreamParser
-from workers.backends.launch import agent_env, check_launchable
+from workers.backends.launch import TRANSCRIPT_SESSION_ID, agent_env, check_launchable
 from workers.runtime_types import LaunchError, LaunchSpec, RunContext, TranscriptPlace
 
 BYPASS = "bypassPermissions"
 SETTINGS = ("allow_login_shell=false", "shell_environment_policy.inherit=all",
             'project_doc_fallback_filenames=["CLAUDE.md"]')
-_THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # what may be part of a rollout's name
 _CLAUDE_MODEL = re.compile(r"^(?:sonnet|opus|haiku|default|inherit|claude-)", re.IGNORECASE)
 
 
@@ -85,7 +84,7 @@ class CodexBackend:
 
     def transcript_place(self, session_id: str, spec: LaunchSpec) -> TranscriptPlace | None:
         """`$CODEX_HOME/sessions/**/rollout-*-<thread id>.jsonl`."""
-        if not _THREAD_ID.match(session_id):
+        if not TRANSCRIPT_SESSION_ID.match(session_id):
             return None
         home = spec.env.get("CODEX_HOME") or str(Path(spec.env.get("HOME") or Path.home()) / ".codex")
         return TranscriptPlace(Path(home) / "sessions", f"**/rollout-*-{glob.escape(session_id)}.jsonl")
