@@ -17,6 +17,7 @@ Anything else is refused, and the incoming refs are removed either way.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -27,7 +28,6 @@ from orchestrator.workflows.agent_requests import Unauthenticated
 from shared import git
 
 MAIN = git.MAIN
-PROJECT = "project"  # the repository's name under the team's folder, as the web serves it
 
 
 def served_root(team_id: str) -> Path:
@@ -88,21 +88,18 @@ def receive(conn: psycopg.Connection, actor: Actor) -> list[str]:
                 if branch == MAIN:
                     _receive_main(repo, commit, actor)
                 else:
+                    assert task is not None  # `allowed` is a task's branch
                     _receive_branch(repo, team_id, task, commit)
                 moved.append(branch)
         finally:
             git.delete_refs(repo, prefix)
         git.pack_loose(repo)  # a small push arrives as loose objects (git's receive.unpackLimit)
-    if task is not None and moved:
-        if task["base_commit"] is None:  # its first run was on another host: where the branch started
-            base = git.text(repos.project_dir(team_id), "merge-base", MAIN, f"refs/heads/{task['branch']}").strip()
-            task = tasks.set_work(conn, task["id"], base_commit=base)
+    if task is not None and moved:  # its base_commit was recorded by the run's prepare, on whichever host
         work_product.measure(conn, task)
     return moved
 
 
-def _receive_branch(repo: Path, team_id: str, task: dict[str, object] | None, commit: str) -> None:
-    assert task is not None
+def _receive_branch(repo: Path, team_id: str, task: dict[str, Any], commit: str) -> None:
     branch = str(task["branch"])
     current = git.head(repo, f"refs/heads/{branch}")
     if current is not None and not git.is_ancestor(repo, current, commit):
