@@ -13,6 +13,7 @@ from shared.config import reset_settings_cache
 from shared.ids import new_id
 from tests.support import factories
 from workers import agent_commands as cmd
+from workers import demo_agent
 from workers.backends import demo as demo_module
 from workers.backends.demo import DemoBackend, role_and_reason
 from workers.outcome import classify
@@ -195,6 +196,10 @@ def test_bench_mode_prints_lines_without_api_calls(team_dir: Path, monkeypatch: 
     lines, parser, code = run(spec)
     assert code == 0 and calls(team_dir) == []
     assert len(lines) == 42 and parser.summary.result_seen and parser.summary.subtype == "success"
+    # Each line carries the moment it was written (bench/cli_stream.py measures stdout → browser from it).
+    texts = [json.loads(line)["message"]["content"][0]["text"] for line in lines[1:-1]]
+    stamps = [float(demo_agent.BENCH_STAMP.search(text).group(1)) for text in texts]
+    assert len(stamps) == 40 and stamps == sorted(stamps)
 
 
 def test_role_and_reason_come_from_the_run(team: dict) -> None:

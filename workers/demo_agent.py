@@ -14,7 +14,8 @@ with zero usage and cost) and works through the agent API like a real agent: it 
 Everything it says is marked as a demo. `--pace S` (seconds between steps, default 0.6) sets its speed.
 
 Load benchmarks: `--bench-lines N --bench-rate R` prints init, N assistant lines at R lines a second, and a
-result — no API calls.
+result — no API calls. Each line ends with the moment it was written (`written at <Unix time>`, BENCH_STAMP), so a
+benchmark can measure agent stdout → browser.
 
 Like `gamma-agent` it runs in the agent's environment, without Gamma's settings: the demo backend puts the worker's
 GAMMA_DEMO_PACE, GAMMA_DEMO_BENCH_LINES and GAMMA_DEMO_BENCH_RATE (shared.config) there, and this reads them
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -38,6 +40,7 @@ from workers import agent_commands as cmd
 from workers.stream_format import StreamWriter
 
 TAG = "[demo]"
+BENCH_STAMP = re.compile(r"written at (\d+\.\d+)$")
 TOOLS = ["Bash", "Write"]
 PLAN = ("Research and outline", "Build a first version", "Review and polish")
 COMMAND_TIMEOUT = 60
@@ -204,7 +207,7 @@ def bench(writer: StreamWriter, cwd: Path, lines: int, rate: float) -> None:
         delay = started + index * interval - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        writer.text(f"{TAG} benchmark line {index + 1} of {lines}")
+        writer.text(f"{TAG} benchmark line {index + 1} of {lines} written at {time.time():.6f}")
     writer.result(f"{TAG} benchmark finished: {lines} lines", num_turns=1,
                   duration_ms=int((time.monotonic() - started) * 1000))
 
