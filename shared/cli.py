@@ -8,20 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from shared import host_checks
 from shared.config import ConfigError, Settings, load_settings
-from shared.launcher import run_procfile
+from shared.launcher import exec_lean, up_arguments
 from shared.logging import configure_logging
-from shared.process_control import supervise
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PROCFILE = REPO_ROOT / "Procfile"
 DB_STOP_EXTRA_SECONDS = 15  # beyond the kill grace: how long the database waits for workers to hand back
 
 
@@ -135,48 +128,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "--threads", str(settings.worker_threads),
         "--worker-shutdown-timeout", str(int((settings.kill_grace + 5) * 1000)),
     ]
-    # dramatiq's master exits when one of its processes dies; started again here, the web stays up meanwhile.
-    return supervise(argv, env, name="the dramatiq worker")
+    # dramatiq's master exits when one of its processes dies; started again by a lean supervisor (this process,
+    # replaced), the web stays up meanwhile.
+    exec_lean(["supervise", "--name=the dramatiq worker", f"--log-level={settings.log_level}", "--", *argv], env)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings()
     processes = ["web", "worker"] if settings.database_url else ["db", "web", "worker"]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     # The embedded server is started here, once, and only `gamma db serve` (which stops it last) manages it: the
     # web and the workers get its URL, so none of them can start a server of its own — for instance while
     # everything is stopping and the database is already gone, which left a postgres behind `gamma up`.
-    extra: dict[str, dict[str, str]] = {}
+    cleared: dict[str, list[str]] = {}
     if not settings.database_url:
-        url = _database_url(settings)  # start (or fail clearly) before the others race for it
-        extra = {"web": {"DATABASE_URL": url}, "worker": {"DATABASE_URL": url}}
+        env["DATABASE_URL"] = _database_url(settings)  # start (or fail clearly) before the others race for it
+        cleared = {"db": ["DATABASE_URL"]}
     _migrate(settings)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}/"
-    threading.Thread(target=_announce_when_ready, args=(url,), daemon=True).start()
     stop_timeout = settings.kill_grace + DB_STOP_EXTRA_SECONDS + 10
-    code = run_procfile(PROCFILE, processes, env=env, cwd=REPO_ROOT, stop_timeout=stop_timeout, extra_env=extra)
-    return 0 if code in (0, 130, 143) else code
-
-
-def _announce_when_ready(url: str) -> None:
-    """Print the URL once the web answers (any HTTP answer: a token-protected health check says 401). It waits
-    as long as the stack runs — a loaded machine may take minutes — and says once that it is still starting."""
-    started, told = time.monotonic(), False
-    while True:
-        try:
-            with urllib.request.urlopen(url + "api/health", timeout=2):
-                pass
-        except urllib.error.HTTPError:
-            pass  # the web is serving; the answer is not ours to judge here
-        except Exception:
-            if not told and time.monotonic() - started > 60:
-                print(f"  Gamma is still starting (waiting for {url}) …", flush=True)
-                told = True
-            time.sleep(0.5)
-            continue
-        print(f"\n  Gamma is running at {url}\n  Press Ctrl-C to stop.\n", flush=True)
-        return
+    exec_lean(up_arguments(processes, stop_timeout=stop_timeout, host=settings.host, port=settings.port,
+                           cleared=cleared), env)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -99,7 +99,10 @@ class Settings(BaseSettings):
         alias="GAMMA_API_URL",
         description="URL agents use to reach the web (default http://<host>:<port>).",
     )
-    web_workers: int = Field(default=2, alias="GAMMA_WEB_WORKERS", ge=1, le=64)
+    web_workers: int = Field(
+        default=1, alias="GAMMA_WEB_WORKERS", ge=1, le=64,
+        description="gunicorn worker processes (each with GAMMA_WEB_THREADS threads); one serves a laptop.",
+    )
     web_threads: int = Field(default=100, alias="GAMMA_WEB_THREADS", ge=4, le=2000)
     worker_processes: int = Field(default=1, alias="GAMMA_WORKER_PROCESSES", ge=1, le=64)
     worker_threads: int = Field(default=8, alias="GAMMA_WORKER_THREADS", ge=1, le=512)

@@ -18,6 +18,10 @@ _pool: ConnectionPool | None = None
 _pool_pid: int | None = None
 _pool_lock = threading.Lock()
 _url: str | None = None
+# The pool starts empty and grows with demand; a connection unused for a whole period of this many seconds is
+# closed (one per period, never below the minimum): an idle stack holds only what its loops keep using.
+POOL_MIN_SIZE = 0
+POOL_MAX_IDLE_SECONDS = 60.0
 
 
 def database_url() -> str:
@@ -66,8 +70,9 @@ def pool() -> ConnectionPool:
             if _pool is None or _pool_pid != os.getpid():
                 _pool = ConnectionPool(
                     database_url(),
-                    min_size=1,
+                    min_size=POOL_MIN_SIZE,
                     max_size=get_settings().db_pool_size,
+                    max_idle=POOL_MAX_IDLE_SECONDS,
                     kwargs={"row_factory": dict_row, "autocommit": False,
                             "application_name": f"gamma:{os.getpid()}", **keepalives()},
                     open=True,

@@ -6,6 +6,8 @@
 - No Prometheus: it would open an unauthenticated port on 0.0.0.0:9191.
 - No results backend: outcomes live in our own table (dramatiq-pg's results break above 8000 bytes).
 - A consumer that forgives acks it does not know (see `_Consumer`).
+- No delay queues: nothing of Gamma sends a delayed message (no Retries, no `send_with_options(delay=…)`), and
+  each delay queue would cost its consumer thread and two idle database connections per worker process.
 - The run queues of this worker's labels (GAMMA_WORKER_LABELS, see `make_broker`).
 """
 
@@ -31,13 +33,33 @@ def broker_connection_params(url: str, maxconn: int) -> dict[str, str]:
 
 
 class _Consumer(PostgresConsumer):
-    """dramatiq-pg 0.12's consumer, tolerant of acks for messages it did not consume itself.
+    """dramatiq-pg 0.12's consumer, tolerant of acks for messages it did not consume itself, on one connection.
 
     After a connection error (a PostgreSQL restart) dramatiq replaces the queue's consumer with a new one, and
     the messages still being processed are acked through the new one, whose `in_processing` set never held
     them: dramatiq-pg's `ack` then raises KeyError after its SQL committed, and dramatiq logs "You've found a bug
     in Dramatiq". The ack itself is right (the message is done), so the id is registered before acking.
+
+    One connection per queue, not two: the LISTEN connection (autocommit) also claims messages, unlocks them
+    and requeues them — dramatiq-pg itself already reads the pending messages on it, its claims are single
+    statements, and its advisory locks are taken and released on this one session. A NOTIFY that arrives while
+    it claims waits in `conn.notifies`, and is taken at once (`poll_for_notify`), not after a second's select.
     """
+
+    def get_consume_conn(self):  # noqa: ANN201 - dramatiq-pg's signature
+        return self.get_listen_conn()
+
+    def poll_for_notify(self) -> None:
+        conn = self.get_listen_conn()
+        if conn.notifies:
+            self.notifies += conn.notifies[:]
+            conn.notifies[:] = []
+            return
+        super().poll_for_notify()
+
+    def auto_purge(self) -> None:
+        """Nothing: the workers' maintenance purges finished messages (`run_queue.purge_finished`). dramatiq-pg's
+        random purge would run on the consume connection, which this consumer never opens."""
 
     def ack(self, message):  # noqa: ANN001 - dramatiq's signature
         self.in_processing.add(message.message_id)
@@ -52,6 +74,18 @@ class GammaBroker(PostgresBroker):
     def consume(self, queue_name, prefetch=1, timeout=30000):  # noqa: ANN001 - dramatiq's signature
         return _Consumer(pool=self.pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout)
 
+    def declare_queue(self, queue_name):  # noqa: ANN001 - dramatiq's signature
+        """The queue only, without its delay queue (see the module's docstring)."""
+        if queue_name not in self.queues:
+            self.emit_before("declare_queue", queue_name)
+            self.queues[queue_name] = True
+            self.emit_after("declare_queue", queue_name)
+
+    def enqueue(self, message, *, delay=None):  # noqa: ANN001 - dramatiq's signature
+        if delay:
+            raise ValueError("Gamma's queues have no delay queue: a delayed message would never be consumed")
+        return super().enqueue(message)
+
 
 def make_broker() -> PostgresBroker:
     """The broker, with the run queues this worker consumes declared: `gamma_runs` and, for a worker with labels,
@@ -61,8 +95,8 @@ def make_broker() -> PostgresBroker:
     url = db.database_url()
     migrate(url)
     queues = queues_of_worker(settings.worker_label_list)  # 1 without labels: as cheap as a worker can be
-    # 4 connections per declared queue (listen + consume, for the queue and its delay queue) + one per thread.
-    maxconn = 4 * len(queues) + settings.worker_threads + 4
+    # 1 connection per declared queue (listen and consume) + one per thread (acks), + 4 to spare.
+    maxconn = len(queues) + settings.worker_threads + 4
     from workers.middleware import GammaWorkerMiddleware  # noqa: PLC0415
 
     middleware = [AgeLimit(), Callbacks(), Pipelines(), CurrentMessage(), GammaWorkerMiddleware()]
