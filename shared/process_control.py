@@ -1,20 +1,19 @@
 """Processes: the one module that lists, inspects and signals them (through psutil) and ties lifetimes together.
 
 - `die_with_parent`: a child that dies with its parent (PR_SET_PDEATHSIG); `become_subreaper`: orphans below
-  this process stay in its subtree (PR_SET_CHILD_SUBREAPER).
+  this process stay in its subtree (PR_SET_CHILD_SUBREAPER). Both live in shared/prctl.py.
 - `descendants`, `signal_all`: a process tree, and signals to it.
 - `live_processes`, `environment`: every process of this host, and what its environment says (run markers).
 - `supervise`: a command that is started again when it crashes.
 
-It is imported by the attempt supervisor too, which starts for every agent run: keep its imports light.
+The attempt supervisor, which starts for every agent run, imports it only once the agent's command has started
+(before, it needs only shared/prctl.py): keep its imports light all the same.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
-import os
 import signal
 import subprocess
 import time
@@ -22,34 +21,12 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import psutil
 
+from shared.prctl import become_subreaper as become_subreaper
+from shared.prctl import die_with_parent
+
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
-_PR_SET_CHILD_SUBREAPER = 36
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-def die_with_parent(signum: int = signal.SIGTERM) -> None:
-    """Ask the kernel to send `signum` to this process when its parent dies (even by SIGKILL).
-
-    Call it in the child: as a Popen `preexec_fn`, or first thing in a forked process. It survives `exec`, so a
-    command started through a shell that execs (or a program that execs another, as `gamma web` execs gunicorn)
-    keeps it. If the parent died before the call took effect, this process exits at once.
-    """
-    parent = os.getppid()
-    _prctl(_PR_SET_PDEATHSIG, signum)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def become_subreaper() -> None:
-    """Make this process a child subreaper: whatever its descendants orphan (a double fork, a setsid) is
-    reparented to it rather than to init, so its descendants are exactly the processes it started."""
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-
-
-def _prctl(option: int, value: int) -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
 def _is_live(process: psutil.Process) -> bool:

@@ -76,6 +76,17 @@ def _wait_started() -> None:
     wait_for(_leftovers, what="the setsid grandchild to start")
 
 
+def test_it_starts_the_command_before_it_loads_psutil():
+    """Every run's start waits for the supervisor to start the agent's command; psutil's import (with logging and
+    subprocess, through shared.process_control) took about as long as the rest of its start, so the supervisor
+    loads it only once the command runs: loading the file (all that runs before `main`) loads none of them."""
+    heavy = ("psutil", "logging", "subprocess", "shared.process_control")
+    code = f"import runpy, sys; runpy.run_path(sys.argv[1]); print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-I", "-c", code, str(SUPERVISOR)], capture_output=True, text=True,
+                            check=True, timeout=60).stdout.strip()
+    assert loaded == "[]"
+
+
 def test_it_exits_with_the_commands_status_and_relays_its_output():
     with supervised("echo out; echo err >&2; exit 3") as (proc, _):
         out, err = proc.communicate(timeout=10)

@@ -15,9 +15,10 @@ makes sure that nothing of the attempt outlives it.
 - When the command exits, whatever it left behind gets the same treatment, and the supervisor exits with the
   command's status (a death by signal is reproduced), so the worker sees the command's exit as its own child's.
 
-It writes only to stderr (stdout is the agent's stream) and uses only the standard library and
-shared.process_control (psutil), so it starts in a few milliseconds; run it with `python -I` as a file, not as a
-module of the package.
+It writes only to stderr (stdout is the agent's stream) and uses only the standard library, shared.prctl and
+shared.process_control (psutil). It loads the last only once the command has started: importing psutil (with
+logging and subprocess) takes about as long as the rest of this process's start, and every run's start waits for
+the command. Run it with `python -I` as a file, not as a module of the package.
 """
 
 from __future__ import annotations
@@ -30,16 +31,24 @@ import signal
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 if not __package__:  # run as a file under `python -I`: the repository is not on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.process_control import become_subreaper, descendants, signal_all  # noqa: E402
+from shared.prctl import become_subreaper  # noqa: E402
 
 POLL_SECONDS = 0.5  # upper bound between checks; a child's exit or a signal wakes the loop at once
 STOPPING_POLL_SECONDS = 0.1
 PREFIX = "gamma-supervisor:"
 CANNOT_START = f"{PREFIX} cannot start"
+
+
+def _processes() -> ModuleType:
+    """shared.process_control (psutil): loaded once the command runs (see the module docstring)."""
+    from shared import process_control  # noqa: PLC0415
+
+    return process_control
 
 
 class Supervisor:
@@ -70,6 +79,11 @@ class Supervisor:
         except OSError as error:
             print(f"{CANNOT_START} {self.argv[0]!r}: {error.strerror}", file=sys.stderr, flush=True)
             return 127 if error.errno == errno.ENOENT else 126
+        # Loaded now, while the command starts, rather than when it has to be stopped; a stop arriving meanwhile
+        # waits until it is loaded (its handler uses it, and must not find it half imported).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        _processes()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         last_beat = time.monotonic()
         while self.child_status is None:
             self._reap()
@@ -78,7 +92,7 @@ class Supervisor:
             now = time.monotonic()
             if self.kill_at is not None:
                 if now >= self.kill_at:
-                    signal_all(descendants(self.me), signal.SIGKILL)
+                    _processes().signal_all(_processes().descendants(self.me), signal.SIGKILL)
                     self.kill_at = None
                 else:  # processes started since the stop began (a sandbox still setting up, a new tool) too
                     self._terminate_new()
@@ -103,9 +117,9 @@ class Supervisor:
 
     def _terminate_new(self) -> None:
         """SIGTERM every descendant that has not had one yet."""
-        fresh = [process for process in descendants(self.me) if process.pid not in self.terminated]
+        fresh = [process for process in _processes().descendants(self.me) if process.pid not in self.terminated]
         self.terminated.update(process.pid for process in fresh)
-        signal_all(fresh, signal.SIGTERM)
+        _processes().signal_all(fresh, signal.SIGTERM)
 
     def _reap(self) -> None:
         """Collect every exited child (orphans are ours to reap too), remembering the command's status."""
@@ -122,15 +136,15 @@ class Supervisor:
     def _clear_leftovers(self) -> None:
         """The command exited: SIGTERM what it left running, SIGKILL what is left once the grace is over."""
         deadline = self.kill_at if self.kill_at is not None else time.monotonic() + self.grace
-        while descendants(self.me) and time.monotonic() < deadline:
+        while _processes().descendants(self.me) and time.monotonic() < deadline:
             self._terminate_new()  # including any that appear meanwhile (a sandbox finishing its set-up)
             time.sleep(0.05)
             self._reap()
         self._kill_all()
 
     def _kill_all(self) -> None:
-        while left := descendants(self.me):
-            signal_all(left, signal.SIGKILL)
+        while left := _processes().descendants(self.me):
+            _processes().signal_all(left, signal.SIGKILL)
             time.sleep(0.01)
             self._reap()
         self._reap()
