@@ -161,3 +161,38 @@ def test_a_card_with_long_unbroken_words_keeps_to_its_column(web: Web, page) -> 
     box, grid = card.bounding_box(), p.locator("#team-grid").bounding_box()
     assert box is not None and grid is not None and box["x"] + box["width"] <= grid["x"] + grid["width"] + 1
     assert real_errors(errors) == [], errors
+
+
+def test_a_slower_earlier_load_of_the_teams_never_draws_over_a_later_one(web: Web, page) -> None:
+    """Showing archived teams reloads the list; a load still in flight for the other filter (or a reconnect's
+    reload) is aborted, so its answer, however late, cannot replace the list the user asked for last. Here every
+    load without archived teams is held back by the browser's router while the filter is switched off and on."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    opened, errors = page
+    old = _api(web, "POST", "/api/teams", json={"name": "Archived behind a slow load"})
+    _api(web, "DELETE", f"/api/teams/{old['id']}")
+    opened.goto(f"{web.url}/")
+    expect(opened.locator("#team-grid")).to_have_attribute("aria-busy", "false")
+    held: list[Any] = []
+
+    def hold_unarchived(route: Any) -> None:
+        if "include_archived=true" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)  # never answered: only an abort by the page ends it
+
+    opened.route("**/api/teams*", hold_unarchived)
+    box = opened.locator("#show-archived")
+    box.check()
+    card = opened.locator(f"article.team-card[data-team-id='{old['id']}']")
+    expect(card).to_contain_text("Archived")
+    with opened.expect_event("requestfailed", lambda request: "include_archived" not in request.url):
+        box.uncheck()  # a load without archived teams, held
+        expect(opened.locator("#show-archived")).not_to_be_checked()
+        box.check()  # the later load: it aborts the held one
+    expect(card).to_contain_text("Archived")
+    expect(opened.locator("#dash-summary")).to_contain_text("archived")
+    assert len(held) == 1
+    opened.unroute("**/api/teams*")
+    assert real_errors(errors) == [], errors

@@ -30,6 +30,11 @@ def browser(web: Web) -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    # Assertions wait as long as actions do: `expect`'s own default of 5 s failed a clean-clone run on a machine
+    # busy enough that the dashboard's ~700 teams took longer to reload (these are waits, not limits).
+    expect.set_options(timeout=TIMEOUT_MS)
     with open_page(browser) as (opened, errors):
         opened.set_default_timeout(TIMEOUT_MS)
         yield opened, errors

@@ -66,8 +66,8 @@ export const api = {
   health: () => request('GET', '/api/health').catch((err) => (err.body ? err.body : Promise.reject(err))),
 
   /** GET /api/teams → `{teams: Team[]}`; returns the Team[]. */
-  listTeams: async ({ includeArchived = false } = {}) => (
-    await request('GET', `/api/teams${includeArchived ? '?include_archived=true' : ''}`)).teams,
+  listTeams: async ({ includeArchived = false, signal } = {}) => (
+    await request('GET', `/api/teams${includeArchived ? '?include_archived=true' : ''}`, undefined, { signal })).teams,
   /** GET /api/teams/:id → Team (bare). */
   getTeam: (id) => request('GET', `/api/teams/${enc(id)}`),
   /** POST /api/teams → Team (bare, 201). */

@@ -46,16 +46,27 @@ function lastActivity(team) {
   return best ? best.toISOString() : null;
 }
 
+// The latest load wins: starting one aborts the one in flight, whose answer (the other archived filter, or a
+// reconnect's reload) could otherwise arrive last and draw the wrong list.
+let loading = null;
+
 async function loadTeams() {
+  if (loading) loading.abort();
+  const mine = new AbortController();
+  loading = mine;
+  let fresh;
   try {
-    teams = await api.listTeams({ includeArchived: showArchived });
+    fresh = await api.listTeams({ includeArchived: showArchived, signal: mine.signal });
   } catch (err) {
+    if (mine.signal.aborted) return;
     grid.setAttribute('aria-busy', 'false');
     replace(grid, h('div', { class: 'empty big' }, h('p', { text: `Could not load teams: ${err.message}` }),
       h('button', { type: 'button', class: 'btn', text: 'Try again', onClick: loadTeams })));
     summary.textContent = '';
     return;
   }
+  if (mine.signal.aborted) return;  // answered, but a later load has started meanwhile
+  teams = fresh;
   render();
 }
 
