@@ -76,7 +76,7 @@ class Settings(BaseSettings):
         alias="GAMMA_ALLOWED_HOSTS",
         description="Extra Host names the web answers to (comma-separated `name` or `name:port`).",
     )
-    ws_max_per_process: int = Field(default=60, alias="GAMMA_WS_MAX_PER_PROCESS", ge=1, le=10_000)
+    ws_max_per_process: int = Field(default=300, alias="GAMMA_WS_MAX_PER_PROCESS", ge=1, le=10_000)
     ws_max_per_client: int = Field(default=50, alias="GAMMA_WS_MAX_PER_CLIENT", ge=1, le=10_000)
     ws_max_pending: int = Field(
         default=10_000, alias="GAMMA_WS_MAX_PENDING", ge=1, le=10_000_000,
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         default=1, alias="GAMMA_WEB_WORKERS", ge=1, le=64,
         description="gunicorn worker processes (each with GAMMA_WEB_THREADS threads); one serves a laptop.",
     )
-    web_threads: int = Field(default=100, alias="GAMMA_WEB_THREADS", ge=4, le=2000)
+    web_threads: int = Field(default=400, alias="GAMMA_WEB_THREADS", ge=4, le=2000)
     worker_processes: int = Field(default=1, alias="GAMMA_WORKER_PROCESSES", ge=1, le=64)
     worker_threads: int = Field(default=8, alias="GAMMA_WORKER_THREADS", ge=1, le=512)
     worker_labels: str = Field(
