@@ -68,10 +68,16 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-bench: setup
+bench: setup claude
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/runs.py
 	$(BIN)/python bench/ui_views.py
+	$(BIN)/python bench/cli_stream.py
+	$(BIN)/python bench/viewers.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/agent_call.py
+	$(BIN)/python bench/footprint.py
+	$(BIN)/python bench/round.py
 
 clean:
 	rm -rf $(VENV) .tools .gamma-test

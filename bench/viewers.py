@@ -3,7 +3,7 @@
     .venv/bin/python bench/viewers.py [--runs N] [--viewers N] [--seconds S]
 
 - admitted with `gamma up`'s defaults: one web process configured as `gamma web` configures each of its processes
-  (web.gunicorn_conf, GAMMA_WEB_THREADS=100, GAMMA_WS_MAX_PER_PROCESS=60): how many of the viewers it admits.
+  (web.gunicorn_conf, the default GAMMA_WEB_THREADS and GAMMA_WS_MAX_PER_PROCESS): how many of the viewers it admits.
 - fan-out (each run, on a fresh web): one web process with GAMMA_WEB_THREADS=THREADS and
   GAMMA_WS_MAX_PER_PROCESS=VIEWERS (each open stream holds one gthread thread), VIEWERS viewers in
   VIEWER_PROCESSES client processes (threads), each process from a loopback address of its own (127.0.0.11, .12, …:
@@ -42,6 +42,7 @@ import requests  # noqa: E402
 import websocket  # noqa: E402
 
 from bench.events import _pct, machine  # noqa: E402
+from shared.config import Settings  # noqa: E402
 from tests.support import factories  # noqa: E402
 from tests.support.databases import scratch_database  # noqa: E402
 from tests.support.processes import running, start_web  # noqa: E402
@@ -49,7 +50,8 @@ from tests.support.streams import wait_exit, writer_command  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 CONFIG = {"runs": 3, "viewers": 300, "viewer_processes": 6, "threads": 400, "rate": 100, "seconds": 20, "pad": 300}
-DEFAULTS = {"GAMMA_WEB_THREADS": 100, "GAMMA_WS_MAX_PER_PROCESS": 60}  # shared.config's defaults
+DEFAULTS = {"GAMMA_WEB_THREADS": Settings.model_fields["web_threads"].default,  # shared.config's defaults
+            "GAMMA_WS_MAX_PER_PROCESS": Settings.model_fields["ws_max_per_process"].default}
 TARGETS = {"p99_ms": 250}
 MB = 2**20
 
