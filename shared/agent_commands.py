@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections import namedtuple
+
+TYPE_CHECKING = False  # gamma-agent loads this file on every call: `typing` (and dataclasses) would cost it that
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 PROG = "gamma-agent"
 LEAD = "lead"
@@ -35,19 +37,24 @@ README_START = "<!-- gamma-agent:start -->"
 README_END = "<!-- gamma-agent:end -->"
 
 
-@dataclass(frozen=True)
-class Arg:
-    """One positional argument (`name` without dashes) or option (`name` starting with `--`)."""
+class Arg(namedtuple("Arg", ("name", "metavar", "help", "required", "choices", "type", "default", "many", "who"),
+                     defaults=(None, None, False, None, None, None, False, EVERYONE))):
+    """One positional argument (`name` without dashes) or option (`name` starting with `--`).
 
+    metavar: shown in synopses; an option without one is a flag. required: options only (positionals always are).
+    choices, type, default: as argparse's. many: several words (nargs="+"), e.g. TEXT without quotes. who: the
+    audiences the synopsis shows it to (the parser always accepts it)."""
+
+    __slots__ = ()
     name: str
-    metavar: str | None = None  # shown in synopses; an option without one is a flag
-    help: str | None = None
-    required: bool = False  # options only; positionals are always required
-    choices: tuple[str, ...] | None = None
-    type: type | None = None
-    default: Any = None
-    many: bool = False  # several words (nargs="+"), e.g. TEXT without quotes
-    who: frozenset[str] = EVERYONE  # audiences the synopsis shows it to (the parser always accepts it)
+    metavar: str | None
+    help: str | None
+    required: bool
+    choices: tuple[str, ...] | None
+    type: type | None
+    default: Any
+    many: bool
+    who: frozenset[str]
 
     @property
     def is_option(self) -> bool:
@@ -64,16 +71,21 @@ class Arg:
         return text if self.required else f"[{text}]"
 
 
-@dataclass(frozen=True)
-class Command:
-    words: str  # e.g. "task done"
-    summary: str  # one line: the parser's help and the comment in CLAUDE.md and the README
-    args: tuple[Arg, ...] = ()
-    who: frozenset[str] = EVERYONE
-    aliases: tuple[str, ...] = ()  # other names of a one-word command
-    notes: tuple[str, ...] = ()  # extra comment lines under the synopsis in CLAUDE.md and the README
-    # What a member's CLAUDE.md says instead of `summary`, when a member may use it in a narrower way.
-    member_summary: str | None = None
+class Command(namedtuple("Command", ("words", "summary", "args", "who", "aliases", "notes", "member_summary"),
+                         defaults=((), EVERYONE, (), (), None))):
+    """One command. words: e.g. "task done". summary: one line, the parser's help and the comment in CLAUDE.md and
+    the README. aliases: other names of a one-word command. notes: extra comment lines under the synopsis in
+    CLAUDE.md and the README. member_summary: what a member's CLAUDE.md says instead of `summary`, when a member
+    may use it in a narrower way."""
+
+    __slots__ = ()
+    words: str
+    summary: str
+    args: tuple[Arg, ...]
+    who: frozenset[str]
+    aliases: tuple[str, ...]
+    notes: tuple[str, ...]
+    member_summary: str | None
 
     @property
     def key(self) -> str:
@@ -183,12 +195,13 @@ def for_audience(audience: str) -> list[Command]:
 
 
 def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
-                 **parser_options: Any) -> argparse.ArgumentParser:
-    """The argparse parser for every command; `args.command` (and `args.action` for two words) name it."""
+                 only: Command | None = None, **parser_options: Any) -> argparse.ArgumentParser:
+    """The argparse parser for every command (or `only` that one: a call parses one command, and need not build
+    the others); `args.command` (and `args.action` for two words) name it."""
     parser = parser_class(prog=PROG, **parser_options)
     top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     groups: dict[str, argparse._SubParsersAction] = {}
-    for cmd in COMMANDS:
+    for cmd in COMMANDS if only is None else (only,):
         first, _, action = cmd.words.partition(" ")
         if not action:
             _add_args(top.add_parser(first, aliases=list(cmd.aliases), help=_help(cmd)), cmd)
@@ -331,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--readme", nargs="?", const="README.md", metavar="PATH",
                      help="rewrite the block between the gamma-agent markers in PATH (default README.md)")
     args = cli.parse_args(argv)
+    from pathlib import Path  # noqa: PLC0415 (not on gamma-agent's way)
+
     if args.readme is None:
         print(readme_section())
         return 0

@@ -9,7 +9,10 @@ from FILE or from stdin (`-`). A text value given as `-` (TEXT, --summary, --des
 --blocker) is read from stdin. TEXT may also be several words without quotes.
 
 Environment: GAMMA_API_URL and GAMMA_AGENT_TOKEN, set by Gamma in every agent run (and GAMMA_AGENT_RETRY_SECONDS,
-how long a refused connection or a 502/503/504 is retried; a bad value is a usage error naming it).
+how long a refused connection or a 502/503/504 is retried; a bad value is a usage error naming it, as is a
+GAMMA_API_URL that is not http:// or https://). Each call is one HTTP/1.1 request (the standard library's
+http.client) on a connection of its own, never through a proxy from the environment; a read follows redirections
+(not to another scheme), an action is not sent elsewhere (a redirection is its error).
 
 Idempotency: an action (task create, plan, task done/fail/update/cancel/review/block, msg send, msg broadcast,
 status, done) carries an `Idempotency-Key` derived from GAMMA_RUN_ID (set in every run) and a hash of the request
@@ -21,49 +24,31 @@ Output: the API's JSON answer on stdout. Exit status: 0 done; 1 the API refused 
 not be reached for a minute (connection errors and 502/503/504 are retried with backoff, said on stderr); 2 a
 usage error (what was wrong on stderr).
 
-Only the standard library is used, so the command starts fast.
+Only the standard library is used, and only what a call needs is imported, so the command starts fast (within a
+few times of `curl` making the same request: bench/agent_call.py). The shim on the agents' PATH
+(workers/agent_tools.py) runs Python without `site` (-I -S): no site-packages, no .pth finders; http.client is
+imported without ssl for an http:// GAMMA_API_URL (_http_client), and the parser is built for the one command
+named. tests/test_agent_cli.py checks which modules a call imports.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import json
-import math
 import os
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from types import ModuleType
-from typing import Any
+import urllib.parse  # imported by http.client too
 
-_DEFINITION_NAME = "gamma_agent_commands"
+from shared import agent_commands as definition  # standard library only; `shared` itself is empty
 
-
-def _load_definition() -> ModuleType:
-    """The command definition, shared/agent_commands.py (standard library only), loaded from its file.
-
-    Importing it as `shared.agent_commands` would import the `shared` package, the server side's (settings,
-    database); gamma-agent keeps to the standard library so it starts fast (tests/test_agent_cli.py checks). In a
-    process that has imported it already (the server, the tests), that module is used."""
-    loaded = sys.modules.get("shared.agent_commands") or sys.modules.get(_DEFINITION_NAME)
-    if loaded is not None:
-        return loaded
-    path = Path(__file__).resolve().parent.parent / "shared" / "agent_commands.py"
-    spec = importlib.util.spec_from_file_location(_DEFINITION_NAME, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_DEFINITION_NAME] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
-
-definition = _load_definition()
+TYPE_CHECKING = False  # `typing` would cost every call its import
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable, Sequence
+    from http.client import HTTPMessage
+    from types import ModuleType
+    from typing import Any
 
 PROG = definition.PROG
 API_PREFIX = "/agent/v1"
@@ -81,6 +66,10 @@ TASK_KINDS = definition.TASK_KINDS
 STATUSES = definition.STATUSES
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# A GET is sent again where a redirection points (as urllib did), at most this many times.
+REDIRECTIONS = (301, 302, 303, 307, 308)
+MAX_REDIRECTIONS = 10
 
 
 class UsageError(Exception):
@@ -92,8 +81,33 @@ class ApiFailure(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **{"formatter_class": Formatter, **options})
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message}\nusage: {self.format_usage().removeprefix('usage: ').strip()}")
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse's help, at the width argparse finds, but without importing shutil (and with it zlib, bz2, lzma)
+    for it on every call: argparse makes a formatter for each argument added."""
+
+    def __init__(self, prog: str, **options: Any) -> None:
+        super().__init__(prog, **{"width": _terminal_columns() - 2, **options})
+
+
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the width of the terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 # ---------------------------------------------------------------------------------------------------- transport
@@ -113,6 +127,8 @@ def idempotency_key(method: str, path: str, body: dict[str, Any] | None) -> str 
     run_id = os.environ.get("GAMMA_RUN_ID", "").strip()
     if not run_id:
         return None
+    import hashlib  # noqa: PLC0415 (an action's: a read need not load OpenSSL)
+
     request = json.dumps([method, path, body], sort_keys=True, ensure_ascii=False)
     return f"{run_id}.{hashlib.sha256(request.encode()).hexdigest()[:48]}"
 
@@ -128,31 +144,33 @@ def call(method: str, path: str, body: dict[str, Any] | None = None, params: dic
     token = _env("GAMMA_AGENT_TOKEN")
     query = {k: v for k, v in (params or {}).items() if v not in (None, False, "")}
     url = f"{base}{API_PREFIX}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    try:
+        scheme = _where(url)[0]
+    except ValueError:
+        raise UsageError(f"GAMMA_API_URL must be an http:// or https:// URL (got {base!r})") from None
+    client = _http_client(scheme)
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "Authorization": f"Bearer {token}", "Accept": "application/json",
-        **({"Content-Type": "application/json"} if data is not None else {}),
-        **({IDEMPOTENCY_HEADER: key} if key else {})})
-    # Gamma's API is local to the agent: never route it through an HTTP proxy from the environment.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
+               **({"Content-Type": "application/json"} if data is not None else {}),
+               **({IDEMPOTENCY_HEADER: key} if key else {})}
     deadline = time.monotonic() + _retry_seconds()
     delay = FIRST_RETRY_DELAY
     while True:
         try:
-            with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-                if response.headers.get(REPLAYED_HEADER) == "true":
+            status, reason, answer_headers, answer = _fetch(client, method, url, headers, data)
+        except (OSError, client.HTTPException) as error:  # refused, reset, timed out; or a broken answer
+            if time.monotonic() + delay > deadline:
+                raise ApiFailure(f"cannot reach Gamma at {base}: {_failure(error)}") from None
+            why = f"cannot reach Gamma at {base} ({_failure(error)})"
+        else:
+            if 200 <= status < 300:
+                if answer_headers.get(REPLAYED_HEADER) == "true":
                     print(f"{PROG}: this exact command already ran in this run: its first answer is shown and "
                           "nothing was done again", file=sys.stderr, flush=True)
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            if error.code not in RETRIED_STATUSES or time.monotonic() + delay > deadline:
-                raise ApiFailure(f"{error.code}: {_message(error)}") from None
-            why = f"Gamma answered {error.code}"
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            if time.monotonic() + delay > deadline:
-                raise ApiFailure(f"cannot reach Gamma at {base}: {reason}") from None
-            why = f"cannot reach Gamma at {base} ({reason})"
+                return json.loads(answer or b"null")
+            if status not in RETRIED_STATUSES or time.monotonic() + delay > deadline:
+                raise ApiFailure(f"{status}: {_message(answer, reason)}")
+            why = f"Gamma answered {status}"
         # The web may be restarting; every action is safe to repeat (the server keeps them idempotent).
         print(f"{PROG}: {why}; retrying in {delay:.1f} s", file=sys.stderr, flush=True)
         time.sleep(delay)
@@ -166,19 +184,112 @@ def _retry_seconds() -> float:
     try:
         seconds = float(raw)
     except ValueError:
-        seconds = math.nan
+        seconds = float("nan")
     if not 0 <= seconds <= MAX_RETRY_SECONDS:  # NaN fails this too
         raise UsageError(f"{RETRY_VARIABLE} must be a number of seconds from 0 to {MAX_RETRY_SECONDS:g} "
                          f"(got {raw!r})")
     return seconds
 
 
-def _message(error: urllib.error.HTTPError) -> str:
-    raw = error.read().decode("utf-8", "replace")
+def _failure(error: Exception) -> str:
+    """What went wrong, said of a connection error (OSError), or of an answer http.client could not read (its
+    exception's str alone may be a bare line of the answer)."""
+    return str(error) if isinstance(error, OSError) else f"a broken answer: {error!r}"
+
+
+def _message(answer: bytes, reason: str) -> str:
+    raw = answer.decode("utf-8", "replace")
     try:
         return str(json.loads(raw).get("message") or raw)
     except (ValueError, AttributeError):
-        return raw.strip() or error.reason
+        return raw.strip() or reason
+
+
+# --------------------------------------------------------------------------------------------------------- HTTP
+# The standard library's http.client: one request a connection, which is closed after its answer. Gamma's API is
+# local to the agent: it is never asked through an HTTP proxy from the environment (http.client uses none).
+
+
+def _http_client(scheme: str) -> ModuleType:
+    """http.client, for calls to an API of this scheme.
+
+    http.client imports ssl when it is itself imported (some 10 ms), for HTTPSConnection, which a call to an
+    http:// API never uses; so for one, `import ssl` is made to fail during that import (a None in sys.modules
+    does that), and http.client is without HTTPSConnection, as on a Python built without OpenSSL. A process calls
+    one GAMMA_API_URL and follows no redirection to another scheme (_fetch): an https:// call never meets that
+    http.client, and an http:// one never pays for ssl."""
+    if scheme == "http" and "http.client" not in sys.modules and "ssl" not in sys.modules:
+        sys.modules["ssl"] = None  # type: ignore[assignment]
+        try:
+            import http.client  # noqa: PLC0415
+        finally:
+            del sys.modules["ssl"]
+    import http.client  # noqa: PLC0415
+
+    if scheme == "https" and not hasattr(http.client, "HTTPSConnection"):
+        raise RuntimeError("http.client was imported without ssl for an http:// call: it cannot make an https:// one")
+    return http.client
+
+
+def _where(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, request target) of an http:// or https:// URL; ValueError for any other, or one with
+    no host or a bad port."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.port == 0:  # .port: ValueError if bad
+        raise ValueError(f"not an http:// or https:// URL: {url}")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # The port always given: http.client would read the end of an IPv6 address without one (`::1`) as a port.
+    return parts.scheme, parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme], target
+
+
+def _fetch(client: ModuleType, method: str, url: str, headers: dict[str, str],
+           data: bytes | None) -> tuple[int, str, HTTPMessage, bytes]:
+    """(status, reason, headers, body) of the answer, a GET following redirections."""
+    for _ in range(MAX_REDIRECTIONS):
+        status, reason, answer_headers, answer = _exchange(client, method, url, headers, data)
+        location = answer_headers.get("Location")
+        if method != "GET" or status not in REDIRECTIONS or not location:
+            break
+        target = urllib.parse.urljoin(url, location)
+        try:
+            scheme = _where(target)[0]
+        except ValueError:
+            break  # a redirection out of HTTP is the answer
+        if scheme != _where(url)[0]:  # the http.client of an http:// API may be without TLS (_http_client)
+            raise ApiFailure(f"{status}: Gamma redirects {url} to {target}, which is not followed: set "
+                             f"GAMMA_API_URL to Gamma's {scheme}:// URL")
+        url = target
+    return status, reason, answer_headers, answer
+
+
+def _exchange(client: ModuleType, method: str, url: str, headers: dict[str, str],
+              data: bytes | None) -> tuple[int, str, HTTPMessage, bytes]:
+    scheme, host, port, target = _where(url)
+    if scheme == "https":
+        import ssl  # noqa: PLC0415 (imported by http.client already, for an https:// API)
+
+        context = ssl.create_default_context()  # the system's certificates, checked
+        context.set_alpn_protocols(["http/1.1"])
+        connection = client.HTTPSConnection(host, port, timeout=TIMEOUT_SECONDS, context=context)
+    else:
+        connection = client.HTTPConnection(host, port, timeout=TIMEOUT_SECONDS)
+    connection._create_connection = _connect  # (the hook http.client connects with)
+    try:  # http.client adds Host, Accept-Encoding: identity and Content-Length
+        connection.request(method, target, body=data,
+                           headers={"Connection": "close", "User-Agent": PROG, **headers})
+        answer = connection.getresponse()
+        return answer.status, answer.reason, answer.headers, answer.read()
+    finally:
+        connection.close()
+
+
+def _connect(address: tuple[str, int], *args: Any) -> socket.socket:
+    """socket.create_connection, an ASCII host name given as bytes: getaddrinfo encodes a str with the idna codec,
+    whose import (and unicodedata's, stringprep's) would cost every call some 2 ms."""
+    import socket  # noqa: PLC0415 (imported by http.client already)
+
+    host, port = address
+    return socket.create_connection((host.encode("ascii") if host.isascii() else host, port), *args)
 
 
 # ------------------------------------------------------------------------------------------------------ inputs
@@ -244,6 +355,7 @@ def _status(task_id: str, status: str, **fields: Any) -> Any:
 
 
 def _quote(value: str) -> str:
+    """A value as one segment of a URL's path (a `/` in it escaped too)."""
     return urllib.parse.quote(value, safe="")
 
 
@@ -278,14 +390,27 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Stdin], Any]] = {
 }
 
 
-def build_parser() -> Parser:
+def build_parser(argv: Sequence[str] | None = None) -> Parser:
+    """The parser; given the command line, of the command it names only (a call parses one command)."""
     return definition.build_parser(  # type: ignore[return-value]
-        Parser, description="Talk to Gamma from an agent run (prints JSON).",
-        epilog="A text value '-' is read from stdin. Exit: 0 ok, 1 API error, 2 usage error.")
+        Parser, only=None if argv is None else _named(argv), **HELP)
+
+
+HELP = {"description": "Talk to Gamma from an agent run (prints JSON).",
+        "epilog": "A text value '-' is read from stdin. Exit: 0 ok, 1 API error, 2 usage error."}
+
+
+def _named(argv: Sequence[str]) -> definition.Command | None:
+    """The command `argv` starts with; None when it names none exactly (then the whole parser answers: its help,
+    its error, list every command)."""
+    for words in (" ".join(argv[:2]), argv[0] if argv else ""):
+        if words in definition.BY_KEY:
+            return definition.BY_KEY[words]
+    return None
 
 
 def run(argv: Sequence[str]) -> Any:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         raise UsageError(f"a command is required\n{parser.format_help()}")
@@ -306,6 +431,13 @@ def _send_work() -> None:
     if not url or not branch:
         return  # on the web's host (the web sees the worktree itself), or a run that writes no branch
     # Imported here: only a run on another host needs git and the repository code, and every call pays imports.
+    # They need the installed packages too, which the shim's Python (without `site`) has not looked for.
+    if sys.flags.no_site:
+        import site  # noqa: PLC0415
+
+        site.main()
+    from pathlib import Path  # noqa: PLC0415
+
     from shared.git import GitError  # noqa: PLC0415
     from workers.repo_sync import send_from_agent  # noqa: PLC0415
 
