@@ -22,7 +22,6 @@ Database: a scratch database on $GAMMA_BENCH_DATABASE_URL (an admin URL), else t
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -37,18 +36,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import psycopg  # noqa: E402
-
-from bench.events import machine  # noqa: E402
+from bench import common  # noqa: E402
 from shared import db  # noqa: E402
-from tests.support.databases import scratch_database  # noqa: E402
 from tests.support.processes import start_web  # noqa: E402
 
 CALLS = 30
 RUNS = 3
 WARMUP = 3
 TARGET_RATIO = 5.0
-RESULTS = REPO / "bench" / "results"
+NOTE = "shared machine: other work may run at the same time; the web, PostgreSQL and the calls share these CPUs"
 SERIES = ("gamma_read", "curl_read", "gamma_action", "curl_action", "python_floor")
 
 
@@ -136,7 +132,7 @@ def measure(calls: Calls, count: int, salt: int) -> dict[str, Any]:
         order = SERIES if n % 2 == 0 else tuple(reversed(SERIES))
         for series in order:
             samples[series].append(calls.timed(series, salt * 100_000 + n))
-    figures = {s: {"median_ms": round(statistics.median(v), 2), "p90_ms": round(_p90(v), 2)}
+    figures = {s: {"median_ms": round(statistics.median(v), 2), "p90_ms": round(common.percentile(sorted(v), 90), 2)}
                for s, v in samples.items()}
     return {**figures,
             "read_ratio": round(figures["gamma_read"]["median_ms"] / figures["curl_read"]["median_ms"], 2),
@@ -144,13 +140,8 @@ def measure(calls: Calls, count: int, salt: int) -> dict[str, Any]:
             "samples_ms": {s: [round(x, 2) for x in v] for s, v in samples.items()}}
 
 
-def _p90(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
-
-
 def main(argv: list[str] | None = None) -> int:
-    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options = common.options(__doc__)
     options.add_argument("--calls", type=int, default=CALLS, help=f"calls of each kind per run (default {CALLS})")
     options.add_argument("--runs", type=int, default=RUNS, help=f"runs (default {RUNS})")
     options.add_argument("--shim", type=Path, help="measure this gamma-agent, not the one agents get now")
@@ -161,9 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["GAMMA_HOME"] = home
     runs: list[dict[str, Any]] = []
     try:
-        with scratch_database("gamma_bench_agent", os.environ.get("GAMMA_BENCH_DATABASE_URL")) as url:
-            with psycopg.connect(url) as conn:
-                info = machine(conn.info.server_version)
+        with common.bench_database("gamma_bench_agent") as url:
+            info = common.machine_of(url, NOTE)
             from workers.agent_tools import tools_bin_dir  # noqa: PLC0415 (settings read GAMMA_HOME)
 
             shim = args.shim.resolve() if args.shim else tools_bin_dir() / "gamma-agent"
@@ -179,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{r['curl_action']['median_ms']} ms (x{r['action_ratio']})", flush=True)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    info["note"] = ("shared machine: other work may run at the same time; the web, PostgreSQL and the calls "
-                    "share these CPUs")
+    info["load_avg_at_end"] = common.load_average()
     median = {f"{s}_ms": statistics.median(r[s]["median_ms"] for r in runs) for s in SERIES}
     median.update({f"{s}_p90_ms": statistics.median(r[s]["p90_ms"] for r in runs) for s in SERIES})
     median["read_ratio"] = statistics.median(r["read_ratio"] for r in runs)
@@ -193,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {"ratio": TARGET_RATIO}, "median": median, "runs": runs,
         "seconds": round(time.monotonic() - started, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"{args.output}.md").write_text(summary(report))
+    common.write_results(args.results, args.output, report, summary(report))
     print(summary(report))
     return 0
 
@@ -205,13 +191,12 @@ def summary(report: dict[str, Any]) -> str:
     config = report["config"]
 
     def verdict(ratio: float) -> str:
-        return "meets target" if ratio <= target else "MISSES target"
+        return common.verdict(ratio <= target)
 
     lines = [
         "# A gamma-agent call next to curl",
         "",
-        f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), load average {m['load_avg_at_start']} at start and "
-        f"{m['load_avg_at_end']} at the end, Python {m['python']}, PostgreSQL {m['postgresql']}. {m['note']}.",
+        common.machine_line(m),
         "",
         f"Each call from the start of its process to its exit, {config['calls']} calls of each kind per run, "
         f"interleaved; medians over {config['runs']} run(s) of each run's median and p90. The gamma-agent measured"
@@ -241,8 +226,7 @@ def summary(report: dict[str, Any]) -> str:
             f"| {n} | {run['gamma_read']['median_ms']} / {run['curl_read']['median_ms']} ({run['read_ratio']}) "
             f"| {run['gamma_action']['median_ms']} / {run['curl_action']['median_ms']} ({run['action_ratio']}) "
             f"| {run['python_floor']['median_ms']} |")
-    lines += ["", f"Total bench time: {report['seconds']} s.", ""]
-    return "\n".join(lines)
+    return common.finish_summary(lines, report)
 
 
 if __name__ == "__main__":

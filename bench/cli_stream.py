@@ -19,10 +19,6 @@ Database: a scratch database on $GAMMA_BENCH_DATABASE_URL (an admin URL), else t
 
 from __future__ import annotations
 
-import argparse
-import json
-import multiprocessing as mp
-import os
 import statistics
 import sys
 import tempfile
@@ -39,13 +35,11 @@ import requests  # noqa: E402
 import websocket  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from bench.events import _pct, machine  # noqa: E402
-from tests.support.databases import scratch_database  # noqa: E402
+from bench import common  # noqa: E402
 from tests.support.processes import start_web  # noqa: E402
 from tests.support.workers import start_worker  # noqa: E402
 from workers.demo_agent import BENCH_STAMP  # noqa: E402
 
-RESULTS = REPO / "bench" / "results"
 CONFIG = {"runs": 3, "lines": 300, "rate": 20.0, "viewers": 5}
 TARGETS = {"p50_ms": 10, "p99_ms": 50}
 WATCH_TIMEOUT = 180.0
@@ -57,49 +51,22 @@ WATCH_TIMEOUT = 180.0
 def _watch(url: str, agent_id: str, ready: threading.Barrier, out: dict[str, Any]) -> None:
     """Follow the team's stream from the cursor in `url` until the agent's (one) run has finished."""
     ws = websocket.create_connection(url, timeout=WATCH_TIMEOUT, skip_utf8_validation=True)
+    feed = common.TeamFeed(ws)
     latencies: list[float] = []
-    cursor, seen, in_order, finished = None, 0, True, False
-    try:
-        while True:
-            frame = json.loads(ws.recv())
-            if frame["type"] == "hello":
-                cursor = frame["after"]
-            if frame["type"] == "live":
-                break
-        ready.wait()
-        while not finished:
-            data = ws.recv()
-            now = time.time()
-            frame = json.loads(data)
-            if frame["type"] != "events":
-                continue
-            for event in frame["events"]:
-                in_order = in_order and event["cursor"] == cursor + 1
-                cursor = event["cursor"]
-                seen += 1
-                if event["kind"] == "agent.text" and event["agent_id"] == agent_id:
-                    stamp = BENCH_STAMP.search(event["payload"].get("text", ""))
-                    if stamp:
-                        latencies.append((now - float(stamp.group(1))) * 1000)
-                finished = finished or (event["kind"] == "run.finished" and event["agent_id"] == agent_id)
-    except Exception as error:  # report it: the parent decides
-        out["error"] = repr(error)
-    finally:
-        ws.close()
-    out.update(latencies=latencies, seen=seen, in_order=in_order and finished, last_cursor=cursor)
+    finished = False
 
+    def take(now: float, batch: list[dict[str, Any]]) -> bool:
+        nonlocal finished
+        for event in batch:
+            if event["kind"] == "agent.text" and event["agent_id"] == agent_id:
+                stamp = BENCH_STAMP.search(event["payload"].get("text", ""))
+                if stamp:
+                    latencies.append((now - float(stamp.group(1))) * 1000)
+            finished = finished or (event["kind"] == "run.finished" and event["agent_id"] == agent_id)
+        return finished
 
-def viewer_process(urls: list[str], agent_id: str, ready: Any, results: Any) -> None:
-    barrier = threading.Barrier(len(urls) + 1)
-    outs: list[dict[str, Any]] = [{} for _ in urls]
-    threads = [threading.Thread(target=_watch, args=(u, agent_id, barrier, o)) for u, o in zip(urls, outs, strict=True)]
-    for thread in threads:
-        thread.start()
-    barrier.wait(timeout=60)
-    ready.put(True)
-    for thread in threads:
-        thread.join()
-    results.put(outs)
+    feed.follow(ready, out, take)
+    out.update(latencies=latencies, seen=feed.seen, in_order=feed.in_order and finished, last_cursor=feed.cursor)
 
 
 # -- one run ------------------------------------------------------------------------------------------------
@@ -130,31 +97,18 @@ def one_run(database_url: str, cfg: dict[str, Any]) -> dict[str, Any]:
         member = next(m for m in team["members"] if not m["is_lead"])
         head = requests.get(f"{web.url}/api/teams/{team['id']}/events?limit=1", timeout=30).json()["head"]
         url = f"{web.ws_url}/ws/teams/{team['id']}?after={head}"
-        ctx = mp.get_context("spawn")
-        ready, results = ctx.Queue(), ctx.Queue()
-        proc = ctx.Process(target=viewer_process, args=([url] * cfg["viewers"], member["id"], ready, results),
-                           daemon=True)
-        proc.start()
-        try:
-            ready.get(timeout=120)
+        with common.Viewers(_watch, [[(url, member["id"])] * cfg["viewers"]]) as watching:
             started = time.monotonic()
             _enqueue(database_url, team["id"], member["id"])
-            seen = results.get(timeout=WATCH_TIMEOUT + 30)
+            seen = watching.collect(WATCH_TIMEOUT + 30)
             seconds = time.monotonic() - started
-        finally:
-            proc.join(5)
-            if proc.is_alive():
-                proc.kill()
     samples = sorted(ms for v in seen for ms in v.get("latencies", []))
     lines_each = [len(v.get("latencies", [])) for v in seen]
     return {
         "viewers": len(seen),
         "lines_per_viewer": lines_each,
         "samples": len(samples),
-        "p50_ms": round(_pct(samples, 50), 1),
-        "p95_ms": round(_pct(samples, 95), 1),
-        "p99_ms": round(_pct(samples, 99), 1),
-        "max_ms": round(samples[-1], 1) if samples else None,
+        **common.latency_ms(samples),
         "events_per_viewer": [v.get("seen", 0) for v in seen],
         "viewers_complete_in_order": (len(seen) == cfg["viewers"] and all(v.get("in_order") for v in seen)
                                       and all(n == cfg["lines"] for n in lines_each)
@@ -168,46 +122,34 @@ def one_run(database_url: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=CONFIG["runs"])
-    parser.add_argument("--lines", type=int, default=CONFIG["lines"])
-    parser.add_argument("--rate", type=float, default=CONFIG["rate"])
-    args = parser.parse_args()
-    cfg = {**CONFIG, "runs": args.runs, "lines": args.lines, "rate": args.rate}
+    cfg, results = common.parse_config(__doc__, CONFIG, ("runs", "lines", "rate"))
     started = time.monotonic()
     runs: list[dict[str, Any]] = []
-    with scratch_database("gamma_bench_cli", os.environ.get("GAMMA_BENCH_DATABASE_URL")) as url:
-        with psycopg.connect(url) as conn:
-            info = machine(conn.info.server_version)
+    with common.bench_database("gamma_bench_cli") as url:
+        info = common.machine_of(url)
         for n in range(cfg["runs"]):
             run = one_run(url, cfg)
             runs.append(run)
             print(f"run {n + 1}: p50/p95/p99 {run['p50_ms']}/{run['p95_ms']}/{run['p99_ms']} ms, "
                   f"complete {run['viewers_complete_in_order']} {run['errors']}", flush=True)
-    info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    info["load_avg_at_end"] = common.load_average()
     median = {key: statistics.median(r[key] for r in runs) for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")}
     correct = all(r["viewers_complete_in_order"] for r in runs)
     report = {"benchmark": "cli_stream", "machine": info, "config": cfg, "targets": TARGETS, "median": median,
               "all_viewers_complete_in_order": correct, "runs": runs,
               "seconds": round(time.monotonic() - started, 1)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "cli_stream.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "cli_stream.md").write_text(summary(report))
+    common.write_results(results, "cli_stream", report, summary(report))
     print(summary(report))
     return 0 if correct else 1
 
 
 def summary(report: dict[str, Any]) -> str:
     m, med, t, cfg = report["machine"], report["median"], report["targets"], report["config"]
-
-    def verdict(ok: bool) -> str:
-        return "meets target" if ok else "MISSES target"
-
+    verdict = common.verdict
     lines = [
         "# CLI line → browser benchmark",
         "",
-        f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), load average {m['load_avg_at_start']} at start and "
-        f"{m['load_avg_at_end']} at the end, Python {m['python']}, PostgreSQL {m['postgresql']}. {m['note']}.",
+        common.machine_line(m),
         "",
         f"One real `gamma worker` (Dramatiq) runs one `demo` agent in bench mode: {cfg['lines']} assistant lines at "
         f"{cfg['rate']:g} lines/s, watched by {cfg['viewers']} WebSocket viewers on one gunicorn web (1 gthread "
@@ -217,8 +159,7 @@ def summary(report: dict[str, Any]) -> str:
         "",
         f"Medians of {len(report['runs'])} runs (each on a fresh web and worker):",
         "",
-        "| Measure | Median | Target | |",
-        "|---|---|---|---|",
+        *common.MEDIANS_TABLE,
         f"| CLI line → browser p50 | {med['p50_ms']} ms | ≤ {t['p50_ms']} ms | "
         f"{verdict(med['p50_ms'] <= t['p50_ms'])} |",
         f"| … p95 | {med['p95_ms']} ms | | |",
@@ -232,11 +173,10 @@ def summary(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for n, run in enumerate(report["runs"], 1):
-        lines.append(f"| {n} | {run['samples']} | {run['p50_ms']} | {run['p95_ms']} | {run['p99_ms']} | "
-                     f"{run['max_ms']} | {sorted(set(run['events_per_viewer']))} | "
+        lines.append(f"| {n} | {run['samples']} | {common.latency_cells(run)} | "
+                     f"{sorted(set(run['events_per_viewer']))} | "
                      f"{run['viewers_complete_in_order']} |")
-    lines += ["", f"Total bench time: {report['seconds']} s.", ""]
-    return "\n".join(lines)
+    return common.finish_summary(lines, report)
 
 
 if __name__ == "__main__":

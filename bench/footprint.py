@@ -22,9 +22,7 @@ Medians of the starts; results: bench/results/footprint.json and footprint.md.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import os
 import platform
 import signal
@@ -45,10 +43,10 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
+from bench import common  # noqa: E402
 from tests.support.databases import scratch_database  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
-RESULTS = REPO / "bench" / "results"
 GAMMA = REPO / ".venv" / "bin" / "gamma"
 TARGETS = {"rss_mb": 150, "idle_connections": 5}
 READY_TIMEOUT = 180
@@ -209,23 +207,16 @@ def machine(admin: str | None) -> dict[str, Any]:
 
     with psycopg.connect(admin_url(admin)) as conn:
         version = conn.info.server_version
-    model = ""
-    with contextlib.suppress(OSError):
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
     return {
-        "cpus": os.cpu_count(), "cpu_model": model, "memory_mb": round(psutil.virtual_memory().total / MB),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-        "postgresql": f"{version // 10000}.{version % 10000}", "platform": platform.platform(),
+        "cpus": os.cpu_count(), "cpu_model": common.cpu_model(), "memory_mb": round(psutil.virtual_memory().total / MB),
+        "load_avg_at_start": common.load_average(), "python": platform.python_version(),
+        "postgresql": common.postgresql_version(version), "platform": platform.platform(),
     }
 
 
 def summary(report: dict[str, Any]) -> str:
     m, med, t = report["machine"], report["median"], report["targets"]
-
-    def verdict(ok: bool) -> str:
-        return "meets target" if ok else "MISSES target"
-
+    verdict = common.verdict
     last = report["runs"][-1]
     lines = [
         "# Idle footprint of `gamma up`",
@@ -237,8 +228,7 @@ def summary(report: dict[str, Any]) -> str:
         f"`gamma up` with default settings, measured {report['config']['idle_seconds']} s after it was ready (web "
         f"answering, a worker alive); medians of {report['config']['runs']} starts:",
         "",
-        "| Measure | Median | Target | |",
-        "|---|---|---|---|",
+        *common.MEDIANS_TABLE,
         f"| RSS, all backend processes | {med['rss_mb']} MB | ≤ {t['rss_mb']} MB | "
         f"{verdict(med['rss_mb'] <= t['rss_mb'])} |",
         f"| PSS (shared pages split among sharers) | {med['pss_mb']} MB | | |",
@@ -282,8 +272,7 @@ def summary(report: dict[str, Any]) -> str:
         for c in taken["connection_list"]:
             query = (c["last_query"] or "").replace("|", "\\|")
             lines.append(f"| {c['application_name'] or '(none)'} | {c['state']} | {c['held_by']} | `{query}` |")
-    lines += ["", f"Total bench time: {report['seconds']} s.", ""]
-    return "\n".join(lines)
+    return common.finish_summary(lines, report)
 
 
 def effective_settings() -> dict[str, Any]:
@@ -295,7 +284,7 @@ def effective_settings() -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.options(__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds idle after ready, before measuring")
     parser.add_argument("--late", type=float, default=0.0,
@@ -314,7 +303,7 @@ def main() -> int:
     median = {key: statistics.median(run[key] for run in runs) for key in keys}
     if args.late:
         median["late"] = {key: statistics.median(run["late"][key] for run in runs) for key in keys[:-1]}
-    info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    info["load_avg_at_end"] = common.load_average()
     report = {
         "benchmark": "footprint", "machine": info,
         "config": {"runs": args.runs, "idle_seconds": args.idle, "late_seconds": args.late,
@@ -324,9 +313,7 @@ def main() -> int:
                           "idle_connections": median["idle_connections"] <= TARGETS["idle_connections"]},
         "runs": runs, "seconds": round(time.monotonic() - started, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "footprint.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (RESULTS / "footprint.md").write_text(summary(report))
+    common.write_results(args.results, "footprint", report, summary(report), json_default=str)
     print(summary(report))
     return 0
 

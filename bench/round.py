@@ -47,11 +47,9 @@ each run also pays the new worker's first-use costs (the sandbox probe, the CLI'
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -65,17 +63,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import psutil  # noqa: E402
-import psycopg  # noqa: E402
 
+from bench import common  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from tests.support.claude import claude_bin  # noqa: E402
-from tests.support.databases import scratch_database  # noqa: E402
 from tests.support.polling import wait_for  # noqa: E402
 from tests.support.stack import Stack, running_stack  # noqa: E402
 
 RUNS, ROUNDS = 3, 5
-RESULTS = REPO / "bench" / "results"
 GOAL = "[[brain:lead members=Alice,Bob]] Build a tiny landing page"
+NOTE = ("shared machine: other work may run at the same time; the CLIs, the model double, the web, the worker and "
+        "PostgreSQL all share these CPUs")
 MEMBERS = [{"name": "Alice", "role_id": "engineering/backend-architect"},
            {"name": "Bob", "role_id": "engineering/frontend-engineer"}]
 TARGETS = {"overhead_s": 0.15, "answer_line_to_stored_ms": 20}
@@ -357,36 +355,20 @@ def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def machine(server_version: int) -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
-    return {
-        "cpus": os.cpu_count(), "cpu_model": model, "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "postgresql": f"{server_version // 10000}.{server_version % 10000}", "platform": platform.platform(),
-        "note": "shared machine: other work may run at the same time; the CLIs, the model double, the web, the "
-                "worker and PostgreSQL all share these CPUs",
-    }
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.options(__doc__)
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds per run")
     args = parser.parse_args()
     started = time.monotonic()
-    RESULTS.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
-    with scratch_database("gamma_bench_round", os.environ.get("GAMMA_BENCH_DATABASE_URL")) as url:
-        with psycopg.connect(url) as conn:
-            info = machine(conn.info.server_version)
+    with common.bench_database("gamma_bench_round") as url:
+        info = common.machine_of(url, NOTE)
         for n in range(args.runs):
             print(f"run {n + 1}:", flush=True)
             rounds = play_run(url, args.rounds)
             runs.append({"rounds": rounds, "median": medians(rounds)})
-    info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    info["load_avg_at_end"] = common.load_average()
     all_rounds = [r for run in runs for r in run["rounds"]]
     report = {
         "benchmark": "round", "machine": info, "config": {"runs": args.runs, "rounds_per_run": args.rounds,
@@ -402,8 +384,7 @@ def main() -> int:
         "runs": runs, "seconds": round(time.monotonic() - started, 1),
     }
     if args.runs >= RUNS and args.rounds >= ROUNDS:  # a smaller check only prints its figures
-        (RESULTS / "round.json").write_text(json.dumps(report, indent=2) + "\n")
-        (RESULTS / "round.md").write_text(summary(report))
+        common.write_results(args.results, "round", report, summary(report))
     print(summary(report))
     return 0 if report["all_rounds_ok"] else 1
 
@@ -411,23 +392,18 @@ def main() -> int:
 def summary(report: dict[str, Any]) -> str:
     m, med, t, cfg = report["machine"], report["median"], report["targets"], report["config"]
     steps = med["steps_ms"]
-
-    def verdict(ok: bool) -> str:
-        return "meets target" if ok else "MISSES target"
-
+    verdict = common.verdict
     lines = [
         "# A whole round: goal → answer",
         "",
-        f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), load average {m['load_avg_at_start']} at start and "
-        f"{m['load_avg_at_end']} at the end, Python {m['python']}, PostgreSQL {m['postgresql']}. {m['note']}.",
+        common.machine_line(m),
         "",
         f"{cfg['runs']} run(s) of {cfg['rounds_per_run']} rounds, each run on a fresh stack (model double, gunicorn "
         "web, one `gamma worker` process, the pinned claude CLI); each round a new team of a lead and two members. "
         "Figures: the median over the runs of each run's median. Definitions: see `bench/round.py`'s docstring "
         "(overhead = wall − the CLIs' time on the critical path = steps 1-4).",
         "",
-        "| Measure | Median | Target | |",
-        "|---|---|---|---|",
+        *common.MEDIANS_TABLE,
         f"| Goal → answer stored (wall) | {med['wall_s']:.3f} s | | |",
         f"| CLI time on the critical path | {med['cli_s']:.3f} s | | |",
         f"| **Overhead** (wall − CLI time) | {med['overhead_s'] * 1000:.0f} ms | ≤ {t['overhead_s'] * 1000:.0f} ms | "
@@ -466,8 +442,7 @@ def summary(report: dict[str, Any]) -> str:
               "a few ms). The CLIs' own start (node, about a second) is CLI time. Step 4 is the worker reading the "
               "line, parsing it and one transaction (`conversation.stream_answer`); the answer is made final "
               "only after the CLI exits and the run's end is recorded (session stored, changes committed)."]
-    lines += ["", f"Total bench time: {report['seconds']} s.", ""]
-    return "\n".join(lines)
+    return common.finish_summary(lines, report)
 
 
 def _detail_lines(rounds: list[dict[str, Any]]) -> list[str]:

@@ -22,9 +22,7 @@ Database: a scratch database on $GAMMA_BENCH_DATABASE_URL (an admin URL), else t
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -39,20 +37,17 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 import websocket  # noqa: E402
 
-from bench.events import machine  # noqa: E402
-from bench.viewers import RssPeak, web_worker  # noqa: E402
+from bench import common  # noqa: E402
 from shared import db, events  # noqa: E402
 from shared.events import NewEvent  # noqa: E402
 from shared.ids import new_id  # noqa: E402
-from tests.support.databases import scratch_database  # noqa: E402
 from tests.support.processes import Web, start_web  # noqa: E402
 
-RESULTS = REPO / "bench" / "results"
 CONFIG = {"runs": 3, "events": 100_000, "tasks": 200, "events_per_run": 100, "seed_batch": 2000}
 TRACE_REQUESTS = 10
 BOARD_REQUESTS = 50
 TARGETS = {"board_ms": 100}
-MB = 2**20
+MB = common.MB
 OUTPUT = "".join(f"{n:>6}  src/module_{n % 37}.py: ok, {n * 7 % 1000} lines checked\n" for n in range(30))
 
 
@@ -125,10 +120,10 @@ def seed_tasks(web: Web, team: dict[str, Any], count: int) -> float:
 
 
 def _with_rss(web: Web, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    worker = web_worker(web.proc.pid)
+    worker = common.web_worker(web.proc.pid)
     requests.get(f"{web.url}/api/health", timeout=30)
     before = worker.memory_info().rss
-    with RssPeak(worker, interval=0.05) as rss:
+    with common.RssPeak(worker, interval=0.05) as rss:
         started = time.monotonic()
         result = action()
         seconds = time.monotonic() - started
@@ -210,17 +205,11 @@ def one_run(url: str, big: dict[str, Any], board: dict[str, Any]) -> dict[str, A
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=CONFIG["runs"])
-    parser.add_argument("--events", type=int, default=CONFIG["events"])
-    parser.add_argument("--tasks", type=int, default=CONFIG["tasks"])
-    args = parser.parse_args()
-    cfg = {**CONFIG, "runs": args.runs, "events": args.events, "tasks": args.tasks}
+    cfg, results = common.parse_config(__doc__, CONFIG, ("runs", "events", "tasks"))
     started = time.monotonic()
     runs: list[dict[str, Any]] = []
-    with scratch_database("gamma_bench_scale", os.environ.get("GAMMA_BENCH_DATABASE_URL")) as url:
-        with psycopg.connect(url) as conn:
-            info = machine(conn.info.server_version)
+    with common.bench_database("gamma_bench_scale") as url:
+        info = common.machine_of(url)
         with start_web(url) as web:
             big = _team(web, "bench scale events", 3)
             board = _team(web, "bench scale board", 8)
@@ -240,7 +229,7 @@ def main() -> int:
             print(f"run {n + 1}: replay {run['replay']['seconds']} s, trace page "
                   f"{run['trace_first_page']['median_ms']} ms, export {run['team_export']['seconds']} s "
                   f"(+{run['team_export']['rss_growth_mb']} MB), board {run['board']['median_ms']} ms", flush=True)
-    info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    info["load_avg_at_end"] = common.load_average()
 
     def med(part: str, key: str) -> float:
         return statistics.median(r[part][key] for r in runs)
@@ -262,9 +251,7 @@ def main() -> int:
                   and r["team_export"]["lines"] == seeding["team_events"] for r in runs)
     report = {"benchmark": "scale", "machine": info, "config": cfg, "targets": TARGETS, "seeding": seeding,
               "median": median, "complete": correct, "runs": runs, "seconds": round(time.monotonic() - started, 1)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "scale.md").write_text(summary(report))
+    common.write_results(results, "scale", report, summary(report))
     print(summary(report))
     return 0 if correct else 1
 
@@ -272,15 +259,10 @@ def main() -> int:
 def summary(report: dict[str, Any]) -> str:
     m, med, t, cfg, s = report["machine"], report["median"], report["targets"], report["config"], report["seeding"]
     first = report["runs"][0]
-
-    def verdict(ok: bool) -> str:
-        return "meets target" if ok else "MISSES target"
-
     lines = [
         "# Cost as the work grows",
         "",
-        f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), load average {m['load_avg_at_start']} at start and "
-        f"{m['load_avg_at_end']} at the end, Python {m['python']}, PostgreSQL {m['postgresql']}. {m['note']}.",
+        common.machine_line(m),
         "",
         f"A team with {cfg['events']:,} events (runs of {cfg['events_per_run']} events: thinking, text, Bash tool use "
         f"and ~1.5 KB results; events table {s['events_table_mb']} MB), seeded through `shared.events.append` in "
@@ -290,8 +272,7 @@ def summary(report: dict[str, Any]) -> str:
         "",
         f"Medians of {len(report['runs'])} runs:",
         "",
-        "| Measure | Median | Target | |",
-        "|---|---|---|---|",
+        *common.MEDIANS_TABLE,
         f"| WebSocket replay from cursor 0 to live ({first['replay']['events']:,} events) | "
         f"{med['replay_seconds']} s (first frame {med['replay_first_frame_ms']} ms), web RSS +"
         f"{med['replay_rss_growth_mb']} MB | | |",
@@ -304,7 +285,7 @@ def summary(report: dict[str, Any]) -> str:
         f"| Trace JSON Lines export (`/api/events.jsonl`, {first['trace_export']['lines']:,} lines) | "
         f"{med['trace_export_seconds']} s, web RSS +{med['trace_export_rss_growth_mb']} MB | | |",
         f"| Board API, {cfg['tasks']} tasks (`/api/teams/<id>/tasks`, median of {BOARD_REQUESTS}) | "
-        f"{med['board_ms']} ms | ≤ {t['board_ms']} ms | {verdict(med['board_ms'] <= t['board_ms'])} |",
+        f"{med['board_ms']} ms | ≤ {t['board_ms']} ms | {common.verdict(med['board_ms'] <= t['board_ms'])} |",
         "",
         f"Replay complete and in cursor order, export complete: {report['complete']}.",
         "",
@@ -318,8 +299,7 @@ def summary(report: dict[str, Any]) -> str:
             f" | {r['team_log_first_page']['median_ms']} | {r['team_export']['seconds']} / "
             f"{r['team_export']['rss_growth_mb']} | {r['trace_export']['seconds']} / "
             f"{r['trace_export']['rss_growth_mb']} | {r['board']['median_ms']} ({r['board']['max_ms']}) |")
-    lines += ["", f"Total bench time: {report['seconds']} s.", ""]
-    return "\n".join(lines)
+    return common.finish_summary(lines, report)
 
 
 if __name__ == "__main__":

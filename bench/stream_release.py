@@ -13,7 +13,6 @@ Database: a scratch database on $GAMMA_BENCH_DATABASE_URL (an admin URL), else t
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -27,15 +26,14 @@ sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
 
+from bench import common  # noqa: E402
 from tests.support import factories  # noqa: E402
-from tests.support.databases import scratch_database  # noqa: E402
 from tests.support.polling import wait_for  # noqa: E402
 from tests.support.processes import Web, start_web  # noqa: E402
 from tests.support.streams import Stream  # noqa: E402
 
 ROUNDS = 10
 CLAIM_SECONDS = 2.0
-RESULTS = REPO / "bench" / "results"
 
 
 def open_streams(web: Web) -> int:
@@ -57,9 +55,9 @@ def one_release(web: Web, team_id: str, how: str) -> float:
 
 
 def main() -> int:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args = common.options(__doc__).parse_args()
     seconds: dict[str, list[float]] = {"close frame": [], "dropped": []}
-    with scratch_database("gamma_bench", os.environ.get("GAMMA_BENCH_DATABASE_URL")) as url:
+    with common.bench_database("gamma_bench") as url:
         os.environ["DATABASE_URL"] = url  # factories write through shared.db
         with start_web(url) as web:
             team = factories.create_team("stream release")
@@ -69,19 +67,18 @@ def main() -> int:
     report: dict[str, Any] = {
         "benchmark": "stream_release", "rounds": ROUNDS, "claim_seconds": CLAIM_SECONDS,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_avg": [round(x, 2) for x in os.getloadavg()]},
+                    "load_avg": common.load_average()},
         "seconds": {how: {"median": round(statistics.median(t), 3), "max": round(max(t), 3),
                           "all": [round(x, 3) for x in t]} for how, t in seconds.items()},
     }
     report["meets_claim"] = all(s["max"] <= CLAIM_SECONDS for s in report["seconds"].values())
-    (RESULTS / "stream_release.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = ["# Stream handler release benchmark", "",
              f"{ROUNDS} rounds per way of leaving; load average {report['machine']['load_avg']} at the end.", "",
              "| Client leaves by | median s | max s | claim |", "|---|---|---|---|"]
     for how, s in report["seconds"].items():
         lines.append(f"| {how} | {s['median']} | {s['max']} | ≤ {CLAIM_SECONDS} s: "
                      f"{'yes' if s['max'] <= CLAIM_SECONDS else 'NO'} |")
-    (RESULTS / "stream_release.md").write_text("\n".join(lines) + "\n")
+    common.write_results(args.results, "stream_release", report, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0 if report["meets_claim"] else 1
 

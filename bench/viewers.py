@@ -20,11 +20,7 @@ Database: a scratch database on $GAMMA_BENCH_DATABASE_URL (an admin URL), else t
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
-import multiprocessing as mp
-import os
 import socket
 import statistics
 import sys
@@ -36,24 +32,20 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import psutil  # noqa: E402
-import psycopg  # noqa: E402
 import requests  # noqa: E402
 import websocket  # noqa: E402
 
-from bench.events import _pct, machine  # noqa: E402
+from bench import common  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from tests.support import factories  # noqa: E402
-from tests.support.databases import scratch_database  # noqa: E402
 from tests.support.processes import running, start_web  # noqa: E402
 from tests.support.streams import wait_exit, writer_command  # noqa: E402
 
-RESULTS = REPO / "bench" / "results"
 CONFIG = {"runs": 3, "viewers": 300, "viewer_processes": 6, "threads": 400, "rate": 100, "seconds": 20, "pad": 300}
 DEFAULTS = {"GAMMA_WEB_THREADS": Settings.model_fields["web_threads"].default,  # shared.config's defaults
             "GAMMA_WS_MAX_PER_PROCESS": Settings.model_fields["ws_max_per_process"].default}
 TARGETS = {"p99_ms": 250}
-MB = 2**20
+MB = common.MB
 
 
 # -- viewers (threads in processes of their own) ------------------------------------------------------------
@@ -66,7 +58,6 @@ def _connect(url: str, port: int, source: str, timeout: float) -> websocket.WebS
 
 def _view(url: str, port: int, source: str, total: int, ready: threading.Barrier, out: dict[str, Any]) -> None:
     latencies: list[float] = []
-    cursor, seen, in_order = 0, 0, True
     try:
         ws = _connect(url, port, source, 120)
     except Exception as error:
@@ -74,106 +65,22 @@ def _view(url: str, port: int, source: str, total: int, ready: threading.Barrier
         with contextlib.suppress(threading.BrokenBarrierError):
             ready.wait()
         return
-    try:
-        while json.loads(ws.recv())["type"] != "live":  # a fresh team: nothing to replay
-            pass
-        ready.wait()
-        while cursor < total:
-            data = ws.recv()
-            now = time.time()
-            frame = json.loads(data)
-            if frame["type"] != "events":
-                continue
-            for event in frame["events"]:
-                in_order = in_order and event["cursor"] == cursor + 1
-                cursor = event["cursor"]
-                seen += 1
-                latencies.append((now - event["payload"]["t"]) * 1000)
-    except Exception as error:  # report it: the parent decides
-        out["error"] = repr(error)
-    finally:
-        ws.close()
-    out.update(latencies=latencies, seen=seen, in_order=in_order and seen == total)
+    feed = common.TeamFeed(ws)  # a fresh team: nothing to replay
+
+    def take(now: float, batch: list[dict[str, Any]]) -> bool:
+        latencies.extend((now - event["payload"]["t"]) * 1000 for event in batch)
+        return feed.cursor >= total
+
+    feed.follow(ready, out, take)
+    out.update(latencies=latencies, seen=feed.seen, in_order=feed.in_order and feed.seen == total)
 
 
-def viewer_process(url: str, port: int, source: str, count: int, total: int, ready: Any, results: Any) -> None:
-    barrier = threading.Barrier(count + 1)
-    outs: list[dict[str, Any]] = [{} for _ in range(count)]
-    threads = [threading.Thread(target=_view, args=(url, port, source, total, barrier, o), daemon=True)
-               for o in outs]
-    for thread in threads:
-        thread.start()
-    barrier.wait(timeout=300)
-    ready.put(True)
-    for thread in threads:
-        thread.join()
-    results.put(outs)
-
-
-class Viewers:
-    """VIEWERS WebSockets in several processes, each from its own 127.0.0.x; entered once every one is live."""
-
-    def __init__(self, url: str, port: int, viewers: int, processes: int, total: int) -> None:
-        ctx = mp.get_context("spawn")
-        self._ready, self._results = ctx.Queue(), ctx.Queue()
-        split = [viewers // processes + (1 if p < viewers % processes else 0) for p in range(processes)]
-        self._procs = [ctx.Process(target=viewer_process,
-                                   args=(url, port, f"127.0.0.{11 + p}", n, total, self._ready, self._results),
-                                   daemon=True) for p, n in enumerate(split)]
-
-    def __enter__(self) -> Viewers:
-        for proc in self._procs:
-            proc.start()
-        for _ in self._procs:
-            self._ready.get(timeout=300)
-        return self
-
-    def collect(self, timeout: float) -> list[dict[str, Any]]:
-        return [view for _ in self._procs for view in self._results.get(timeout=timeout)]
-
-    def __exit__(self, *exc: object) -> None:
-        for proc in self._procs:
-            proc.join(5)
-            if proc.is_alive():
-                proc.kill()
-
-
-# -- the web's memory ---------------------------------------------------------------------------------------
-
-
-def web_worker(master_pid: int) -> psutil.Process:
-    """The gunicorn worker (the process holding the streams) under the master."""
-    master = psutil.Process(master_pid)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        children = master.children()
-        if children:
-            return children[0]
-        time.sleep(0.1)
-    raise RuntimeError("no gunicorn worker")
-
-
-class RssPeak:
-    """Samples a process's RSS every `interval` seconds in a thread; `peak` is the highest seen."""
-
-    def __init__(self, proc: psutil.Process, interval: float = 0.1) -> None:
-        self._proc, self._interval = proc, interval
-        self.peak = proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self._interval):
-            with contextlib.suppress(psutil.Error):
-                self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+def viewers(url: str, port: int, cfg: dict[str, Any], total: int) -> common.Viewers:
+    """cfg's VIEWERS WebSockets in VIEWER_PROCESSES processes, each from its own 127.0.0.x."""
+    viewers, processes = cfg["viewers"], cfg["viewer_processes"]
+    split = [viewers // processes + (1 if p < viewers % processes else 0) for p in range(processes)]
+    return common.Viewers(_view, [[(url, port, f"127.0.0.{11 + p}", total)] * n for p, n in enumerate(split)],
+                          ready_timeout=300, barrier_timeout=300, daemon_threads=True)
 
 
 # -- phases -------------------------------------------------------------------------------------------------
@@ -208,16 +115,16 @@ def fan_out(database_url: str, cfg: dict[str, Any]) -> dict[str, Any]:
     total = cfg["rate"] * cfg["seconds"]
     env = {"GAMMA_WS_MAX_PER_PROCESS": str(cfg["viewers"])}
     with start_web(database_url, threads=cfg["threads"], extra_env=env) as web:
-        worker = web_worker(web.proc.pid)
+        worker = common.web_worker(web.proc.pid)
         requests.get(f"{web.url}/api/teams/{team}/events?limit=1", timeout=30).raise_for_status()
         rss_before = worker.memory_info().rss
         url = f"{web.ws_url}/ws/teams/{team}?after=0"
         connect_started = time.monotonic()
-        with Viewers(url, web.port, cfg["viewers"], cfg["viewer_processes"], total) as watching:
+        with viewers(url, web.port, cfg, total) as watching:
             connect_seconds = time.monotonic() - connect_started
             rss_connected = worker.memory_info().rss
             stats = requests.get(f"{web.url}/ws/stats", timeout=30).json()
-            with RssPeak(worker) as rss:
+            with common.RssPeak(worker) as rss:
                 start_at = time.time() + 1.0
                 with running(writer_command(team, 1, total, rate=cfg["rate"], tag="v", pad=cfg["pad"],
                                             start_at=start_at), env={"DATABASE_URL": database_url}) as writer:
@@ -230,10 +137,7 @@ def fan_out(database_url: str, cfg: dict[str, Any]) -> dict[str, Any]:
         "refused": sum(1 for v in seen if v.get("refused")),
         "events": total,
         "samples": len(samples),
-        "p50_ms": round(_pct(samples, 50), 1),
-        "p95_ms": round(_pct(samples, 95), 1),
-        "p99_ms": round(_pct(samples, 99), 1),
-        "max_ms": round(samples[-1], 1) if samples else None,
+        **common.latency_ms(samples),
         "viewers_complete_in_order": len(seen) == cfg["viewers"] and all(v.get("in_order") for v in seen),
         "connect_seconds": round(connect_seconds, 1),
         "web_rss_before_mb": round(rss_before / MB, 1),
@@ -250,18 +154,12 @@ def fan_out(database_url: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=CONFIG["runs"])
-    parser.add_argument("--viewers", type=int, default=CONFIG["viewers"])
-    parser.add_argument("--seconds", type=int, default=CONFIG["seconds"])
-    args = parser.parse_args()
-    cfg = {**CONFIG, "runs": args.runs, "viewers": args.viewers, "seconds": args.seconds,
-           "threads": max(CONFIG["threads"], args.viewers + 100)}
+    cfg, results = common.parse_config(__doc__, CONFIG, ("runs", "viewers", "seconds"))
+    cfg["threads"] = max(CONFIG["threads"], cfg["viewers"] + 100)
     started = time.monotonic()
     runs: list[dict[str, Any]] = []
-    with scratch_database("gamma_bench_viewers", os.environ.get("GAMMA_BENCH_DATABASE_URL")) as url:
-        with psycopg.connect(url) as conn:
-            info = machine(conn.info.server_version)
+    with common.bench_database("gamma_bench_viewers") as url:
+        info = common.machine_of(url)
         defaults = admitted_with_defaults(url, cfg)
         print(f"defaults: {defaults}", flush=True)
         for n in range(cfg["runs"]):
@@ -270,7 +168,7 @@ def main() -> int:
             print(f"run {n + 1}: p50/p95/p99 {run['p50_ms']}/{run['p95_ms']}/{run['p99_ms']} ms, rss "
                   f"{run['web_rss_before_mb']}/{run['web_rss_connected_mb']}/{run['web_rss_peak_mb']} MB, "
                   f"complete {run['viewers_complete_in_order']} {run['errors']}", flush=True)
-    info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    info["load_avg_at_end"] = common.load_average()
     keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "web_rss_before_mb", "web_rss_connected_mb", "web_rss_peak_mb",
             "connect_seconds", "web_cpu_seconds")
     median = {key: statistics.median(r[key] for r in runs) for key in keys}
@@ -278,24 +176,17 @@ def main() -> int:
     report = {"benchmark": "viewers", "machine": info, "config": cfg, "targets": TARGETS, "defaults": defaults,
               "median": median, "all_viewers_complete_in_order": correct, "runs": runs,
               "seconds": round(time.monotonic() - started, 1)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "viewers.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "viewers.md").write_text(summary(report))
+    common.write_results(results, "viewers", report, summary(report))
     print(summary(report))
     return 0 if correct else 1
 
 
 def summary(report: dict[str, Any]) -> str:
     m, med, t, cfg, d = report["machine"], report["median"], report["targets"], report["config"], report["defaults"]
-
-    def verdict(ok: bool) -> str:
-        return "meets target" if ok else "MISSES target"
-
     lines = [
         "# Many viewers benchmark",
         "",
-        f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), load average {m['load_avg_at_start']} at start and "
-        f"{m['load_avg_at_end']} at the end, Python {m['python']}, PostgreSQL {m['postgresql']}. {m['note']}.",
+        common.machine_line(m),
         "",
         f"With `gamma up`'s defaults (GAMMA_WEB_THREADS={DEFAULTS['GAMMA_WEB_THREADS']}, "
         f"GAMMA_WS_MAX_PER_PROCESS={DEFAULTS['GAMMA_WS_MAX_PER_PROCESS']}) one web process admitted "
@@ -311,11 +202,10 @@ def summary(report: dict[str, Any]) -> str:
         "",
         f"Medians of {len(report['runs'])} runs (each on a fresh web):",
         "",
-        "| Measure | Median | Target | |",
-        "|---|---|---|---|",
+        *common.MEDIANS_TABLE,
         f"| Write → browser p50, {cfg['viewers']} viewers | {med['p50_ms']} ms | | |",
         f"| … p95 | {med['p95_ms']} ms | | |",
-        f"| … p99 | {med['p99_ms']} ms | ≤ {t['p99_ms']} ms | {verdict(med['p99_ms'] <= t['p99_ms'])} |",
+        f"| … p99 | {med['p99_ms']} ms | ≤ {t['p99_ms']} ms | {common.verdict(med['p99_ms'] <= t['p99_ms'])} |",
         f"| … max | {med['max_ms']} ms | | |",
         f"| Web RSS before any viewer | {med['web_rss_before_mb']} MB | | |",
         f"| … with {cfg['viewers']} viewers connected | {med['web_rss_connected_mb']} MB | | |",
@@ -330,11 +220,10 @@ def summary(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for n, r in enumerate(report["runs"], 1):
-        lines.append(f"| {n} | {r['samples']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['max_ms']} | "
+        lines.append(f"| {n} | {r['samples']} | {common.latency_cells(r)} | "
                      f"{r['web_rss_before_mb']} / {r['web_rss_connected_mb']} / {r['web_rss_peak_mb']} | "
                      f"{r['web_threads_connected']} | {r['viewers_complete_in_order']} |")
-    lines += ["", f"Total bench time: {report['seconds']} s.", ""]
-    return "\n".join(lines)
+    return common.finish_summary(lines, report)
 
 
 if __name__ == "__main__":
