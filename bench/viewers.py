@@ -190,8 +190,9 @@ def summary(report: dict[str, Any]) -> str:
         "",
         f"With `gamma up`'s defaults (GAMMA_WEB_THREADS={DEFAULTS['GAMMA_WEB_THREADS']}, "
         f"GAMMA_WS_MAX_PER_PROCESS={DEFAULTS['GAMMA_WS_MAX_PER_PROCESS']}) one web process admitted "
-        f"{d['admitted']} of {d['offered']} viewers; the others got HTTP {d['refusal_status']} (try again later), "
-        f"and HTTP kept answering: {d['http_answers_meanwhile']}. Each open stream holds one gthread thread, so "
+        f"{d['admitted']} of {d['offered']} viewers"
+        + (f"; the others got HTTP {d['refusal_status']} (try again later)" if d['admitted'] < d['offered'] else "")
+        + f", and HTTP kept answering: {d['http_answers_meanwhile']}. Each open stream holds one gthread thread, so "
         f"{cfg['viewers']} viewers on one process need GAMMA_WEB_THREADS ≥ {cfg['viewers'] + 100} and "
         f"GAMMA_WS_MAX_PER_PROCESS={cfg['viewers']} (or more web processes: GAMMA_WEB_WORKERS).",
         "",
