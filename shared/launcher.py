@@ -16,7 +16,7 @@ whole life.
     python -P -m shared.launcher up --stop-timeout S --host H --port P [--clear NAME=VAR …] NAME…
     python -P -m shared.launcher supervise --name WHAT --log-level LEVEL -- COMMAND…
 
-It imports nothing of Gamma but `shared.process_control` (psutil) and `shared.logging`.
+It imports nothing of Gamma but `shared.process_control` (psutil), `shared.logging` and `shared.lean_http`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import queue
-import socket
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from shared.lean_http import http_client
 from shared.logging import configure_logging
 from shared.process_control import die_with_parent, supervise
 
@@ -101,16 +101,19 @@ def web_url(host: str, port: int) -> str:
 
 
 def web_answers(host: str, port: int) -> bool:
-    """Whether the web gives any HTTP answer to its health check (a token-protected one says 401). A raw request:
-    urllib would bring ssl (7 MB) into a process that lives as long as the stack."""
-    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host.strip("[]")
+    """Whether the web gives any HTTP answer to its health check (a token-protected one says 401). http.client
+    without ssl (shared.lean_http): this process lives as long as the stack."""
+    client = http_client("http")
+    connection = client.HTTPConnection("127.0.0.1" if host in ("0.0.0.0", "::") else host.strip("[]"), port,
+                                       timeout=2)
     try:
-        with socket.create_connection((host, port), timeout=2) as conn:
-            conn.settimeout(2)
-            conn.sendall(f"GET /api/health HTTP/1.0\r\nHost: {web_url(host, port)[7:-1]}\r\n\r\n".encode())
-            return conn.recv(5) == b"HTTP/"
-    except OSError:
+        connection.request("GET", "/api/health")
+        connection.getresponse().read()
+        return True
+    except (OSError, client.HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 def announce_when_ready(host: str, port: int) -> None:

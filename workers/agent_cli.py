@@ -41,6 +41,7 @@ import time
 import urllib.parse  # imported by http.client too
 
 from shared import agent_commands as definition  # standard library only; `shared` itself is empty
+from shared.lean_http import http_client as _http_client  # http.client, without ssl for an http:// API
 
 TYPE_CHECKING = False  # `typing` would cost every call its import
 if TYPE_CHECKING:
@@ -208,27 +209,6 @@ def _message(answer: bytes, reason: str) -> str:
 # --------------------------------------------------------------------------------------------------------- HTTP
 # The standard library's http.client: one request a connection, which is closed after its answer. Gamma's API is
 # local to the agent: it is never asked through an HTTP proxy from the environment (http.client uses none).
-
-
-def _http_client(scheme: str) -> ModuleType:
-    """http.client, for calls to an API of this scheme.
-
-    http.client imports ssl when it is itself imported (some 10 ms), for HTTPSConnection, which a call to an
-    http:// API never uses; so for one, `import ssl` is made to fail during that import (a None in sys.modules
-    does that), and http.client is without HTTPSConnection, as on a Python built without OpenSSL. A process calls
-    one GAMMA_API_URL and follows no redirection to another scheme (_fetch): an https:// call never meets that
-    http.client, and an http:// one never pays for ssl."""
-    if scheme == "http" and "http.client" not in sys.modules and "ssl" not in sys.modules:
-        sys.modules["ssl"] = None  # type: ignore[assignment]
-        try:
-            import http.client  # noqa: PLC0415
-        finally:
-            del sys.modules["ssl"]
-    import http.client  # noqa: PLC0415
-
-    if scheme == "https" and not hasattr(http.client, "HTTPSConnection"):
-        raise RuntimeError("http.client was imported without ssl for an http:// call: it cannot make an https:// one")
-    return http.client
 
 
 def _where(url: str) -> tuple[str, str, int, str]:
