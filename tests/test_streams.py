@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -379,6 +380,58 @@ def test_events_written_in_one_transaction_with_state_arrive_together(web, team)
     stream.read_until_cursor(7, 30)
     frames = [f for f in stream.frames if f["type"] == "events"]
     assert [len(f["events"]) for f in frames] == [7] and frames[0]["cursor"] == 7
+    stream.close()
+
+
+def test_a_clients_offer_of_compression_is_declined_and_frames_arrive_plain(web, team):
+    # Browsers offer permessage-deflate; declining it lets the hub frame a page once for every viewer.
+    offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"
+    stream = Stream(team_url(web, team["id"]), header=[offer])
+    assert "sec-websocket-extensions" not in {name.lower() for name in stream.ws.getheaders()}
+    stream.read_until(lambda s: s.live, 30)
+    emit(team["id"], 5)
+    stream.read_until_cursor(5, 30)  # websocket-client cannot read compressed frames: these are plain
+    assert_exactly_once(stream.events, 1, 5)
+    stream.close()
+
+
+def test_the_hub_writes_pages_itself_and_a_viewer_that_stalls_catches_up_losing_nothing(web, team):
+    """While a viewer keeps up the hub writes each page to its socket itself; one that stops reading has the
+    rest of a frame and then its pages left to its own writer, and still gets every event once, in order."""
+    before = stats(web)["hub"]
+    keeping_up = Stream(team_url(web, team["id"]))
+    stalled = Stream(team_url(web, team["id"]), sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 16384),))
+    for stream in (keeping_up, stalled):
+        stream.read_until(lambda s: s.live, 30)
+    total = 3000
+    reader = threading.Thread(target=keeping_up.read_until_cursor, args=(total, 120))
+    reader.start()
+    for _ in range(total // 100):  # 12 MB: more than the stalled viewer's socket buffers hold
+        emit(team["id"], 100, pad="x" * 4000)
+    reader.join()
+    stalled.read_until_cursor(total, 120)
+    assert_exactly_once(keeping_up.events, 1, total)
+    assert_exactly_once(stalled.events, 1, total)
+    after = stats(web)["hub"]
+    assert after["pages_written_by_hub"] > before["pages_written_by_hub"]
+    assert after["pages_queued_for_writers"] > before["pages_queued_for_writers"]
+    keeping_up.close()
+    stalled.close()
+
+
+def test_no_heartbeat_while_the_hub_is_writing_events(web, team):
+    stream = Stream(team_url(web, team["id"]))
+    stream.read_until(lambda s: s.live, 30)
+    started = time.monotonic()
+    count = 0
+    while time.monotonic() - started < 4:  # four heartbeat periods (GAMMA_WS_HEARTBEAT=1) of steady events
+        count += 1
+        emit(team["id"], 1)
+        stream.read_until_cursor(count, 30)
+        time.sleep(0.05)
+    # Counting only the writer's own frames it would send one a second (4 here); a single one may come from a
+    # stall of over a second on a loaded machine, which is a silence.
+    assert len([f for f in stream.frames if f["type"] == "heartbeat"]) <= 1, stream.frames[-5:]
     stream.close()
 
 

@@ -12,7 +12,9 @@ Frames are JSON text:
                                                               (global frames carry no top-level cursor)
   {"type":"live","cursor":N}       team streams: replay is done, what follows is live
   {"type":"heartbeat","cursor":N}  after GAMMA_WS_HEARTBEAT seconds (default 15) without a frame
-Clients send nothing (anything they send is discarded).
+Clients send nothing (anything they send is discarded). Frames are not compressed: a client's offer of
+permessage-deflate is declined, so the hub can frame a page once and write the same bytes to every viewer
+(web.hub), and no CPU goes into compressing a stream that mostly crosses loopback.
 Close codes: 1012 server restarting, 1013 client too slow or server not ready — reconnect with
 `?after=<last cursor received>`: nothing is lost and nothing repeats.
 Refused handshakes (HTTP): 404 unknown team, 400 bad `after`, 409 `after` beyond the team's last cursor, 503
@@ -80,6 +82,7 @@ def _admit_stream() -> None:
     client = request.remote_addr or "?"
     _slots().acquire(client)
     g.stream_client = client
+    request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)  # no permessage-deflate: see the docstring
 
 
 @bp.teardown_request
@@ -124,6 +127,7 @@ def team_stream(ws: Any, team_id: str) -> None:
             _replay(ws, sub, until=None)
             _replay(ws, sub, until=hub.go_live(sub))
             ws.send(stream_io.frame("live", cursor=sub.cursor))
+            sub.attach(ws.sock.try_send)
             _pump(ws, sub)
         finally:
             hub.unsubscribe(sub)
@@ -139,6 +143,7 @@ def all_events_stream(ws: Any) -> None:
             return
         try:
             ws.send(stream_io.frame("hello", team_id=None, scope="global"))
+            sub.attach(ws.sock.try_send)
             _pump(ws, sub)
         finally:
             hub.unsubscribe(sub)
@@ -196,20 +201,22 @@ def _replay(ws: Any, sub: Subscriber, until: int | None) -> None:
 
 
 def _pump(ws: Any, sub: Subscriber) -> None:
-    """The socket's only writer: send what the hub queued, heartbeats in silence, the close code when closed."""
+    """The stream's writer: what the hub queued (and the rest of a frame the hub began), heartbeats in silence,
+    the close code when closed. The hub writes for it only while it waits in `take` with nothing queued."""
     heartbeat = _settings().ws_heartbeat
     last_sent = time.monotonic()
     while ws.connected:
         while ws.receive(timeout=0) is not None:  # one-way stream: drop what clients send, never pile it up
             pass
         items, closing = sub.take(POLL_SECONDS)
+        ws.sock.flush()
         if items:
             _send(ws, sub, items)
             last_sent = time.monotonic()
         if closing is not None:
             _close(ws, closing)
             return
-        if time.monotonic() - last_sent >= heartbeat:
+        if time.monotonic() - max(last_sent, sub.wrote_at) >= heartbeat:
             fields = {} if sub.is_global else {"cursor": sub.cursor}
             ws.send(stream_io.frame("heartbeat", **fields))
             last_sent = time.monotonic()
