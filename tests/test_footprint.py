@@ -16,7 +16,7 @@ from orchestrator.records import runs
 from shared import db
 from shared.run_queue import QUEUE_NAME
 from tests.support import factories
-from tests.support.processes import VENV_BIN, free_port, running, wait_healthy
+from tests.support.processes import VENV_BIN, free_port, running, start_web, wait_healthy
 from tests.support.workers import start_worker
 
 # Loaded by the settings (pydantic) and the database drivers; a watcher process has no use for them.
@@ -73,6 +73,15 @@ def test_gamma_worker_supervises_from_a_lean_process(database_url: str) -> None:
         assert "shared.launcher" in " ".join(watcher.cmdline())
         assert _heavy_libraries_mapped(proc.pid) == []
         assert any("dramatiq" in " ".join(child.cmdline()) for child in watcher.children())
+
+
+@pytest.mark.slow
+def test_gunicorns_master_loads_nothing_of_the_app(database_url: str) -> None:
+    with start_web(database_url, threads=4) as web:
+        master = psutil.Process(web.proc.pid)
+        assert "gunicorn" in " ".join(master.cmdline()) and master.children(), "the master, with its worker"
+        assert _heavy_libraries_mapped(master.pid) == []  # its hooks import the app's modules in the worker
+        assert all(set(_heavy_libraries_mapped(child.pid)) == set(HEAVY_LIBRARIES) for child in master.children())
 
 
 @pytest.mark.slow

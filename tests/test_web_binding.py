@@ -16,7 +16,7 @@ import requests
 import websocket
 
 from tests.support.netns import NetnsHost, netns_host
-from tests.support.processes import VENV_BIN, free_port, start_web
+from tests.support.processes import REPO, VENV_BIN, free_port, start_web
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +73,18 @@ def test_our_gunicorn_config_refuses_a_public_bind_without_a_token(database_url,
     )
     assert result.returncode != 0
     assert "GAMMA_API_TOKEN" in result.stderr and own_host.address in result.stderr, result.stderr[-2000:]
+
+
+def test_our_gunicorn_config_stops_gunicorn_on_a_bad_setting(database_url, tmp_path):
+    # Found in the worker (the master loads nothing of the app): it must stop gunicorn, not be restarted forever.
+    result = subprocess.run(
+        [str(VENV_BIN / "gunicorn"), "--config", "python:web.gunicorn_conf", "-b", f"127.0.0.1:{free_port()}",
+         "-w", "1", "web.wsgi:app"],
+        env={"PATH": "/usr/sbin:/usr/bin:/bin", "DATABASE_URL": database_url, "GAMMA_PORT": "not-a-port",
+             "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "GAMMA_PORT" in result.stderr and "Worker failed to boot" in result.stderr, result.stderr[-2000:]
 
 
 def test_a_plain_gunicorn_on_a_public_address_without_a_token_refuses_every_request(database_url, own_host):

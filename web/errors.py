@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from orchestrator.domain import Conflict, DomainError, Forbidden, Invalid, NotFound
 from orchestrator.workflows.agent_requests import Unauthenticated
+from web.error_names import error_name
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +68,3 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception):
         log.exception("unhandled error")
         return jsonify({"error": "internal_error", "message": "internal error; see the server log"}), 500
-
-
-def error_name(status: int) -> str:
-    return {
-        400: "bad_request",
-        401: "unauthorized",
-        403: "forbidden",
-        404: "not_found",
-        405: "method_not_allowed",
-        409: "conflict",
-        413: "too_large",
-        414: "uri_too_long",
-        415: "unsupported_media_type",
-        421: "misdirected_request",
-        422: "invalid",
-        429: "too_many_requests",
-        431: "header_fields_too_large",
-        503: "unavailable",
-    }.get(status, "error" if status < 500 else "internal_error")

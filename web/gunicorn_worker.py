@@ -14,7 +14,7 @@ from gunicorn import util
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
 
-from web.errors import error_name
+from web.error_names import error_name  # not web.errors: gunicorn's master imports this module
 
 MAX_DETAIL = 200  # exception texts can quote the request line or a header: never echo much of it
 
