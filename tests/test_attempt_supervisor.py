@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.support.polling import wait_for
-from workers.process import SUPERVISOR
+from workers.process import SUPERVISOR, supervisor_command
 
 MARK = "supervisor-test-sleep"
 pytestmark = pytest.mark.slow  # real processes (sh, setsid, sleep)
@@ -30,8 +30,8 @@ def supervised(script: str, *, heartbeat_timeout: float = 5, grace: float = 1, b
                ) -> Iterator[tuple[subprocess.Popen, int]]:
     """Run `sh -c script` under the supervisor; a thread beats every 0.2 s unless `beat` is False."""
     read, write = os.pipe()
-    argv = [sys.executable, "-I", str(SUPERVISOR), "--heartbeat-fd", str(read), "--heartbeat-timeout",
-            str(heartbeat_timeout), "--grace", str(grace), "--", "sh", "-c", script]
+    argv = supervisor_command(["sh", "-c", script], heartbeat_fd=read, heartbeat_timeout=heartbeat_timeout,
+                              grace=grace)
     proc = subprocess.Popen(argv, pass_fds=(read,), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     os.close(read)
@@ -80,10 +80,10 @@ def test_it_starts_the_command_before_it_loads_psutil():
     """Every run's start waits for the supervisor to start the agent's command; psutil's import (with logging and
     subprocess, through shared.process_control) took about as long as the rest of its start, so the supervisor
     loads it only once the command runs: loading the file (all that runs before `main`) loads none of them."""
-    heavy = ("psutil", "logging", "subprocess", "shared.process_control")
+    heavy = ("psutil", "logging", "subprocess", "shared.process_control", "argparse")
     code = f"import runpy, sys; runpy.run_path(sys.argv[1]); print(sorted(m for m in {heavy!r} if m in sys.modules))"
-    loaded = subprocess.run([sys.executable, "-I", "-c", code, str(SUPERVISOR)], capture_output=True, text=True,
-                            check=True, timeout=60).stdout.strip()
+    loaded = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(SUPERVISOR)], capture_output=True,
+                            text=True, check=True, timeout=60).stdout.strip()
     assert loaded == "[]"
 
 
@@ -129,3 +129,11 @@ def test_sigterm_stops_everything_and_sigkill_follows_after_the_grace(script):
         proc.wait(20)
         assert proc.returncode in (-signal.SIGTERM, -signal.SIGKILL)
         assert _wait_gone()
+
+
+@pytest.mark.parametrize("args", [[], ["lib", "3", "10", "5"], ["lib", "3", "10", "5", "--"],
+                                  ["lib", "three", "10", "5", "--", "true"], ["lib", "3", "10", "5", "true"]])
+def test_arguments_it_cannot_use_exit_2_with_the_usage(args):
+    result = subprocess.run([sys.executable, "-I", "-S", str(SUPERVISOR), *args], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and result.stderr.startswith("usage: attempt_supervisor.py LIB"), result.stderr

@@ -1,7 +1,8 @@
 """The attempt supervisor: the one process a worker starts per run attempt. It starts the agent's command and
 makes sure that nothing of the attempt outlives it.
 
-    python -I attempt_supervisor.py --heartbeat-fd 3 --heartbeat-timeout 10 --grace 5 -- COMMAND [ARG…]
+    python -I -S attempt_supervisor.py LIB HEARTBEAT_FD HEARTBEAT_TIMEOUT GRACE -- COMMAND [ARG…]
+    python -I -S attempt_supervisor.py /venv/lib/python3.11/site-packages 3 10 5 -- claude -p …
 
 - It is a child subreaper (PR_SET_CHILD_SUBREAPER): every process the command starts stays in its subtree, also
   one that double-forks or calls setsid (the CLI starts each Bash tool in a session of its own), so "every
@@ -16,25 +17,25 @@ makes sure that nothing of the attempt outlives it.
   command's status (a death by signal is reproduced), so the worker sees the command's exit as its own child's.
 
 It writes only to stderr (stdout is the agent's stream) and uses only the standard library, shared.prctl and
-shared.process_control (psutil). It loads the last only once the command has started: importing psutil (with
-logging and subprocess) takes about as long as the rest of this process's start, and every run's start waits for
-the command. Run it with `python -I` as a file, not as a module of the package.
+shared.process_control (psutil). Every run's start waits for the command, so this process starts lean: run as a
+file under `python -I -S` (no site: the virtualenv's path hooks cost more than the rest of its start), with LIB
+naming the directory psutil is installed in, which it loads only once the command has started. Its arguments
+are positional, written by the worker (workers.process.supervisor_command): argparse would take a third of its
+start.
 """
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import select
 import signal
 import sys
 import time
-from pathlib import Path
 from types import ModuleType
 
-if not __package__:  # run as a file under `python -I`: the repository is not on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not __package__:  # run as a file under `python -I -S`: the repository is not on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from shared.prctl import become_subreaper  # noqa: E402
 
@@ -167,17 +168,22 @@ class Supervisor:
         return os.waitstatus_to_exitcode(status)
 
 
+USAGE = "usage: attempt_supervisor.py LIB HEARTBEAT_FD HEARTBEAT_TIMEOUT GRACE -- COMMAND [ARG…]"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="attempt_supervisor", description=__doc__.splitlines()[0])
-    parser.add_argument("--heartbeat-fd", type=int, required=True)
-    parser.add_argument("--heartbeat-timeout", type=float, required=True)
-    parser.add_argument("--grace", type=float, required=True)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("a command is required after --")
-    return Supervisor(command, args.heartbeat_fd, args.heartbeat_timeout, args.grace).run()
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        lib, heartbeat_fd, heartbeat_timeout, grace, dashes, *command = args
+        if dashes != "--" or not command:
+            raise ValueError("a command is required after --")
+        supervisor = Supervisor(command, int(heartbeat_fd), float(heartbeat_timeout), float(grace))
+    except ValueError as error:  # too few arguments, or one that is not a number
+        print(f"{USAGE}\n{PREFIX} {error}", file=sys.stderr, flush=True)
+        return 2
+    if lib not in sys.path:
+        sys.path.append(lib)
+    return supervisor.run()
 
 
 if __name__ == "__main__":

@@ -28,8 +28,16 @@ from shared import process_control
 from workers.runtime_types import LaunchSpec
 
 SUPERVISOR = Path(__file__).resolve().parent / "attempt_supervisor.py"
+PSUTIL_LIB = str(Path(psutil.__file__).resolve().parents[1])  # the supervisor runs without site (python -S)
 SUPERVISOR_EXIT_MARGIN = 3.0  # seconds past the grace before the supervisor itself is killed
 MARKERS = ("GAMMA_RUN_ID", "GAMMA_RUN_ATTEMPT", "GAMMA_WORKER_ID")
+
+
+def supervisor_command(command: list[str], *, heartbeat_fd: int, heartbeat_timeout: float, grace: float
+                       ) -> list[str]:
+    """The attempt supervisor running `command` (see workers/attempt_supervisor.py for why it starts this way)."""
+    return [sys.executable, "-I", "-S", str(SUPERVISOR), PSUTIL_LIB, str(heartbeat_fd), f"{heartbeat_timeout:g}",
+            f"{grace:g}", "--", *command]
 
 
 class AgentProcess:
@@ -39,8 +47,8 @@ class AgentProcess:
         self.stop_reason: str | None = None
         beat_read, self._beat_write = os.pipe()
         os.set_blocking(self._beat_write, False)
-        argv = [sys.executable, "-I", str(SUPERVISOR), "--heartbeat-fd", str(beat_read),
-                "--heartbeat-timeout", f"{heartbeat_timeout:g}", "--grace", f"{grace:g}", "--", *spec.argv]
+        argv = supervisor_command(spec.argv, heartbeat_fd=beat_read, heartbeat_timeout=heartbeat_timeout,
+                                  grace=grace)
         try:
             self.popen = subprocess.Popen(
                 argv,
