@@ -120,9 +120,8 @@ def role_of(process: psutil.Process, root: int) -> str:
         return "gunicorn worker" if "gunicorn" in parent_cmd else "gunicorn master"
     if "gamma worker" in cmd or "shared.launcher supervise" in cmd:
         return "gamma worker (supervisor)"
-    if "dramatiq" in cmd:
-        forked = "dramatiq" in parent_cmd and "shared.launcher" not in parent_cmd  # a fork of dramatiq's master
-        return "dramatiq worker process" if forked else "dramatiq master"
+    if "workers.main" in cmd:
+        return "worker process (Dramatiq's threads)"
     if "gamma db serve" in cmd:
         return "gamma db serve"
     return process.name()

@@ -91,7 +91,7 @@ def _wait(conn: psycopg.Connection, sql: str, params: tuple, timeout: float = 60
 
 def measure_capacity(conn: psycopg.Connection, teams: list[dict[str, Any]], worker_pid: int) -> dict[str, Any]:
     agents = _members(teams)[:CONCURRENT]
-    worker = _dramatiq_child(worker_pid)
+    worker = _worker_process(worker_pid)
     rss_idle = worker.memory_info().rss
     run_ids = [_enqueue(conn, team_id, agent_id) for team_id, agent_id in agents]
     peak, peak_rss, agent_rss = 0, rss_idle, 0
@@ -122,12 +122,12 @@ def measure_capacity(conn: psycopg.Connection, teams: list[dict[str, Any]], work
     }
 
 
-def _dramatiq_child(master_pid: int) -> psutil.Process:
-    master = psutil.Process(master_pid)
+def _worker_process(supervisor_pid: int) -> psutil.Process:
+    master = psutil.Process(supervisor_pid)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        # `gamma worker` execs the dramatiq master; the worker process is its child.
-        children = [p for p in master.children() if "workers.actors" in " ".join(p.cmdline())]
+        # `gamma worker` execs its supervisor; the worker process (workers.main) is its child.
+        children = [p for p in master.children() if "workers.main" in " ".join(p.cmdline())]
         if children:
             return children[0]
         time.sleep(0.1)

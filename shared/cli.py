@@ -122,15 +122,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # Prefetch = threads: a busy process must not hoard runs another process could start.
     env.setdefault("dramatiq_queue_prefetch", str(settings.worker_threads))
     argv = [
-        _bin("dramatiq"),
-        "workers.actors",
-        "--processes", str(args.processes or settings.worker_processes),
+        sys.executable, "-m", "workers.main",
         "--threads", str(settings.worker_threads),
-        "--worker-shutdown-timeout", str(int((settings.kill_grace + 5) * 1000)),
+        "--shutdown-timeout", f"{settings.kill_grace + 5:g}",
     ]
-    # dramatiq's master exits when one of its processes dies; started again by a lean supervisor (this process,
-    # replaced), the web stays up meanwhile.
-    exec_lean(["supervise", "--name=the dramatiq worker", f"--log-level={settings.log_level}", "--", *argv], env)
+    # Each worker process is started again when it dies, by a lean supervisor (this process, replaced), so the web
+    # stays up meanwhile.
+    exec_lean(["supervise", "--name=the worker process", f"--copies={args.processes or settings.worker_processes}",
+               f"--log-level={settings.log_level}", "--", *argv], env)
 
 
 def cmd_up(args: argparse.Namespace) -> int:

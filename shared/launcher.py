@@ -14,7 +14,7 @@ what they imported to prepare (pydantic, psycopg: some 35 MB) would otherwise st
 whole life.
 
     python -P -m shared.launcher up --stop-timeout S --host H --port P [--clear NAME=VAR …] NAME…
-    python -P -m shared.launcher supervise --name WHAT --log-level LEVEL -- COMMAND…
+    python -P -m shared.launcher supervise --name WHAT --copies N --log-level LEVEL -- COMMAND…
 
 It imports nothing of Gamma but `shared.process_control` (psutil), `shared.logging` and `shared.lean_http`.
 """
@@ -155,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("names", nargs="+")
     watch = sub.add_parser("supervise")
     watch.add_argument("--name", required=True)
+    watch.add_argument("--copies", type=int, default=1, help="how many processes of the command to keep running")
     watch.add_argument("--log-level", required=True)
     watch.add_argument("argv", nargs="+")
     return parser
@@ -164,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "supervise":
         configure_logging(args.log_level)
-        return supervise(args.argv, dict(os.environ), name=args.name)
+        return supervise(args.argv, dict(os.environ), name=args.name, copies=args.copies)
     cleared: dict[str, list[str]] = {}
     for item in args.clear:
         name, _, var = item.partition("=")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -88,48 +89,62 @@ def environment(process: psutil.Process) -> dict[str, str] | None:
         return None
 
 
-def supervise(argv: Sequence[str], env: dict[str, str], *, name: str, max_backoff: float = 30.0) -> int:
-    """Run `argv` and start it again whenever it exits without being asked to stop.
+def supervise(argv: Sequence[str], env: dict[str, str], *, name: str, copies: int = 1,
+              max_backoff: float = 30.0) -> int:
+    """Run `copies` processes of `argv`, each started again whenever it exits without being asked to stop.
 
-    SIGTERM, SIGINT and SIGHUP are passed on to it and end the supervision once it has exited. It dies with
-    this process. Restarts wait 1 s, doubling up to `max_backoff`, and start over after a minute of uptime.
+    SIGTERM, SIGINT and SIGHUP are passed on to them and end the supervision once all have exited. They die with
+    this process. A restart waits 1 s, doubling up to `max_backoff` (per copy), and starts over after a minute of
+    uptime. Returns 0 when every copy stopped as asked, else the first other exit code.
     """
     stopping = False
-    child: subprocess.Popen | None = None
+    children: dict[int, tuple[int, float]] = {}  # pid → (copy, when it started)
+    backoffs = [1.0] * copies
+    restarts: dict[int, float] = {}  # copy → when to start it again
 
     def forward(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
-        if child is not None and child.poll() is None:
+        for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signum)
+                os.kill(pid, signum)
+
+    def start(copy: int) -> None:
+        child = subprocess.Popen(list(argv), env=env, preexec_fn=die_with_parent)
+        child.returncode = 0  # reaped below with os.waitpid: the Popen object is never waited on
+        children[child.pid] = (copy, time.monotonic())
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, forward)
-    backoff = 1.0
-    while True:
-        started = time.monotonic()
-        child = subprocess.Popen(list(argv), env=env, preexec_fn=die_with_parent)
-        code = _wait(child)
-        if stopping:
-            return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
-        if time.monotonic() - started > 60:
-            backoff = 1.0
-        log.error("%s exited unexpectedly (%s); starting it again in %.0f s", name, _describe(code), backoff)
-        deadline = time.monotonic() + backoff
-        while not stopping and time.monotonic() < deadline:
+    for copy in range(copies):
+        start(copy)
+    result = 0
+    while children or (restarts and not stopping):
+        now = time.monotonic()
+        for copy, due in list(restarts.items()):
+            if due <= now and not stopping:
+                del restarts[copy]
+                start(copy)
+        # Block until a child exits, unless a restart is due meanwhile (a signal interrupts the wait only for
+        # `forward` to run: the children it signalled then exit).
+        pid, status = os.waitpid(-1, os.WNOHANG if restarts else 0) if children else (0, 0)
+        if pid == 0:
             time.sleep(0.1)
-        if stopping:
-            return 0
-        backoff = min(backoff * 2, max_backoff)
-
-
-def _wait(child: subprocess.Popen) -> int:
-    while True:
-        try:
-            return child.wait()
-        except InterruptedError:  # a signal arrived; the handler ran, keep waiting
             continue
+        if pid not in children:
+            continue
+        copy, started = children.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            if code not in (0, -signal.SIGTERM, -signal.SIGINT) and result == 0:
+                result = code
+            continue
+        if time.monotonic() - started > 60:
+            backoffs[copy] = 1.0
+        log.error("%s exited unexpectedly (%s); starting it again in %.0f s", name, _describe(code), backoffs[copy])
+        restarts[copy] = time.monotonic() + backoffs[copy]
+        backoffs[copy] = min(backoffs[copy] * 2, max_backoff)
+    return result
 
 
 def _describe(code: int) -> str:

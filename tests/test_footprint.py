@@ -72,7 +72,8 @@ def test_gamma_worker_supervises_from_a_lean_process(database_url: str) -> None:
         watcher = psutil.Process(proc.pid)
         assert "shared.launcher" in " ".join(watcher.cmdline())
         assert _heavy_libraries_mapped(proc.pid) == []
-        assert any("dramatiq" in " ".join(child.cmdline()) for child in watcher.children())
+        workers = [child for child in watcher.children() if "workers.main" in " ".join(child.cmdline())]
+        assert len(workers) == 1, "the worker process is the supervisor's own child: no master in between"
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Dramatiq actors. Start workers with `gamma worker` (= `dramatiq workers.actors …`)."""
+"""Dramatiq actors. `gamma worker` runs them in its worker processes (workers/main.py)."""
 
 from __future__ import annotations
 

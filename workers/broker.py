@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import psycopg2
+from dramatiq.errors import ConnectionError as BrokerConnectionError
 from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines
 from dramatiq_pg import PostgresBroker
 from dramatiq_pg.broker import PostgresConsumer
@@ -44,7 +46,17 @@ class _Consumer(PostgresConsumer):
     and requeues them — dramatiq-pg itself already reads the pending messages on it, its claims are single
     statements, and its advisory locks are taken and released on this one session. A NOTIFY that arrives while
     it claims waits in `conn.notifies`, and is taken at once (`poll_for_notify`), not after a second's select.
+
+    A connection lost under it is a connection error, whichever way psycopg2 says so: dramatiq-pg turns only
+    OperationalError into one, and "connection already closed" (InterfaceError, when the server went away in the
+    middle of its transaction) would otherwise be logged by dramatiq as an unexpected error, with a traceback.
     """
+
+    def __next__(self):  # noqa: ANN204 - dramatiq's signature
+        try:
+            return super().__next__()
+        except psycopg2.InterfaceError as error:
+            raise BrokerConnectionError(str(error)) from error
 
     def get_consume_conn(self):  # noqa: ANN201 - dramatiq-pg's signature
         return self.get_listen_conn()

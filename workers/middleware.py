@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
-from typing import Any
 
 import dramatiq
 from dramatiq.middleware import Middleware
@@ -16,9 +14,7 @@ class GammaWorkerMiddleware(Middleware):
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         from workers.runtime import get_runtime  # noqa: PLC0415
 
-        runtime = get_runtime()
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, _first_stop_wins(signal.getsignal(signum), runtime.handed_back))
+        get_runtime()
         _warm_up()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -38,25 +34,6 @@ class GammaWorkerMiddleware(Middleware):
         if runtime is not None:
             log.info("worker shutting down: handing back %d run(s)", runtime.busy())
             runtime.shutdown()
-
-
-def _first_stop_wins(original: Any, handed_back: Any) -> Any:
-    """dramatiq exits at once on a second SIGTERM, and a SIGTERM to the whole process group (systemd, honcho, a
-    terminal) arrives twice: once directly, once forwarded by the dramatiq master. Exiting then would skip
-    handing back the runs and leave their tool processes behind, so repeats wait until the runs are handed back.
-    """
-    seen = False
-
-    def handler(signum: int, frame: Any) -> None:
-        nonlocal seen
-        if seen and not handed_back.is_set():
-            log.warning("already stopping: handing back the runs first")
-            return
-        seen = True
-        if callable(original):
-            original(signum, frame)
-
-    return handler
 
 
 def _warm_up() -> None:

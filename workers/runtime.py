@@ -53,7 +53,6 @@ class WorkerRuntime:
         self.host = socket.gethostname()
         self.worker_id = f"{self.host}:{os.getpid()}:{new_id('run')[-8:]}"
         self.shutting_down = threading.Event()
-        self.handed_back = threading.Event()
         self._stopped = threading.Event()
         self._active: dict[str, ActiveRun] = {}
         self._lock = threading.Lock()
@@ -91,7 +90,6 @@ class WorkerRuntime:
         deadline = time.monotonic() + self.settings.kill_grace + 3
         for run in active:
             run.wait_done(max(0.1, deadline - time.monotonic()))
-        self.handed_back.set()
         self._stopped.set()
         try:
             with db.transaction() as conn:
