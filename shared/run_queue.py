@@ -2,6 +2,10 @@
 
 dramatiq-pg's own `enqueue` uses a pooled connection of its own, outside our transaction; here the same upsert
 and NOTIFY run on our connection, so the message appears exactly when the `runs` row commits.
+
+The statement is dramatiq-pg's ENQUEUE written out (tests/test_run_queue.py holds the two to the same rows and
+the same notification) rather than imported: dramatiq_pg.broker loads psycopg2 and its own libpq, libssl and
+libcrypto, some 6 MB in the web, which otherwise never needs them. An import-linter contract keeps them out.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from typing import Any
 
 import psycopg
 from dramatiq import Message
-from dramatiq_pg.broker import QUERIES
 from psycopg.types.json import Jsonb
 
 from shared.worker_labels import normalized
@@ -28,6 +31,22 @@ MAX_QUEUE_NAME = 43
 LABELLED_PREFIX = f"{QUEUE_NAME}@"  # gamma_runs@gpu+licence: the runs that need exactly these labels
 # SQL: a dramatiq.queue row (alias q) is on one of Gamma's run queues.
 ON_RUN_QUEUES = f"(q.queue_name = '{QUEUE_NAME}' OR starts_with(q.queue_name, '{LABELLED_PREFIX}'))"
+# dramatiq-pg's ENQUEUE: queue the message (again, if its id is known) and wake the consumers of its queue; a
+# notification carries the whole message, or only its id when that would not fit in one (8,000 bytes).
+ENQUEUE = """
+    WITH enqueued AS (
+        INSERT INTO dramatiq.queue (queue_name, message_id, "state", message)
+        VALUES (%(queue)s, %(id)s, 'queued', %(message)s)
+        ON CONFLICT (message_id)
+            DO UPDATE SET "state" = 'queued', message = EXCLUDED.message, queue_name = EXCLUDED.queue_name
+        RETURNING queue_name, message
+    )
+    SELECT pg_notify('dramatiq.' || queue_name || '.enqueue',
+                     CASE WHEN octet_length(message::text) >= 8000
+                          THEN jsonb_build_object('message_id', %(id)s::text)::text
+                          ELSE message::text
+                     END)
+    FROM enqueued"""
 
 
 def queue_for(labels: Iterable[str]) -> str:
@@ -69,9 +88,7 @@ def send_check(conn: psycopg.Connection, check_id: str) -> str:
 def _send(conn: psycopg.Connection, queue_name: str, actor_name: str, argument: str) -> str:
     message = Message(queue_name=queue_name, actor_name=actor_name, args=(argument,), kwargs={}, options={})
     body = json.loads(message.encode())
-    # Client-side binding: dramatiq-pg's SQL leaves one parameter's type to be inferred, as psycopg2 does.
-    with psycopg.ClientCursor(conn) as cur:
-        cur.execute(QUERIES.ENQUEUE, (queue_name, message.message_id, Jsonb(body), message.message_id))
+    conn.execute(ENQUEUE, {"queue": queue_name, "id": message.message_id, "message": Jsonb(body)})
     return message.message_id
 
 
