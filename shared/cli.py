@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shared import host_checks
 from shared.config import ConfigError, Settings, load_settings
-from shared.launcher import exec_lean, up_arguments
+from shared.launcher import RESTARTED_BY_UP, exec_lean, up_arguments
 from shared.logging import configure_logging
 
 DB_STOP_EXTRA_SECONDS = 15  # beyond the kill grace: how long the database waits for workers to hand back
@@ -126,10 +126,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "--threads", str(settings.worker_threads),
         "--shutdown-timeout", f"{settings.kill_grace + 5:g}",
     ]
+    copies = args.processes or settings.worker_processes
+    if copies == 1 and env.pop(RESTARTED_BY_UP, None):
+        # `gamma up` starts it again when it dies: this process becomes the worker process (same pid).
+        sys.stdout.flush()
+        os.execve(sys.executable, argv, env)
     # Each worker process is started again when it dies, by a lean supervisor (this process, replaced), so the web
     # stays up meanwhile.
-    exec_lean(["supervise", "--name=the worker process", f"--copies={args.processes or settings.worker_processes}",
-               f"--log-level={settings.log_level}", "--", *argv], env)
+    exec_lean(["supervise", "--name=the worker process", f"--copies={copies}", f"--log-level={settings.log_level}",
+               "--", *argv], env)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -147,7 +152,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     env.setdefault("PYTHONUNBUFFERED", "1")
     stop_timeout = settings.kill_grace + DB_STOP_EXTRA_SECONDS + 10
     exec_lean(up_arguments(processes, stop_timeout=stop_timeout, host=settings.host, port=settings.port,
-                           cleared=cleared), env)
+                           cleared=cleared, restart=["worker"]), env)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

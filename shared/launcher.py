@@ -6,14 +6,15 @@
 - Ctrl-C or SIGTERM stops them all with SIGTERM at once; each stops in its own order: the workers hand their runs
   back, and `gamma db serve` stops the embedded PostgreSQL only once the others have disconnected. honcho's
   SIGKILL comes only after `stop_timeout` seconds (its default of 5 s is shorter than a hand-back may take).
-- A crashed worker is started again by `gamma worker` itself, so the web stays up for the user.
+- A crashed worker is started again (`--restart worker`: by this process, so no supervisor of its own sits in
+  between; with several worker processes, by `gamma worker`'s), so the web stays up for the user.
 
 `gamma up` and `gamma worker` do their preparation (settings, database, migrations) in the `gamma` command, then
 replace themselves (`exec`, same pid) with this module's lean entry point, which only runs and watches processes:
 what they imported to prepare (pydantic, psycopg: some 35 MB) would otherwise stay resident for the stack's
 whole life.
 
-    python -P -m shared.launcher up --stop-timeout S --host H --port P [--clear NAME=VAR …] NAME…
+    python -P -m shared.launcher up --stop-timeout S --host H --port P [--clear NAME=VAR …] [--restart NAME …] NAME…
     python -P -m shared.launcher supervise --name WHAT --copies N --log-level LEVEL -- COMMAND…
 
 It imports nothing of Gamma but `shared.process_control` (psutil), `shared.logging` and `shared.lean_http`.
@@ -27,40 +28,68 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from shared.lean_http import http_client
 from shared.logging import configure_logging
-from shared.process_control import die_with_parent, supervise
+from shared.process_control import RestartBackoff, describe_exit, die_with_parent, supervise
+
+# Set in the environment of a process `up` starts again when it exits: `gamma worker` then needs no supervisor.
+RESTARTED_BY_UP = "GAMMA_RESTARTED_BY_UP"
+# The exit code of a gamma command that will fail the same way every time (bad settings, bad usage): a process
+# that exits with it is not started again, and the stack stops with the message it printed.
+EXIT_USAGE = 2
 
 
-def _manager(printer: Any) -> Any:
+def _manager(printer: Any, restart: Collection[str]) -> Any:
     """honcho's manager, its processes watched by threads of this process instead of a forked wrapper each (a
-    wrapper is a copy of this interpreter: some 15 MB resident apiece, for reading a pipe). honcho (and the
-    multiprocessing it brings) is imported here: `supervise` has no use for it."""
+    wrapper is a copy of this interpreter: some 15 MB resident apiece, for reading a pipe), and the processes
+    named in `restart` started again when they exit before the stack stops. honcho (and the multiprocessing it
+    brings) is imported here: `supervise` has no use for it."""
     import honcho.manager  # noqa: PLC0415
     import honcho.process  # noqa: PLC0415
 
+    stopping = threading.Event()
+    # Held while a process is started again, and while the stop signals go out: a process restarted just as the
+    # stack stops is either not started or signalled, never left running.
+    starting = threading.Lock()
+
     class DiesWithUs(honcho.process.Process):
         def start_child(self, events: Any) -> None:
-            """Start the command, from the main thread: the death signal fires when the thread that started it
-            ends, and the main thread outlives every command. honcho runs it with `sh -c`; `exec` makes the
-            command the child (dash would otherwise stay in between, and the signal would reach only the shell)."""
+            """Start the command. The death signal fires when the thread that started it ends: the main thread,
+            which outlives every command, or the relay thread of a restarted one, which outlives its command.
+            honcho runs it with `sh -c`; `exec` makes the command the child (dash would otherwise stay in between,
+            and the signal would reach only the shell)."""
             self._events = events
             self._child = honcho.process.Popen(f"exec {self.cmd}", env=self.env, cwd=self.cwd,
                                                preexec_fn=die_with_parent)
             self._send_message({"pid": self._child.pid}, type="start")
 
         def relay(self) -> None:
-            """honcho 2.0's `run` after the start: its output as lines, then its exit."""
-            for line in iter(self._child.stdout.readline, b""):
-                if not self.quiet:
-                    self._send_message(line)
-            self._child.stdout.close()
-            self._child.wait()
-            self._send_message({"returncode": self._child.returncode}, type="stop")
+            """honcho 2.0's `run` after the start: its output as lines, then its exit — unless it is one to start
+            again and the stack is not stopping."""
+            backoff = RestartBackoff()
+            while True:
+                started = time.monotonic()
+                for line in iter(self._child.stdout.readline, b""):
+                    if not self.quiet:
+                        self._send_message(line)
+                self._child.stdout.close()
+                code = self._child.wait()
+                if self.name not in restart or code == EXIT_USAGE or stopping.is_set():
+                    break
+                delay = backoff.after_exit(time.monotonic() - started)
+                self._send_message(f"exited unexpectedly ({describe_exit(code)}); starting it again in"
+                                   f" {delay:.0f} s\n".encode())
+                if stopping.wait(delay):
+                    break
+                with starting:
+                    if stopping.is_set():
+                        break
+                    self.start_child(self._events)
+            self._send_message({"returncode": code}, type="stop")
 
     class ThreadedManager(honcho.manager.Manager):
         def __init__(self, printer: Any) -> None:
@@ -74,22 +103,38 @@ def _manager(printer: Any) -> Any:
                 p["process"] = threading.Thread(name=f"honcho-{name}", target=p["obj"].relay, daemon=True)
                 p["process"].start()
 
+        def _killall(self, force: bool = False) -> None:
+            """honcho 2.0's, signalling each process's current child: honcho's own record of the pid is the one
+            it was last told, which a restart may have replaced an instant ago."""
+            with starting:
+                stopping.set()
+                for name, p in self._processes.items():
+                    if "returncode" in p:
+                        continue
+                    pid = p["obj"]._child.pid
+                    self._system_print(f"sending {'SIGKILL' if force else 'SIGTERM'} to {name} (pid {pid})\n")
+                    (self._procmgr.kill if force else self._procmgr.terminate)(pid)
+
     return ThreadedManager(printer)
 
 
 def run_procfile(procfile: Path, names: Sequence[str], *, env: Mapping[str, str], cwd: Path,
-                 stop_timeout: float, cleared: Mapping[str, Sequence[str]] | None = None) -> int:
+                 stop_timeout: float, cleared: Mapping[str, Sequence[str]] | None = None,
+                 restart: Collection[str] = ()) -> int:
     """Run the named Procfile processes until one stops or we are told to stop; returns honcho's exit code.
-    `cleared` names, per process, variables of `env` it must not get."""
+    `cleared` names, per process, variables of `env` it must not get; those named in `restart` are started again
+    when they exit (but for EXIT_USAGE), and see RESTARTED_BY_UP in their environment."""
     import honcho.manager  # noqa: PLC0415
     from honcho.environ import parse_procfile  # noqa: PLC0415
     from honcho.printer import Printer  # noqa: PLC0415
 
     commands = parse_procfile(procfile.read_text()).processes
     honcho.manager.KILL_WAIT = stop_timeout  # honcho 2.0 reads this module constant
-    manager = _manager(Printer(sys.stdout))
+    manager = _manager(Printer(sys.stdout), restart)
     for name in names:
         own = {key: value for key, value in env.items() if key not in (cleared or {}).get(name, ())}
+        if name in restart:
+            own[RESTARTED_BY_UP] = "1"
         manager.add_process(name, commands[name], env=own, cwd=str(cwd))
     manager.loop()
     return manager.returncode or 0
@@ -138,10 +183,11 @@ def exec_lean(arguments: Sequence[str], env: Mapping[str, str]) -> NoReturn:
 
 
 def up_arguments(names: Sequence[str], *, stop_timeout: float, host: str, port: int,
-                 cleared: Mapping[str, Sequence[str]]) -> list[str]:
+                 cleared: Mapping[str, Sequence[str]], restart: Sequence[str] = ()) -> list[str]:
     """The command line of `up` (the inverse of its parser below)."""
     clear = [f"--clear={name}={var}" for name, variables in cleared.items() for var in variables]
-    return ["up", f"--stop-timeout={stop_timeout}", f"--host={host}", f"--port={port}", *clear, *names]
+    again = [f"--restart={name}" for name in restart]
+    return ["up", f"--stop-timeout={stop_timeout}", f"--host={host}", f"--port={port}", *clear, *again, *names]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -152,6 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--host", required=True, help="the web's address and port: its URL is printed once it answers")
     up.add_argument("--port", type=int, required=True)
     up.add_argument("--clear", action="append", default=[], metavar="NAME=VAR")
+    up.add_argument("--restart", action="append", default=[], metavar="NAME", help="start it again when it exits")
     up.add_argument("names", nargs="+")
     watch = sub.add_parser("supervise")
     watch.add_argument("--name", required=True)
@@ -173,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     threading.Thread(target=announce_when_ready, args=(args.host, args.port), daemon=True).start()
     procfile = Path(__file__).resolve().parent.parent / "Procfile"
     code = run_procfile(procfile, args.names, env=os.environ, cwd=procfile.parent, stop_timeout=args.stop_timeout,
-                        cleared=cleared)
+                        cleared=cleared, restart=args.restart)
     return 0 if code in (0, 130, 143) else code
 
 

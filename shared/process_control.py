@@ -4,7 +4,7 @@
   this process stay in its subtree (PR_SET_CHILD_SUBREAPER). Both live in shared/prctl.py.
 - `descendants`, `signal_all`: a process tree, and signals to it.
 - `live_processes`, `environment`: every process of this host, and what its environment says (run markers).
-- `supervise`: a command that is started again when it crashes.
+- `supervise`: a command that is started again when it crashes, after a `RestartBackoff`.
 
 The attempt supervisor, which starts for every agent run, imports it only once the agent's command has started
 (before, it needs only shared/prctl.py): keep its imports light all the same.
@@ -89,17 +89,36 @@ def environment(process: psutil.Process) -> dict[str, str] | None:
         return None
 
 
+class RestartBackoff:
+    """How long to wait before starting a crashed process again: 1 s, doubling up to `maximum`, and 1 s again
+    after a run of more than a minute."""
+
+    def __init__(self, maximum: float = 30.0) -> None:
+        self.maximum = maximum
+        self._next = 1.0
+
+    def after_exit(self, uptime: float) -> float:
+        if uptime > 60:
+            self._next = 1.0
+        delay, self._next = self._next, min(self._next * 2, self.maximum)
+        return delay
+
+
+def describe_exit(code: int) -> str:
+    return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
 def supervise(argv: Sequence[str], env: dict[str, str], *, name: str, copies: int = 1,
               max_backoff: float = 30.0) -> int:
     """Run `copies` processes of `argv`, each started again whenever it exits without being asked to stop.
 
     SIGTERM, SIGINT and SIGHUP are passed on to them and end the supervision once all have exited. They die with
-    this process. A restart waits 1 s, doubling up to `max_backoff` (per copy), and starts over after a minute of
-    uptime. Returns 0 when every copy stopped as asked, else the first other exit code.
+    this process. Each copy waits before a restart as `RestartBackoff` says. Returns 0 when every copy stopped as
+    asked, else the first other exit code.
     """
     stopping = False
     children: dict[int, tuple[int, float]] = {}  # pid → (copy, when it started)
-    backoffs = [1.0] * copies
+    backoffs = [RestartBackoff(max_backoff) for _ in range(copies)]
     restarts: dict[int, float] = {}  # copy → when to start it again
 
     def forward(signum: int, _frame: object) -> None:
@@ -139,13 +158,7 @@ def supervise(argv: Sequence[str], env: dict[str, str], *, name: str, copies: in
             if code not in (0, -signal.SIGTERM, -signal.SIGINT) and result == 0:
                 result = code
             continue
-        if time.monotonic() - started > 60:
-            backoffs[copy] = 1.0
-        log.error("%s exited unexpectedly (%s); starting it again in %.0f s", name, _describe(code), backoffs[copy])
-        restarts[copy] = time.monotonic() + backoffs[copy]
-        backoffs[copy] = min(backoffs[copy] * 2, max_backoff)
+        delay = backoffs[copy].after_exit(time.monotonic() - started)
+        log.error("%s exited unexpectedly (%s); starting it again in %.0f s", name, describe_exit(code), delay)
+        restarts[copy] = time.monotonic() + delay
     return result
-
-
-def _describe(code: int) -> str:
-    return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
