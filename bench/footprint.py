@@ -15,7 +15,8 @@ worker, nothing touches the stack for `--idle` seconds; then it is measured:
   splits each shared page among its sharers and sums to the real cost; USS is what a process alone holds.
   The issue's target is on the RSS sum, so that is what is judged; PSS is reported beside it.
 - every connection to the scratch database in pg_stat_activity (all of them come from the stack; the bench's
-  own is excluded), with its state and application_name, and the process holding its client socket.
+  own is excluded), with its state and application_name, and the process holding its client socket;
+- the CPU time the tree spent meanwhile (user+system, PostgreSQL excluded), as % of one core.
 
 Medians of the starts; results: bench/results/footprint.json and footprint.md.
 """
@@ -168,6 +169,18 @@ def measure_connections(database_url: str, processes: list[dict[str, Any]]) -> l
     return found
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User+system CPU seconds of `gamma up`'s tree so far (PostgreSQL excluded, as for the memory)."""
+    total = 0.0
+    top = psutil.Process(root)
+    for process in (top, *top.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            if not is_postgres(process):
+                times = process.cpu_times()
+                total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
 def sample(root: int, database_url: str) -> dict[str, Any]:
     processes = measure_processes(root)
     connections = measure_connections(database_url, processes)
@@ -190,11 +203,18 @@ def one_start(admin: str | None, idle: float, late: float) -> dict[str, Any]:
         log_dir = Path(tmp)
         with gamma_up(url, log_dir) as (popen, web):
             ready = wait_ready(popen, web, log_dir / "gamma-up.log")
+            cpu = tree_cpu_seconds(popen.pid)
             time.sleep(idle)
-            run = {"ready_seconds": round(ready, 1), **sample(popen.pid, url)}
+            # CPU while idle, in % of one core: what an idle stack costs the laptop it runs on (a consumer that
+            # polls instead of waiting shows here first).
+            spent = tree_cpu_seconds(popen.pid) - cpu
+            run = {"ready_seconds": round(ready, 1), **sample(popen.pid, url),
+                   "idle_cpu_percent": round(100 * spent / idle, 2)}
             if late:
+                cpu = tree_cpu_seconds(popen.pid)
                 time.sleep(late)  # the pools close what stayed unused for a whole period (shared/db.py)
-                run["late"] = sample(popen.pid, url)
+                run["late"] = {**sample(popen.pid, url),
+                               "idle_cpu_percent": round(100 * (tree_cpu_seconds(popen.pid) - cpu) / late, 2)}
     return run
 
 
@@ -236,6 +256,8 @@ def summary(report: dict[str, Any]) -> str:
         f"| Idle database connections | {med['idle_connections']} | ≤ {t['idle_connections']} | "
         f"{verdict(med['idle_connections'] <= t['idle_connections'])} |",
         f"| All database connections | {med['connections']} | | |",
+        f"| CPU while idle (the first {report['config']['idle_seconds']:g} s after ready) | "
+        f"{med['idle_cpu_percent']} % of a core | | |",
         f"| Seconds to ready | {med['ready_seconds']} | | |",
     ]
     if "late" in med:
@@ -245,6 +267,8 @@ def summary(report: dict[str, Any]) -> str:
             f"(RSS) | {verdict(late['rss_mb'] <= t['rss_mb'])} |",
             f"| {after:.0f} s after ready: idle database connections | {late['idle_connections']} | "
             f"≤ {t['idle_connections']} | {verdict(late['idle_connections'] <= t['idle_connections'])} |",
+            f"| CPU while idle, the {report['config']['late_seconds']:.0f} s before | {late['idle_cpu_percent']} % "
+            "of a core | | |",
         ]
     lines += [
         "",
@@ -298,7 +322,8 @@ def main() -> int:
         runs.append(run)
         print(f"start {n + 1}: RSS {run['rss_mb']} MB, PSS {run['pss_mb']} MB, {run['processes']} processes, "
               f"{run['idle_connections']} idle of {run['connections']} connections", flush=True)
-    keys = ("rss_mb", "pss_mb", "uss_mb", "processes", "threads", "connections", "idle_connections", "ready_seconds")
+    keys = ("rss_mb", "pss_mb", "uss_mb", "processes", "threads", "connections", "idle_connections",
+            "idle_cpu_percent", "ready_seconds")
     median = {key: statistics.median(run[key] for run in runs) for key in keys}
     if args.late:
         median["late"] = {key: statistics.median(run["late"][key] for run in runs) for key in keys[:-1]}

@@ -47,10 +47,18 @@ class _Consumer(PostgresConsumer):
     statements, and its advisory locks are taken and released on this one session. A NOTIFY that arrives while
     it claims waits in `conn.notifies`, and is taken at once (`poll_for_notify`), not after a second's select.
 
+    It waits for a notification as long as Dramatiq asks (`timeout`, in milliseconds), fractions of a second too.
+
     A connection lost under it is a connection error, whichever way psycopg2 says so: dramatiq-pg turns only
     OperationalError into one, and "connection already closed" (InterfaceError, when the server went away in the
     middle of its transaction) would otherwise be logged by dramatiq as an unexpected error, with a traceback.
     """
+
+    def __init__(self, *, timeout: int, **kwargs: object) -> None:
+        super().__init__(timeout=timeout, **kwargs)
+        # dramatiq-pg keeps whole seconds (`timeout // 1000`): Dramatiq's timeout below one second would make it
+        # wait 0 s for a notification, and the idle consumer spin at a full core.
+        self.timeout = timeout / 1000
 
     def __next__(self):  # noqa: ANN204 - dramatiq's signature
         try:
