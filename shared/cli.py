@@ -12,8 +12,9 @@ from pathlib import Path
 
 from shared import host_checks
 from shared.config import ConfigError, Settings, load_settings
-from shared.launcher import RESTARTED_BY_UP, exec_lean, up_arguments
+from shared.launcher import exec_lean, up_arguments
 from shared.logging import configure_logging
+from shared.process_env import RESTARTED_BY_UP
 
 DB_STOP_EXTRA_SECONDS = 15  # beyond the kill grace: how long the database waits for workers to hand back
 

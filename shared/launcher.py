@@ -17,7 +17,8 @@ whole life.
     python -P -m shared.launcher up --stop-timeout S --host H --port P [--clear NAME=VAR …] [--restart NAME …] NAME…
     python -P -m shared.launcher supervise --name WHAT --copies N --log-level LEVEL -- COMMAND…
 
-It imports nothing of Gamma but `shared.process_control` (psutil), `shared.logging` and `shared.lean_http`.
+It imports nothing of Gamma but `shared.process_control` (psutil), `shared.logging`, `shared.lean_http` and
+`shared.process_env`.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ from typing import Any, NoReturn
 from shared.lean_http import http_client
 from shared.logging import configure_logging
 from shared.process_control import RestartBackoff, describe_exit, die_with_parent, supervise
+from shared.process_env import RESTARTED_BY_UP
 
-# Set in the environment of a process `up` starts again when it exits: `gamma worker` then needs no supervisor.
-RESTARTED_BY_UP = "GAMMA_RESTARTED_BY_UP"
 # The exit code of a gamma command that will fail the same way every time (bad settings, bad usage): a process
 # that exits with it is not started again, and the stack stops with the message it printed.
 EXIT_USAGE = 2

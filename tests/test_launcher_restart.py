@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.launcher import RESTARTED_BY_UP
+from shared.process_env import RESTARTED_BY_UP
 from tests.support.polling import wait_for
 from tests.support.processes import REPO
 

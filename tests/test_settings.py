@@ -13,6 +13,7 @@ import annotated_types
 import pytest
 
 from shared.config import AGENT_RUN_ENV, ConfigError, Settings, env_names, load_settings
+from shared.process_env import PROCESS_ENV
 from workers import agent_cli, demo_agent
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,16 +55,17 @@ def test_the_code_finds_gamma_variables_at_all() -> None:
 
 
 def test_every_gamma_variable_of_the_code_is_a_setting_or_set_by_gamma_for_agent_runs() -> None:
-    known = env_names() | set(AGENT_RUN_ENV)
+    known = env_names() | set(AGENT_RUN_ENV) | set(PROCESS_ENV)
     unknown = {name: files for name, files in _names_in_code().items() if name not in known}
-    assert unknown == {}, "add these to shared.config.Settings (or AGENT_RUN_ENV if Gamma sets them for agents)"
+    assert unknown == {}, ("add these to shared.config.Settings (or AGENT_RUN_ENV if Gamma sets them for agents, "
+                           "PROCESS_ENV if it sets them between its own processes)")
 
 
 def test_every_variable_is_in_the_readme_table() -> None:
     table = _readme_table()
-    missing = sorted((env_names() | set(AGENT_RUN_ENV) | set(_names_in_code())) - set(table))
+    missing = sorted((env_names() | set(AGENT_RUN_ENV) | set(PROCESS_ENV) | set(_names_in_code())) - set(table))
     assert missing == [], "add these to the Configuration table in README.md"
-    stale = sorted(set(table) - env_names() - set(AGENT_RUN_ENV))
+    stale = sorted(set(table) - env_names() - set(AGENT_RUN_ENV) - set(PROCESS_ENV))
     assert stale == [], "the README lists variables nothing reads"
 
 
