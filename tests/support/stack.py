@@ -138,14 +138,20 @@ def end_leftover_runs(database_url: str) -> None:
         conn.execute("DELETE FROM dramatiq.queue WHERE state IN ('queued', 'consumed')")
 
 
-def agent_processes(run_id: str) -> dict[int, int]:
-    """Live processes (pid → attempt) that belong to a run, found by their GAMMA_RUN_ID environment."""
-    found = {}
+def processes_by_run() -> dict[str, dict[int, int]]:
+    """Every live agent process, by run (run id → pid → attempt), found by its GAMMA_RUN_ID environment: one scan
+    of the host's processes."""
+    found: dict[str, dict[int, int]] = {}
     for process in process_control.live_processes():
         environ = process_control.environment(process) or {}
-        if environ.get("GAMMA_RUN_ID") == run_id:
-            found[process.pid] = int(environ.get("GAMMA_RUN_ATTEMPT", "0"))
+        if run_id := environ.get("GAMMA_RUN_ID"):
+            found.setdefault(run_id, {})[process.pid] = int(environ.get("GAMMA_RUN_ATTEMPT", "0"))
     return found
+
+
+def agent_processes(run_id: str) -> dict[int, int]:
+    """Live processes (pid → attempt) that belong to a run."""
+    return processes_by_run().get(run_id, {})
 
 
 def orphans_of_ended_runs(stack: Stack, timeout: float = 10) -> dict[int, str]:
@@ -153,11 +159,17 @@ def orphans_of_ended_runs(stack: Stack, timeout: float = 10) -> dict[int, str]:
     found: dict[int, str] = {}
 
     def none_left() -> bool:
+        # One scan of the processes, then only their runs asked about: scanning once per ended run grew with
+        # the session's database, to seconds after every test late in the suite.
         found.clear()
+        live = processes_by_run()
+        if not live:
+            return True
         with stack.connect() as conn:
-            ended = {r["id"] for r in conn.execute("SELECT id FROM runs WHERE state NOT IN ('queued', 'running')")}
+            ended = {r["id"] for r in conn.execute("SELECT id FROM runs WHERE id = ANY(%s)"
+                                                   " AND state NOT IN ('queued', 'running')", (list(live),))}
         for run_id in ended:
-            found.update({pid: run_id for pid in agent_processes(run_id)})
+            found.update({pid: run_id for pid in live[run_id]})
         return not found
 
     try:
