@@ -4,7 +4,7 @@
            [--permission-mode P] [--allowedTools a,b] [--disallowedTools c,d] [--max-budget-usd X]
 
 The prompt goes through stdin (written, then closed), never argv: no argv size limit, nothing in `ps`.
-Verified with 2.1.197 and 2.1.332: `claude -p` reads the prompt from stdin until EOF and sends it as the first
+Verified with 2.1.197, 2.1.332 and 2.1.337: `claude -p` reads the prompt from stdin until EOF and sends it as the first
 user text.
 
 Environment: see `workers/backends/launch.py`; in addition DISABLE_AUTOUPDATER=1 unless set (a fleet must
