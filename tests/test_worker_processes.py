@@ -3,8 +3,10 @@ on its own when it dies, and one signal stops them all (real processes, real Pos
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import time
 
 import psutil
 import pytest
@@ -40,3 +42,23 @@ def test_each_worker_process_is_restarted_alone_and_one_signal_stops_them_all(da
         proc.popen.send_signal(signal.SIGTERM)
         assert proc.popen.wait(timeout=60) == 0
         assert not [pid for pid in now if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+def test_a_burst_of_stop_signals_stops_a_worker_process_cleanly(database_url: str) -> None:
+    # A stop to the process group reaches the worker process twice (directly, and forwarded by its supervisor);
+    # a handler that took a lock deadlocked when the second signal interrupted the first (seen in .ci/run). A burst
+    # makes such an interleaving all but certain.
+    with start_worker(database_url) as proc:
+        (worker,) = _worker_processes(psutil.Process(proc.pid))
+        for _ in range(3000):  # spread over its whole stop: each lands in a handler run of its own
+            try:
+                os.kill(worker, signal.SIGTERM)
+            except ProcessLookupError:
+                break
+            time.sleep(0.0005)
+        with contextlib.suppress(psutil.NoSuchProcess):  # a hang guard: a deadlocked process never ends
+            psutil.Process(worker).wait(timeout=60)
+        # It handed back and shut Dramatiq down (a signal still arriving as it exits may end it after that).
+        wait_for(lambda: "Worker has been shut down." in proc.log_tail(), timeout=30, what=lambda: proc.log_tail())
+        proc.popen.send_signal(signal.SIGTERM)
+        assert proc.popen.wait(timeout=60) == 0

@@ -9,16 +9,20 @@ only at their next one-second tick.
 
 SIGTERM, SIGINT or SIGHUP stops it: Dramatiq stops consuming, the runs in progress are handed back
 (workers.middleware, within --shutdown-timeout) and it exits 0. A signal while it stops changes nothing: handing
-back must finish, or the runs' tool processes would be left behind.
+back must finish, or the runs' tool processes would be left behind. A stop to the whole process group comes twice
+(directly, and forwarded by the supervisor), so the handler takes no lock: it notes the signal, and the main thread,
+woken by the signal's wakeup fd, does the rest (a threading.Event set from the handler deadlocked when the second
+signal interrupted the first handler inside the Event's lock).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
 import signal
 import sys
-import threading
 
 import dramatiq
 
@@ -38,13 +42,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds a stop waits for the runs in progress to be handed back")
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
+    received: list[int] = []  # the stop signals, in order: appending takes no lock
 
     def request_stop(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            log.warning("already stopping (%s): handing back the runs first", signal.Signals(signum).name)
-        stop.set()
+        received.append(signum)
 
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)  # each signal writes a byte: the main thread's select returns
     for signum in STOP_SIGNALS:
         signal.signal(signum, request_stop)
     try:
@@ -57,10 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("the worker could not start")
         return EXIT_BOOT_FAILED
     log.info("worker process ready: %d threads", args.threads)
-    while not stop.wait(1.0):  # a signal handler sets it; the timeout only keeps the main thread responsive
-        pass
+    while not received:
+        select.select([wake_read], [], [])
+        os.read(wake_read, 4096)
+    log.info("stopping (%s): handing back the runs", signal.Signals(received[0]).name)
     worker.stop(timeout=int(args.shutdown_timeout * 1000))
     broker.close()
+    if len(received) > 1:
+        log.info("%d more stop signal(s) came while it stopped: handing back finished first", len(received) - 1)
     return 0
 
 
