@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
-    signal.set_wakeup_fd(wake_write)  # each signal writes a byte: the main thread's select returns
+    # Each signal writes a byte, and the main thread's select returns. Once it stops, nothing reads them: a full
+    # pipe only drops bytes, nothing to warn about.
+    signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     for signum in STOP_SIGNALS:
         signal.signal(signum, request_stop)
     try:
