@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.support.polling import eventually, wait_for
@@ -81,6 +82,46 @@ def test_a_sigkilled_worker_run_is_resumed_on_another_attempt(stack: Stack):
 
             eventually(only_the_new_attempt, what="only the new attempt's processes")
             cancel(stack, run_id)
+
+
+def _spares_of(worker_pid: int) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["ppid", "cmdline"]):
+        if process.info["ppid"] == worker_pid and "--spare" in (process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+def _worker_process(launcher_pid: int) -> int:
+    (worker,) = [child.pid for child in psutil.Process(launcher_pid).children()
+                 if "workers.main" in " ".join(child.cmdline())]
+    return worker
+
+
+def test_a_busy_worker_starts_runs_in_spare_supervisors_and_its_death_takes_them_along(stack: Stack):
+    first_team, second_team = stack.create_team(), stack.create_team()
+    with stack.worker() as doomed:
+        worker = _worker_process(doomed.pid)
+        assert _spares_of(worker) == []  # an idle worker holds none
+        first = stack.say(first_team["id"], "[[brain:slow seconds=600]] the first run starts as before")
+        stack.wait_run(first, lambda r: r["state"] == "running" and r["pid"])
+        wait_for(lambda: len(_spares_of(worker)) == 2, what="two spares, once runs come")
+        waiting = {spare.pid for spare in _spares_of(worker)}
+        second = stack.say(second_team["id"], "[[brain:slow seconds=600]] the second one takes a spare")
+        run = stack.wait_run(second, lambda r: r["state"] == "running" and r["pid"])
+        assert run["pid"] in waiting and "--spare" in psutil.Process(run["pid"]).cmdline()
+        wait_for(lambda: agent_processes(second), what="its CLI")
+        # (its supervisor keeps the command line it started with)
+        wait_for(lambda: len({spare.pid for spare in _spares_of(worker)} - {run["pid"]}) == 2,
+                 what="a replacement spare")
+        left = {spare.pid for spare in _spares_of(worker)} - {run["pid"]}
+        doomed.signal_group(signal.SIGKILL)
+        # The spares see their order pipes close and exit; the runs' supervisors end their CLIs (no heartbeat).
+        wait_for(lambda: not [pid for pid in left if psutil.pid_exists(pid)
+                              and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE],
+                 timeout=60, what="the dead worker's spares to exit")
+        wait_gone(first, timeout=60)
+        wait_gone(second, timeout=60)
 
 
 def test_a_worker_stopped_with_sigterm_hands_its_run_back_and_leaves_no_process(stack: Stack):

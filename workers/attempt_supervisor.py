@@ -3,6 +3,13 @@ makes sure that nothing of the attempt outlives it.
 
     python -I -S attempt_supervisor.py LIB HEARTBEAT_FD HEARTBEAT_TIMEOUT GRACE -- COMMAND [ARG…]
     python -I -S attempt_supervisor.py /venv/lib/python3.11/site-packages 3 10 5 -- claude -p …
+    python -I -S attempt_supervisor.py LIB HEARTBEAT_FD HEARTBEAT_TIMEOUT GRACE --spare ORDER_FD
+
+A spare (`--spare`) is started before there is a command to run (workers/spare_supervisors.py): it loads what it
+needs, then waits for its order on ORDER_FD — the command, its environment, its working directory and whether
+stdin is the worker's pipe or /dev/null (a `marshal`led dict, written by workers.spare_supervisors, until the
+worker closes its end) — and from there on is an attempt supervisor like any other. The end of ORDER_FD without an
+order (the worker no longer needs it, or is gone) makes it exit with status 0.
 
 - It is a child subreaper (PR_SET_CHILD_SUBREAPER): every process the command starts stays in its subtree, also
   one that double-forks or calls setsid (the CLI starts each Bash tool in a session of its own), so "every
@@ -19,14 +26,15 @@ makes sure that nothing of the attempt outlives it.
 It writes only to stderr (stdout is the agent's stream) and uses only the standard library, shared.prctl and
 shared.process_control (psutil). Every run's start waits for the command, so this process starts lean: run as a
 file under `python -I -S` (no site: the virtualenv's path hooks cost more than the rest of its start), with LIB
-naming the directory psutil is installed in, which it loads only once the command has started. Its arguments
-are positional, written by the worker (workers.process.supervisor_command): argparse would take a third of its
-start.
+naming the directory psutil is installed in, which it loads only once the command has started (a spare: before
+its order comes). Its arguments are positional, written by the worker (workers.process.supervisor_command,
+workers.spare_supervisors): argparse would take a third of its start.
 """
 
 from __future__ import annotations
 
 import errno
+import marshal
 import os
 import select
 import signal
@@ -168,22 +176,58 @@ class Supervisor:
         return os.waitstatus_to_exitcode(status)
 
 
-USAGE = "usage: attempt_supervisor.py LIB HEARTBEAT_FD HEARTBEAT_TIMEOUT GRACE -- COMMAND [ARG…]"
+USAGE = ("usage: attempt_supervisor.py LIB HEARTBEAT_FD HEARTBEAT_TIMEOUT GRACE -- COMMAND [ARG…]\n"
+         "       attempt_supervisor.py LIB HEARTBEAT_FD HEARTBEAT_TIMEOUT GRACE --spare ORDER_FD")
+
+
+def await_order(order_fd: int) -> list[str] | None:
+    """A spare's wait: read its order to the end and take it on (working directory, environment, stdin); the
+    command to run, or None when the worker closed ORDER_FD without one."""
+    chunks = []
+    while chunk := os.read(order_fd, 65536):
+        chunks.append(chunk)
+    os.close(order_fd)
+    if not chunks:
+        return None
+    order = marshal.loads(b"".join(chunks))
+    os.chdir(order["cwd"])
+    os.environ.clear()  # posix_spawnp looks the command up on this PATH, and passes the rest on
+    os.environ.update(order["env"])
+    if order["stdin"] == "devnull":
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    command: list[str] = order["argv"]
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
-        lib, heartbeat_fd, heartbeat_timeout, grace, dashes, *command = args
-        if dashes != "--" or not command:
+        lib, heartbeat_fd, heartbeat_timeout, grace, mode, *command = args
+        if mode == "--spare":
+            if len(command) != 1:
+                raise ValueError("--spare takes one file descriptor")
+            order_fd = int(command[0])
+        elif mode != "--" or not command:
             raise ValueError("a command is required after --")
-        supervisor = Supervisor(command, int(heartbeat_fd), float(heartbeat_timeout), float(grace))
+        settings = (int(heartbeat_fd), float(heartbeat_timeout), float(grace))
     except ValueError as error:  # too few arguments, or one that is not a number
         print(f"{USAGE}\n{PREFIX} {error}", file=sys.stderr, flush=True)
         return 2
     if lib not in sys.path:
         sys.path.append(lib)
-    return supervisor.run()
+    if mode == "--spare":
+        _processes()  # loaded while nothing waits for it
+        try:
+            ordered = await_order(order_fd)
+        except (OSError, ValueError, EOFError, KeyError, TypeError) as error:  # a working directory gone, …
+            print(f"{CANNOT_START}: {error}", file=sys.stderr, flush=True)
+            return 126
+        if ordered is None:
+            return 0
+        command = ordered
+    return Supervisor(command, *settings).run()
 
 
 if __name__ == "__main__":

@@ -51,11 +51,13 @@ def execute_run(run_id: str, runtime: WorkerRuntime) -> None:
         run, token_or_reason = runs.claim(
             conn, run_id, owner=runtime.worker_id, host=runtime.host, lease_seconds=settings.lease_seconds
         )
+        # where the team's repository lives, read now: on its own host (the common case) nothing needs bringing
+        home = run is not None and repo_sync.is_home(teams.get(conn, run["team_id"]))
     if run is None:
         log.debug("run %s not claimed: %s", run_id, token_or_reason)
         return
     assert token_or_reason is not None
-    RunAttempt(run, token_or_reason, runtime).execute()
+    RunAttempt(run, token_or_reason, runtime, repository_is_here=home).execute()
 
 
 @dataclass
@@ -69,8 +71,10 @@ class _Flags:
 
 
 class RunAttempt:
-    def __init__(self, run: dict[str, Any], token: str, runtime: WorkerRuntime) -> None:
+    def __init__(self, run: dict[str, Any], token: str, runtime: WorkerRuntime, *,
+                 repository_is_here: bool = False) -> None:
         self.run = run
+        self._repository_is_here = repository_is_here  # known at the claim: nothing to bring
         self.run_id: str = run["id"]
         self.attempt: int = run["attempt"]
         self.token = token
@@ -168,7 +172,8 @@ class RunAttempt:
         writer = events.BatchWriter(fence=Fence(self.run_id, self.attempt), on_stale=self._on_stale)
         try:
             self.process = AgentProcess(spec, heartbeat_timeout=self.settings.heartbeat_timeout,
-                                        grace=self.settings.kill_grace)
+                                        grace=self.settings.kill_grace, spare=self.runtime.spares.take())
+            self.runtime.spares.replenish()
             if self.flags.cancelled or self.flags.handed_back or self.flags.lease_lost or self.flags.timed_out:
                 self.process.stop_async("stopped while it was being launched", self.settings.kill_grace)
             self._retrying("record the start", lambda: self._started(backend.version(), ctx, sandbox_warning))
@@ -210,6 +215,8 @@ class RunAttempt:
 
     def _bring(self) -> repo_sync.Remote | None:
         """On another host than the web's: the team's repository brought here first (None: this is its host)."""
+        if self._repository_is_here:
+            return None
         with db.transaction() as conn:
             team = teams.get(conn, self.run["team_id"])
             if repo_sync.is_home(team):

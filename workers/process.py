@@ -19,8 +19,9 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -28,7 +29,8 @@ from shared import process_control
 from workers.runtime_types import LaunchSpec
 
 SUPERVISOR = Path(__file__).resolve().parent / "attempt_supervisor.py"
-PSUTIL_LIB = str(Path(psutil.__file__).resolve().parents[1])  # the supervisor runs without site (python -S)
+SUPERVISOR_START = (sys.executable, "-I", "-S", str(SUPERVISOR))
+SUPERVISOR_LIB = str(Path(psutil.__file__).resolve().parents[1])  # the supervisor runs without site (python -S)
 SUPERVISOR_EXIT_MARGIN = 3.0  # seconds past the grace before the supervisor itself is killed
 MARKERS = ("GAMMA_RUN_ID", "GAMMA_RUN_ATTEMPT", "GAMMA_WORKER_ID")
 
@@ -36,21 +38,43 @@ MARKERS = ("GAMMA_RUN_ID", "GAMMA_RUN_ATTEMPT", "GAMMA_WORKER_ID")
 def supervisor_command(command: list[str], *, heartbeat_fd: int, heartbeat_timeout: float, grace: float
                        ) -> list[str]:
     """The attempt supervisor running `command` (see workers/attempt_supervisor.py for why it starts this way)."""
-    return [sys.executable, "-I", "-S", str(SUPERVISOR), PSUTIL_LIB, str(heartbeat_fd), f"{heartbeat_timeout:g}",
-            f"{grace:g}", "--", *command]
+    return [*SUPERVISOR_START, SUPERVISOR_LIB, str(heartbeat_fd), f"{heartbeat_timeout:g}", f"{grace:g}", "--",
+            *command]
+
+
+class SpareSupervisor(Protocol):
+    """A supervisor already started, waiting for its command (workers/spare_supervisors.py)."""
+
+    def launch(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdin_is_pipe: bool
+               ) -> tuple[subprocess.Popen[bytes], int] | None: ...
 
 
 class AgentProcess:
-    def __init__(self, spec: LaunchSpec, *, heartbeat_timeout: float, grace: float) -> None:
+    def __init__(self, spec: LaunchSpec, *, heartbeat_timeout: float, grace: float,
+                 spare: SpareSupervisor | None = None) -> None:
+        """`spare`: a supervisor started ahead (workers/spare_supervisors.py) to run it in; started now if None
+        or if the spare is gone."""
         self.spec = spec
         self._stop_lock = threading.Lock()
         self.stop_reason: str | None = None
-        beat_read, self._beat_write = os.pipe()
-        os.set_blocking(self._beat_write, False)
+        launched = spare.launch(spec.argv, env=spec.env, cwd=str(spec.cwd), stdin_is_pipe=spec.stdin_text is not None
+                                ) if spare is not None else None
+        if launched is not None:
+            self.popen, self._beat_write = launched
+        else:
+            self.popen, self._beat_write = self._start(spec, heartbeat_timeout=heartbeat_timeout, grace=grace)
+        self.marker = (spec.env.get("GAMMA_RUN_ID"), spec.env.get("GAMMA_RUN_ATTEMPT"))
+        if spec.stdin_text is not None:
+            threading.Thread(target=self._feed_stdin, args=(spec.stdin_text.encode(),), daemon=True).start()
+
+    @staticmethod
+    def _start(spec: LaunchSpec, *, heartbeat_timeout: float, grace: float) -> tuple[subprocess.Popen[bytes], int]:
+        beat_read, beat_write = os.pipe()
+        os.set_blocking(beat_write, False)
         argv = supervisor_command(spec.argv, heartbeat_fd=beat_read, heartbeat_timeout=heartbeat_timeout,
                                   grace=grace)
         try:
-            self.popen = subprocess.Popen(
+            popen = subprocess.Popen(
                 argv,
                 cwd=spec.cwd,
                 env=spec.env,
@@ -62,13 +86,11 @@ class AgentProcess:
                 bufsize=0,
             )
         except BaseException:
-            os.close(self._beat_write)
+            os.close(beat_write)
             raise
         finally:
             os.close(beat_read)
-        self.marker = (spec.env.get("GAMMA_RUN_ID"), spec.env.get("GAMMA_RUN_ATTEMPT"))
-        if spec.stdin_text is not None:
-            threading.Thread(target=self._feed_stdin, args=(spec.stdin_text.encode(),), daemon=True).start()
+        return popen, beat_write
 
     @property
     def pid(self) -> int:

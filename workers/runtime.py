@@ -5,7 +5,8 @@
   without waiting for dramatiq-pg's random rescan, and re-sends queued runs whose message was not taken;
 - control: one LISTEN connection on `gamma_control`, so a cancel reaches the run's process on any host;
 - pulse: every half second a heartbeat to each attempt's supervisor, which ends the attempt when they stop
-  (this process died or froze), before the reaper can hand the run to another attempt.
+  (this process died or froze), before the reaper can hand the run to another attempt;
+- spares: attempt supervisors started ahead while runs come in (workers/spare_supervisors.py), let go when idle.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shared import db, host_checks, run_queue
 from shared.config import get_settings
 from shared.ids import new_id
 from workers import cli_status, process
+from workers.spare_supervisors import SpareSupervisors
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class WorkerRuntime:
         self._active: dict[str, ActiveRun] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self.spares = SpareSupervisors(heartbeat_timeout=self.settings.heartbeat_timeout,
+                                       grace=self.settings.kill_grace)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -83,6 +87,7 @@ class WorkerRuntime:
     def shutdown(self) -> None:
         """Stop taking runs, hand back the ones in flight (their CLI killed), leave no process behind."""
         self.shutting_down.set()
+        self.spares.close()
         with self._lock:
             active = list(self._active.values())
         for run in active:
@@ -149,6 +154,7 @@ class WorkerRuntime:
                 active = list(self._active.values())
             for run in active:
                 run.beat()
+            self.spares.expire()
 
     def maintain_once(self, *, purge: bool = False) -> None:
         with db.transaction() as conn:
