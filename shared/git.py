@@ -162,12 +162,23 @@ def is_dirty(worktree: Path) -> bool:
 # --------------------------------------------------------------------------------------------- worktrees
 
 
+ANY_EXIT = tuple(range(256))  # a command whose failure the caller looks into itself
+
+
 def add_worktree(repo: Path, path: Path, branch: str, start: str) -> None:
-    """A worktree at `path` on `branch`: the branch is made from `start` unless it exists (a task resumed)."""
-    if branch_exists(repo, branch):
+    """A worktree at `path` on `branch`: the branch is made from `start` unless it exists (a task resumed). A
+    worktree git still has registered at `path` that vanished from disk is pruned first.
+
+    One command in the common case (a task's first run: a new branch, nothing registered there); only when that
+    fails does it look at what is there, and then starts again from a pruned list on the branch as it is."""
+    fresh = ("worktree", "add", "-q", "-b", branch, str(path), start)
+    if git(repo, *fresh, ok=ANY_EXIT).returncode == 0:
+        return
+    git(repo, "worktree", "prune")
+    if branch_exists(repo, branch):  # also when the attempt above made it and then refused the path
         git(repo, "worktree", "add", "-q", str(path), branch)
     else:
-        git(repo, "worktree", "add", "-q", "-b", branch, str(path), start)
+        git(repo, *fresh)
 
 
 def remove_worktree(repo: Path, path: Path) -> None:

@@ -78,11 +78,12 @@ def prepare(conn: psycopg.Connection, run: dict[str, Any], agent: dict[str, Any]
     branch again after that), and what an earlier attempt left uncommitted is committed first."""
     task = tasks.get(conn, run["task_id"], lock=True) if run.get("task_id") else None
     place = place_of(run["team_id"], task, is_lead=bool(agent["is_lead"]))
+    if task is None:  # the main line, which nothing here changes: no wait behind another run's commit for it
+        if not git.is_repository(place.project):
+            repos.create(run["team_id"])  # made on first use (a team from before Gamma kept it in git)
+        return place
     with repos.locked(run["team_id"]) as repo:
-        if task is None:
-            return place
         if not place.project.exists():
-            git.remove_worktree(repo, place.project)  # prunes a worktree that vanished from disk
             base = task["base_commit"] or git.head(repo, MAIN)
             assert base is not None
             git.add_worktree(repo, place.project, task["branch"], base)
