@@ -137,20 +137,19 @@ class SpareSupervisors:
             return len(self._ready)
 
     def expire(self) -> None:
-        """Let every spare go once none has been taken for `idle_seconds`."""
+        """Let every spare go once none has been taken for `idle_seconds`. It returns at once (the worker's pulse
+        calls it, and a heartbeat held up would end running attempts): they are reaped in the background."""
         with self._lock:
             if not self._ready or time.monotonic() - self._last_taken < self.idle_seconds:
                 return
             idle, self._ready = self._ready, []
-        for spare in idle:
-            spare.discard()
+        threading.Thread(target=_discard_all, args=(idle,), name="gamma-spares-expire", daemon=True).start()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             left, self._ready = self._ready, []
-        for spare in left:
-            spare.discard()
+        _discard_all(left)
 
     def _refill(self) -> None:
         while True:
@@ -160,7 +159,7 @@ class SpareSupervisors:
                     return
             try:
                 spare = start_spare(heartbeat_timeout=self.heartbeat_timeout, grace=self.grace)
-            except OSError as error:  # out of processes or descriptors: runs start the usual way
+            except Exception as error:  # out of processes or descriptors: runs start the usual way
                 log.warning("could not start a spare attempt supervisor: %s", error)
                 with self._lock:
                     self._refilling = False
@@ -171,3 +170,8 @@ class SpareSupervisors:
                     self._ready.append(spare)
             if closed:
                 spare.discard()
+
+
+def _discard_all(spares: list[Spare]) -> None:
+    for spare in spares:
+        spare.discard()
