@@ -29,7 +29,6 @@ from shared import process_control
 from workers.runtime_types import LaunchSpec
 
 SUPERVISOR = Path(__file__).resolve().parent / "attempt_supervisor.py"
-SUPERVISOR_START = (sys.executable, "-I", "-S", str(SUPERVISOR))
 SUPERVISOR_LIB = str(Path(psutil.__file__).resolve().parents[1])  # the supervisor runs without site (python -S)
 SUPERVISOR_EXIT_MARGIN = 3.0  # seconds past the grace before the supervisor itself is killed
 MARKERS = ("GAMMA_RUN_ID", "GAMMA_RUN_ATTEMPT", "GAMMA_WORKER_ID")
@@ -38,8 +37,18 @@ MARKERS = ("GAMMA_RUN_ID", "GAMMA_RUN_ATTEMPT", "GAMMA_WORKER_ID")
 def supervisor_command(command: list[str], *, heartbeat_fd: int, heartbeat_timeout: float, grace: float
                        ) -> list[str]:
     """The attempt supervisor running `command` (see workers/attempt_supervisor.py for why it starts this way)."""
-    return [*SUPERVISOR_START, SUPERVISOR_LIB, str(heartbeat_fd), f"{heartbeat_timeout:g}", f"{grace:g}", "--",
-            *command]
+    return _supervisor_argv(heartbeat_fd, heartbeat_timeout, grace, "--", *command)
+
+
+def spare_supervisor_command(*, order_fd: int, heartbeat_fd: int, heartbeat_timeout: float, grace: float
+                             ) -> list[str]:
+    """A spare attempt supervisor, waiting for its command on `order_fd` (workers/spare_supervisors.py)."""
+    return _supervisor_argv(heartbeat_fd, heartbeat_timeout, grace, "--spare", str(order_fd))
+
+
+def _supervisor_argv(heartbeat_fd: int, heartbeat_timeout: float, grace: float, *rest: str) -> list[str]:
+    return [sys.executable, "-I", "-S", str(SUPERVISOR), SUPERVISOR_LIB, str(heartbeat_fd), f"{heartbeat_timeout:g}",
+            f"{grace:g}", *rest]
 
 
 class SpareSupervisor(Protocol):

@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from workers.process import SUPERVISOR_LIB, SUPERVISOR_START
+from workers.process import spare_supervisor_command
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ def start_spare(*, heartbeat_timeout: float, grace: float) -> Spare:
     beat_read, beat_write = os.pipe()
     order_read, order_write = os.pipe()
     os.set_blocking(beat_write, False)
-    argv = [*SUPERVISOR_START, SUPERVISOR_LIB, str(beat_read), f"{heartbeat_timeout:g}", f"{grace:g}", "--spare",
-            str(order_read)]
+    argv = spare_supervisor_command(order_fd=order_read, heartbeat_fd=beat_read, heartbeat_timeout=heartbeat_timeout,
+                                    grace=grace)
     try:
         popen = subprocess.Popen(
             argv, cwd="/", env={}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
