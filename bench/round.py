@@ -437,12 +437,13 @@ def summary(report: dict[str, Any]) -> str:
     lines += _detail_lines([r for run in report["runs"] for r in run["rounds"]])
     lines += ["", "Steps 1-3 each end with a CLI being started, so each is: the queue handing the run to a worker "
               "thread and its claim; `run_lifecycle.start` and `work_product.prepare` (CLAUDE.md, the task's "
-              "worktree on a member's first run, in one transaction); handing the command to the attempt supervisor "
-              "(a Python process: one started ahead and waiting — workers/spare_supervisors.py — once the worker "
-              "is busy, else started then), which starts bubblewrap, which starts the CLI (here through the "
-              "bench's perl relay, a few ms). The CLIs' own start (node, about a second) is CLI time. Step 4 is the worker reading the "
-              "line, parsing it and one transaction (`conversation.stream_answer`); the answer is made final "
-              "only after the CLI exits and the run's end is recorded (session stored, changes committed)."]
+              "worktree on a member's first run, in one transaction); handing the command to the attempt "
+              "supervisor (a Python process: one started ahead and waiting — workers/spare_supervisors.py — once "
+              "the worker is busy, else started then), which starts bubblewrap, which starts the CLI (here through "
+              "the bench's perl relay, a few ms). The CLIs' own start (node, about a second) is CLI time. Step 4 "
+              "is the worker reading the line, parsing it and one transaction (`conversation.stream_answer`); "
+              "the answer is made final only after the CLI exits and the run's end is recorded (session stored, "
+              "changes committed)."]
     return common.finish_summary(lines, report)
 
 

@@ -72,7 +72,7 @@ class _Flags:
 
 class RunAttempt:
     def __init__(self, run: dict[str, Any], token: str, runtime: WorkerRuntime, *,
-                 repository_is_here: bool = False) -> None:
+                 repository_is_here: bool) -> None:
         self.run = run
         self._repository_is_here = repository_is_here  # known at the claim: nothing to bring
         self.run_id: str = run["id"]
@@ -217,17 +217,15 @@ class RunAttempt:
         """On another host than the web's: the team's repository brought here first (None: this is its host)."""
         if self._repository_is_here:
             return None
+        team_id = self.run["team_id"]
         with db.transaction() as conn:
-            team = teams.get(conn, self.run["team_id"])
-            if repo_sync.is_home(team):
-                return None
             agent = agents.get(conn, self.run["agent_id"])
             task = tasks.get(conn, self.run["task_id"]) if self.run.get("task_id") else None
         try:
-            return repo_sync.bring(team["id"], self.run_id, task, is_lead=bool(agent["is_lead"]), token=self.token)
+            return repo_sync.bring(team_id, self.run_id, task, is_lead=bool(agent["is_lead"]), token=self.token)
         except git.GitError as error:
             raise LaunchError("config_error", f"could not bring the team's repository from the web "
-                              f"({repo_sync.url_of(team['id'])}): {error}") from None
+                              f"({repo_sync.url_of(team_id)}): {error}") from None
 
     def _prepare(self) -> RunContext:
         with db.transaction() as conn:
