@@ -142,7 +142,12 @@ class WorkerRuntime:
         while True:
             try:
                 self.maintain_once(purge=passes % PURGE_EVERY_PASSES == 0)
-            except Exception:  # keep the loop alive through database hiccups
+            except psycopg.OperationalError as error:
+                # The database went away mid-pass (a restart, a dropped connection): expected, and the next pass
+                # does it all again, so it is no error with a traceback.
+                log.warning("worker maintenance: the database is unreachable (%s); the next pass retries",
+                            str(error).strip())
+            except Exception:  # anything else is a bug; the loop stays alive
                 log.exception("worker maintenance failed")
             passes += 1
             if self._stopped.wait(interval):
