@@ -27,7 +27,7 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield running
 
 
-def wait_for(check, what: str, timeout: float = 240):
+def wait_for(check, what: polling.Description, timeout: float = 240):
     return polling.wait_for(check, timeout=timeout, interval=0.2, what=what)
 
 
@@ -48,6 +48,23 @@ def chat(stack: Stack, team_id: str) -> list[dict]:
     return stack.api("GET", f"/api/teams/{team_id}/messages").json()["messages"]
 
 
+def team_state(stack: Stack, team_id: str) -> str:
+    """The team's runs, tasks and last events, for a wait that timed out to say what stopped moving."""
+    with stack.connect() as conn:
+        found = conn.execute(
+            "SELECT r.id, a.name, r.reason, r.state, r.outcome, r.attempt, r.task_id FROM runs r"
+            " JOIN agents a ON a.id = r.agent_id WHERE r.team_id = %s ORDER BY r.created_at, r.id", (team_id,)
+        ).fetchall()
+        listed = conn.execute("SELECT id, title, stage, blocked_reason, round_id FROM tasks WHERE team_id = %s"
+                              " ORDER BY created_at, id", (team_id,)).fetchall()
+        rounds = conn.execute("SELECT id, state, wake_run_id FROM rounds WHERE team_id = %s ORDER BY created_at",
+                              (team_id,)).fetchall()
+        last = conn.execute("SELECT seq, kind, run_id, task_id FROM events WHERE team_id = %s ORDER BY seq DESC"
+                            " LIMIT 20", (team_id,)).fetchall()
+    return (f"\nruns: {[tuple(r.values()) for r in found]}\ntasks: {[tuple(t.values()) for t in listed]}"
+            f"\nrounds: {[tuple(r.values()) for r in rounds]}\nlast events: {[tuple(e.values()) for e in last]}")
+
+
 def wake_runs(stack: Stack, team_id: str, count: int) -> list[dict]:
     """The team's first `count` wake runs, once each has ended."""
     def ended():
@@ -55,7 +72,8 @@ def wake_runs(stack: Stack, team_id: str, count: int) -> list[dict]:
             found = conn.execute("SELECT id FROM runs WHERE team_id = %s AND reason = 'wake' ORDER BY created_at, id",
                                  (team_id,)).fetchall()
         return found if len(found) >= count else None
-    return [stack.wait_run(r["id"], timeout=240) for r in wait_for(ended, f"{count} wake run(s)")[:count]]
+    waited = wait_for(ended, lambda: f"{count} wake run(s); the team now: {team_state(stack, team_id)}")
+    return [stack.wait_run(r["id"], timeout=240) for r in waited[:count]]
 
 
 def settled_log(stack: Stack, team_id: str, wakes: int) -> list[dict]:
@@ -67,7 +85,7 @@ def settled_log(stack: Stack, team_id: str, wakes: int) -> list[dict]:
             active = conn.execute("SELECT count(*) AS n FROM runs WHERE team_id = %s"
                                   " AND state IN ('queued', 'running')", (team_id,)).fetchone()["n"]
         return active == 0
-    wait_for(quiet, "the team to be quiet")
+    wait_for(quiet, lambda: f"the team to be quiet; the team now: {team_state(stack, team_id)}")
     return stack.events(team_id)
 
 
