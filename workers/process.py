@@ -40,15 +40,36 @@ def supervisor_command(command: list[str], *, heartbeat_fd: int, heartbeat_timeo
     return _supervisor_argv(heartbeat_fd, heartbeat_timeout, grace, "--", *command)
 
 
-def spare_supervisor_command(*, order_fd: int, heartbeat_fd: int, heartbeat_timeout: float, grace: float
-                             ) -> list[str]:
-    """A spare attempt supervisor, waiting for its command on `order_fd` (workers/spare_supervisors.py)."""
-    return _supervisor_argv(heartbeat_fd, heartbeat_timeout, grace, "--spare", str(order_fd))
-
-
 def _supervisor_argv(heartbeat_fd: int, heartbeat_timeout: float, grace: float, *rest: str) -> list[str]:
     return [sys.executable, "-I", "-S", str(SUPERVISOR), SUPERVISOR_LIB, str(heartbeat_fd), f"{heartbeat_timeout:g}",
             f"{grace:g}", *rest]
+
+
+def start_supervisor(rest: Sequence[str], *, heartbeat_timeout: float, grace: float, cwd: Path | str,
+                     env: Mapping[str, str], stdin: int, pass_fds: tuple[int, ...] = ()
+                     ) -> tuple[subprocess.Popen[bytes], int]:
+    """Start an attempt supervisor (`rest`: `--` and the command, or `--spare` and its order pipe) with its stdout
+    and stderr piped to us and a heartbeat pipe of its own; returns it and the heartbeat pipe's write end."""
+    beat_read, beat_write = os.pipe()
+    os.set_blocking(beat_write, False)
+    try:
+        popen = subprocess.Popen(
+            _supervisor_argv(beat_read, heartbeat_timeout, grace, *rest),
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # a signal to the worker's process group (a terminal's) is not for it
+            pass_fds=(beat_read, *pass_fds),
+            bufsize=0,
+        )
+    except BaseException:
+        os.close(beat_write)
+        raise
+    finally:
+        os.close(beat_read)
+    return popen, beat_write
 
 
 class SpareSupervisor(Protocol):
@@ -71,35 +92,12 @@ class AgentProcess:
         if launched is not None:
             self.popen, self._beat_write = launched
         else:
-            self.popen, self._beat_write = self._start(spec, heartbeat_timeout=heartbeat_timeout, grace=grace)
+            self.popen, self._beat_write = start_supervisor(
+                ["--", *spec.argv], heartbeat_timeout=heartbeat_timeout, grace=grace, cwd=spec.cwd, env=spec.env,
+                stdin=subprocess.PIPE if spec.stdin_text is not None else subprocess.DEVNULL)
         self.marker = (spec.env.get("GAMMA_RUN_ID"), spec.env.get("GAMMA_RUN_ATTEMPT"))
         if spec.stdin_text is not None:
             threading.Thread(target=self._feed_stdin, args=(spec.stdin_text.encode(),), daemon=True).start()
-
-    @staticmethod
-    def _start(spec: LaunchSpec, *, heartbeat_timeout: float, grace: float) -> tuple[subprocess.Popen[bytes], int]:
-        beat_read, beat_write = os.pipe()
-        os.set_blocking(beat_write, False)
-        argv = supervisor_command(spec.argv, heartbeat_fd=beat_read, heartbeat_timeout=heartbeat_timeout,
-                                  grace=grace)
-        try:
-            popen = subprocess.Popen(
-                argv,
-                cwd=spec.cwd,
-                env=spec.env,
-                stdin=subprocess.PIPE if spec.stdin_text is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # a signal to the worker's process group (a terminal's) is not for it
-                pass_fds=(beat_read,),
-                bufsize=0,
-            )
-        except BaseException:
-            os.close(beat_write)
-            raise
-        finally:
-            os.close(beat_read)
-        return popen, beat_write
 
     @property
     def pid(self) -> int:

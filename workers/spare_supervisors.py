@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from workers.process import spare_supervisor_command
+from workers.process import start_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +82,15 @@ class Spare:
 
 
 def start_spare(*, heartbeat_timeout: float, grace: float) -> Spare:
-    beat_read, beat_write = os.pipe()
     order_read, order_write = os.pipe()
-    os.set_blocking(beat_write, False)
-    argv = spare_supervisor_command(order_fd=order_read, heartbeat_fd=beat_read, heartbeat_timeout=heartbeat_timeout,
-                                    grace=grace)
     try:
-        popen = subprocess.Popen(
-            argv, cwd="/", env={}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, pass_fds=(beat_read, order_read), bufsize=0,
-        )
+        popen, beat_write = start_supervisor(["--spare", str(order_read)], heartbeat_timeout=heartbeat_timeout,
+                                             grace=grace, cwd="/", env={}, stdin=subprocess.PIPE,
+                                             pass_fds=(order_read,))
     except BaseException:
-        os.close(beat_write)
         os.close(order_write)
         raise
     finally:
-        os.close(beat_read)
         os.close(order_read)
     return Spare(popen, beat_write, order_write)
 
